@@ -1,0 +1,147 @@
+"""The command line: ``harness list``, ``harness run``, ``harness leaderboard``.
+
+Nothing heavy is imported at start-up: torch loads only inside the commands that train.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError, unknown
+
+HEAVY_COMMANDS = {"run"}  # commands that train, and so want the fast allocator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Train and compare image classifiers (CNNs and transfer learning) with one command.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    listing = commands.add_parser("list", help="list registered models and datasets with their plugins")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    run = commands.add_parser("run", help="train and evaluate models, then write the leaderboard")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every registered model")
+    which.add_argument("--model", nargs="+", metavar="NAME", help="one or more model names")
+    run.add_argument("--profile", default="quick", help="smoke | quick | full (default: quick)")
+    run.add_argument("--data", metavar="PATH", help="cifar-10-batches-py folder or .tar.gz, or an image zip/folder")
+    run.add_argument("--dataset", metavar="NAME", help="dataset plugin to read --data with (default: detected)")
+    run.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if not found")
+    run.add_argument("--out", default="results", metavar="DIR", help="results folder (default: results)")
+    run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")
+
+    board = commands.add_parser("leaderboard", help="print the leaderboard of a results folder")
+    board.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
+    board.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, argv)
+    except HarnessError as exc:
+        if args.debug:
+            raise
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    """Console-script entry point: set up the allocator for training commands, then run."""
+    argv = sys.argv[1:]
+    if any(arg in HEAVY_COMMANDS for arg in argv[:3]):
+        from harness.runtime import reexec_with_fast_allocator
+
+        reexec_with_fast_allocator(argv)
+    sys.exit(main(argv))
+
+
+def cmd_list(args, argv) -> int:
+    from harness import plugins
+
+    registry = plugins.load()
+    models = [
+        {
+            "name": name,
+            "family": r.spec.family,
+            "input_size": r.spec.input_size,
+            "stages": [stage.name for stage in r.spec.recipe.stages],
+            "plugin": r.plugin,
+            "package": r.package,
+            "description": r.spec.description,
+        }
+        for name, r in sorted(registry.models.items())
+    ]
+    datasets = [
+        {"name": name, "plugin": r.plugin, "package": r.package, "description": r.spec.description}
+        for name, r in sorted(registry.datasets.items())
+    ]
+    if args.json:
+        print(json.dumps({"models": models, "datasets": datasets, "problems": registry.problems}, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    print(tabulate([{**m, "stages": ",".join(m["stages"])} for m in models], headers="keys"))
+    print()
+    print(tabulate(datasets, headers="keys"))
+    return 0
+
+
+def cmd_run(args, argv) -> int:
+    from harness import config, plugins, runner
+
+    registry = plugins.load()
+    if args.all:
+        names = sorted(registry.models)
+        if not names:
+            raise HarnessError("no models are registered; install a model plugin (see 'harness list')")
+    else:
+        names = list(dict.fromkeys(args.model))
+        for name in names:
+            if name not in registry.models:
+                raise unknown("model", name, registry.models, "see 'harness list'")
+    request = runner.RunRequest(
+        models=names,
+        profile=args.profile,
+        data=args.data,
+        dataset=args.dataset,
+        download=args.download,
+        out=Path(args.out),
+        seed=args.seed,
+        overrides=config.parse_overrides(args.set),
+        command="harness " + shlex.join(argv),
+    )
+    return runner.run(registry, request)
+
+
+def cmd_leaderboard(args, argv) -> int:
+    from harness.report import leaderboard
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise HarnessError(f"results folder '{folder}' does not exist; run 'harness run' first or pass a folder")
+    frame = leaderboard.table(leaderboard.read_results(folder))
+    if args.format == "csv":
+        print(frame.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(leaderboard.to_markdown(frame), end="")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard}

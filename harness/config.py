@@ -1,0 +1,221 @@
+"""One resolved config per model run, as plain data: the model's recipe, then the harness's
+profile settings, then the model's own profile overrides, then the user's ``--set`` values.
+
+Keys are dotted paths: ``epochs`` (every stage), ``stages.train.lr`` (one stage),
+``early_stopping.patience``, ``augment.rotation``, ``data.val_size``, ``eval_batch_size``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import typing
+
+from harness.errors import HarnessError, unknown
+from harness.specs import Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage
+
+
+@dataclasses.dataclass
+class DataConfig:
+    val_size: int = 5000  # held out of the training set, stratified
+    train_size: typing.Optional[int] = None  # stratified cap on training images (None: all)
+    test_size: typing.Optional[int] = None  # stratified cap on test images (None: all)
+    split_seed: int = 0  # fixed across run seeds, so seeds measure training variance only
+
+
+# Profile settings, in --set language. A model's own ``profiles`` entry is applied after these.
+PROFILES = {
+    "smoke": {  # seconds per model: for tests and CI
+        "data.train_size": 1000,
+        "data.val_size": 200,
+        "data.test_size": 500,
+        "epochs": 2,
+    },
+    "quick": {},  # a real result on a 2-core CPU: models set their own epoch budgets
+    "full": {},  # the study's settings, for a GPU
+}
+
+# the nested dataclasses a key may descend into, by field name
+NESTED = {"early_stopping": EarlyStopping, "reduce_lr": ReduceLROnPlateau, "augment": Augment, "data": DataConfig}
+
+
+def resolve(spec: ModelSpec, profile: str, overrides: dict, seed: int = 0) -> dict:
+    """The full config for one run of ``spec``, validated."""
+    if profile not in PROFILES:
+        raise unknown("profile", profile, PROFILES, f"choose one of: {', '.join(PROFILES)}")
+    config = {
+        "model": spec.name,
+        "family": spec.family,
+        "profile": profile,
+        "seed": seed,
+        "input_size": spec.size_for(profile),
+        "data": dataclasses.asdict(DataConfig()),
+        **dataclasses.asdict(copy.deepcopy(spec.recipe)),
+    }
+    for layer in (PROFILES[profile], spec.profiles.get(profile, {}), overrides):
+        for key, value in layer.items():
+            set_value(config, key, value)
+    to_recipe(config)  # validates the whole thing
+    return config
+
+
+def parse_overrides(pairs) -> dict:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``; values are typed when applied."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"--set expects key=value, got '{pair}'")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def set_value(config: dict, key: str, value) -> None:
+    """Apply one override; a key that names a stage field applies to every stage."""
+    parts = key.split(".")
+    stage_names = [s["name"] for s in config["stages"]]
+    if parts[0] == "stages":
+        if len(parts) < 3:
+            raise HarnessError(f"--set {key}: write stages.<stage>.<field>, stages are {', '.join(stage_names)}")
+        if parts[1] not in stage_names:
+            raise unknown("stage", parts[1], stage_names, f"in '{key}'; this model's stages: {', '.join(stage_names)}")
+        _assign(config["stages"][stage_names.index(parts[1])], Stage, parts[2:], value, key)
+    elif parts[0] in _fields(Stage) and parts[0] not in _TOP_LEVEL:
+        for stage in config["stages"]:
+            _assign(stage, Stage, parts, value, key)
+    elif parts[0] in _TOP_LEVEL:
+        _assign(config, _TopLevel, parts, value, key)
+    else:
+        choices = sorted(set(_fields(Stage)) | set(_TOP_LEVEL) | {"stages"})
+        raise unknown("setting", parts[0], choices, f"in --set {key}")
+
+
+@dataclasses.dataclass
+class _TopLevel:
+    """The keys of a config outside its stages (for typing --set values)."""
+
+    input_size: int = 32
+    data: DataConfig = None
+    augment: Augment = None
+    eval_batch_size: int = 500
+    tta_flip: bool = False
+
+
+_TOP_LEVEL = [f.name for f in dataclasses.fields(_TopLevel)]
+
+
+def _fields(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _assign(target: dict, cls, parts: list, value, key: str) -> None:
+    name, rest = parts[0], parts[1:]
+    types = _fields(cls)
+    if name not in types or name == "name":
+        raise unknown("setting", name, [n for n in types if n != "name"], f"in --set {key}")
+    if name in NESTED:
+        nested = NESTED[name]
+        if not rest:  # the whole block: only "none" (turn a callback off) or "default"
+            parsed = _parse(value)
+            if parsed is None and name in ("early_stopping", "reduce_lr"):
+                target[name] = None
+            elif parsed == "default":
+                target[name] = dataclasses.asdict(nested())
+            else:
+                raise HarnessError(f"--set {key}={value}: set a field such as {key}.{next(iter(_fields(nested)))}, or 'none'")
+            return
+        if target.get(name) is None:  # turning a callback on: start from its defaults
+            target[name] = dataclasses.asdict(nested())
+        _assign(target[name], nested, rest, value, key)
+        return
+    if rest:
+        raise HarnessError(f"--set {key}: '{name}' has no fields")
+    target[name] = _typed(value, types[name], key)
+
+
+def _parse(text):
+    if not isinstance(text, str):
+        return text
+    lowered = text.lower()
+    if lowered in ("none", "null", ""):
+        return None
+    if lowered in ("true", "false", "yes", "no", "on", "off"):
+        return lowered in ("true", "yes", "on")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _typed(value, annotation, key):
+    parsed = _parse(value)
+    args = typing.get_args(annotation)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), annotation) if args else annotation
+    if parsed is None:
+        if optional:
+            return None
+        raise HarnessError(f"--set {key}: a value is required ({base.__name__})")
+    if base is bool:
+        if isinstance(parsed, bool):
+            return parsed
+    elif base is int:
+        if isinstance(parsed, int) and not isinstance(parsed, bool):
+            return parsed
+    elif base is float:
+        if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+            return float(parsed)
+    elif base is str:
+        return str(parsed)
+    raise HarnessError(f"--set {key}={value}: expected {base.__name__}, got '{value}'")
+
+
+# --- from plain data back to the dataclasses the trainer uses ---------------------------------
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = (None, "onecycle", "cosine")
+
+
+def to_recipe(config: dict) -> Recipe:
+    stages = []
+    for raw in config["stages"]:
+        stage = Stage(
+            **{
+                **raw,
+                "early_stopping": raw["early_stopping"] and EarlyStopping(**raw["early_stopping"]),
+                "reduce_lr": raw["reduce_lr"] and ReduceLROnPlateau(**raw["reduce_lr"]),
+            }
+        )
+        _check_stage(stage)
+        stages.append(stage)
+    if not stages:
+        raise HarnessError(f"model '{config['model']}' has no training stages")
+    return Recipe(
+        stages=stages,
+        augment=Augment(**config["augment"]),
+        eval_batch_size=config["eval_batch_size"],
+        tta_flip=config["tta_flip"],
+    )
+
+
+def data_config(config: dict) -> DataConfig:
+    return DataConfig(**config["data"])
+
+
+def _check_stage(stage: Stage) -> None:
+    where = f"stage '{stage.name}'"
+    if stage.optimizer not in OPTIMIZERS:
+        raise unknown("optimizer", stage.optimizer, OPTIMIZERS, f"in {where}; choose {', '.join(OPTIMIZERS)}")
+    if stage.schedule not in SCHEDULES:
+        raise unknown("schedule", str(stage.schedule), ["onecycle", "cosine"], f"in {where}; or none")
+    if stage.schedule and stage.reduce_lr:
+        raise HarnessError(f"{where}: a fixed schedule and reduce_lr exclude each other; set one to none")
+    if stage.epochs < 1 or stage.batch_size < 1 or stage.lr <= 0:
+        raise HarnessError(f"{where}: epochs, batch_size and lr must be positive")
+    for callback in (stage.early_stopping, stage.reduce_lr):
+        if callback and callback.monitor not in ("val_acc", "val_loss"):
+            raise HarnessError(f"{where}: monitor must be val_acc or val_loss, got '{callback.monitor}'")
+        if callback and callback.patience < 1:
+            raise HarnessError(f"{where}: patience must be at least 1 (set the callback to none to turn it off)")
+    if stage.reduce_lr and not 0 < stage.reduce_lr.factor < 1:
+        raise HarnessError(f"{where}: reduce_lr.factor must be between 0 and 1")

@@ -1,0 +1,42 @@
+"""The in-memory form of a dataset: uint8 arrays in (N, 3, H, W) layout, labels as int64."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Images:
+    """A whole dataset as loaded from its source, before any split is made."""
+
+    classes: list
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray  # may be empty when the source has no test split
+    test_y: np.ndarray
+    source: str = ""
+
+    def __post_init__(self):
+        for x, y in ((self.train_x, self.train_y), (self.test_x, self.test_y)):
+            if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] != 3:
+                raise ValueError(f"images must be uint8 (N, 3, H, W), got {x.dtype} {x.shape}")
+            if len(x) != len(y):
+                raise ValueError(f"{len(x)} images but {len(y)} labels")
+
+
+@dataclass
+class Splits:
+    """What training and evaluation see: train and val come from the source's training set."""
+
+    classes: list
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    source: str = ""
+
+    def sizes(self) -> dict:
+        return {"train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y)}

@@ -1,0 +1,44 @@
+"""Stratified, seeded splits: validation comes out of the training set, never the test set."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from harness.data.images import Images, Splits
+from harness.errors import HarnessError
+
+
+def stratified_subset(labels: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """Indices of a stratified subset of ``size`` items (all of them, in order, when size is None)."""
+    everything = np.arange(len(labels))
+    if size is None or size >= len(labels):
+        return everything
+    kept, _ = train_test_split(everything, train_size=size, stratify=labels, random_state=seed)
+    return np.sort(kept)
+
+
+def make_splits(images: Images, *, val_size: int, train_size=None, test_size=None, seed=0) -> Splits:
+    """Hold out ``val_size`` stratified training images for validation, then cap train and test."""
+    labels = images.train_y
+    if val_size <= 0 or val_size >= len(labels):
+        raise HarnessError(
+            f"data.val_size={val_size} must be between 1 and the {len(labels)} training images"
+        )
+    if len(images.test_y) == 0:
+        raise HarnessError(f"{images.source}: the dataset has no test images")
+    train_idx, val_idx = train_test_split(
+        np.arange(len(labels)), test_size=val_size, stratify=labels, random_state=seed
+    )
+    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+    train_idx = train_idx[stratified_subset(labels[train_idx], train_size, seed)]
+    test_idx = stratified_subset(images.test_y, test_size, seed)
+    return Splits(
+        classes=list(images.classes),
+        train_x=images.train_x[train_idx],
+        train_y=labels[train_idx],
+        val_x=images.train_x[val_idx],
+        val_y=labels[val_idx],
+        test_x=images.test_x[test_idx],
+        test_y=images.test_y[test_idx],
+        source=images.source,
+    )

@@ -1,0 +1,15 @@
+"""The whole plugin contract: two hooks, each handed a ``register`` callback."""
+import pluggy
+
+hookspec = pluggy.HookspecMarker("harness")
+hookimpl = pluggy.HookimplMarker("harness")
+
+
+@hookspec
+def register_models(register):
+    """Call ``register(ModelSpec(...))`` once for each model this plugin provides."""
+
+
+@hookspec
+def register_datasets(register):
+    """Call ``register(DatasetSpec(...))`` once for each dataset this plugin provides."""

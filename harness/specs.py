@@ -1,0 +1,109 @@
+"""The dataclasses plugins fill in: facts about a model or a dataset, never mechanism.
+
+Recipe words follow Keras (``patience``, ``min_delta``, ``factor``, ``min_lr``, ``cooldown``) so a
+user of the original study recognises every knob; metric names are ``val_acc`` / ``val_loss``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+
+@dataclass
+class EarlyStopping:
+    """Stop a stage when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    monitor: str = "val_acc"
+    patience: int = 8
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+
+
+@dataclass
+class ReduceLROnPlateau:
+    """Multiply the learning rate by ``factor`` when ``monitor`` stalls (torch's scheduler does it)."""
+
+    monitor: str = "val_acc"
+    factor: float = 0.5
+    patience: int = 4
+    min_delta: float = 0.0
+    cooldown: int = 0
+    min_lr: float = 1e-6
+
+
+@dataclass
+class Augment:
+    """Random training-time augmentation, the study's four kinds; 0 / False turns one off."""
+
+    rotation: float = 0.0  # degrees, uniform in [-rotation, rotation]
+    flip: bool = False  # horizontal flip with probability 0.5
+    zoom: float = 0.0  # scale uniform in [1 - zoom, 1 + zoom]
+    shift: float = 0.0  # translation, fraction of width/height, uniform in [-shift, shift]
+
+
+@dataclass
+class Stage:
+    """One stage of training: an optimizer, a budget of epochs and the callbacks that end it."""
+
+    name: str = "train"
+    optimizer: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = False  # sgd only
+    weight_decay: float = 0.0
+    epochs: int = 60
+    batch_size: int = 64
+    label_smoothing: float = 0.0
+    early_stopping: Optional[EarlyStopping] = field(default_factory=EarlyStopping)
+    reduce_lr: Optional[ReduceLROnPlateau] = None
+    schedule: Optional[str] = None  # None (constant / plateau) | onecycle | cosine
+    warmup_epochs: float = 0.0  # cosine only; onecycle warms up for its first 30% of steps
+
+
+@dataclass
+class Recipe:
+    """How a model is trained by default: its stages, augmentation and evaluation batch size."""
+
+    stages: list = field(default_factory=lambda: [Stage()])
+    augment: Augment = field(default_factory=Augment)
+    eval_batch_size: int = 500
+    tta_flip: bool = False  # average the logits of each test image and its mirror image
+
+
+@dataclass
+class ModelSpec:
+    """A model a plugin registers: how to build it and how to train it by default.
+
+    ``build(num_classes)`` returns an ``nn.Module`` that maps a float batch in [0, 1] of shape
+    (N, 3, input_size, input_size) to logits of shape (N, num_classes). ``input_size`` is one size
+    or a dict of sizes per profile. ``profiles`` maps a profile name to overrides written like
+    ``--set`` (``{"quick": {"epochs": 20}}``), applied after the harness's own profile settings.
+    """
+
+    name: str
+    build: Callable[[int], Any]
+    family: str = "cnn"
+    input_size: Union[int, dict] = 32
+    recipe: Recipe = field(default_factory=Recipe)
+    profiles: dict = field(default_factory=dict)
+    description: str = ""
+
+    def size_for(self, profile: str) -> int:
+        if isinstance(self.input_size, dict):
+            return int(self.input_size.get(profile, self.input_size.get("default", 32)))
+        return int(self.input_size)
+
+
+@dataclass
+class DatasetSpec:
+    """A dataset a plugin registers.
+
+    ``load(path, download=..., cache_dir=...)`` returns a ``harness.data.Images``; ``path`` may be
+    None when the dataset can find or download its data itself. ``accepts(path)`` says whether a
+    given path looks like this dataset, so ``--data PATH`` alone can pick the loader.
+    """
+
+    name: str
+    load: Callable[..., Any]
+    accepts: Callable[[Any], bool] = lambda path: False
+    description: str = ""

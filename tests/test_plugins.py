@@ -1,0 +1,91 @@
+"""Plugins are found through the ``harness`` entry-point group; a broken one is reported alone."""
+import json
+import textwrap
+
+import pytest
+
+from harness import plugins
+from harness.cli import main
+
+TINY_PLUGIN = '''
+import torch.nn as nn
+from harness import ModelSpec, Recipe, Stage, hookimpl
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(
+        name="tiny_linear",
+        family="cnn",
+        input_size=8,
+        build=lambda num_classes: nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, num_classes)),
+        recipe=Recipe(stages=[Stage(name="train", epochs=1, batch_size=32)]),
+        description="a test plugin",
+    ))
+'''
+
+
+def install_plugin(site, module: str, source: str, entry_name: str, dist="harness-testplugin"):
+    """Make a real installed distribution on sys.path: a module plus dist-info with entry points."""
+    site.mkdir(exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[harness]\n{entry_name} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+def test_builtin_plugins_come_through_entry_points():
+    registry = plugins.load()
+    assert {"baseline_cnn", "deep_cnn"} <= set(registry.models)
+    assert registry.models["baseline_cnn"].plugin == "cnn"
+    assert registry.models["baseline_cnn"].package == "harness"
+    assert "cifar10" in registry.datasets
+    assert registry.problems == []
+
+
+def test_third_party_plugin_is_discovered_and_trains(site, tmp_path, capsys):
+    install_plugin(site, "harness_tiny", TINY_PLUGIN, "tiny")
+    registry = plugins.load()
+    assert registry.models["tiny_linear"].package == "harness-testplugin"
+    assert main(["list", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert listed["tiny_linear"]["plugin"] == "tiny"
+    out = tmp_path / "out"
+    assert main(["run", "--model", "tiny_linear", "--profile", "smoke", "--out", str(out)]) == 0
+    metrics = json.loads((out / "tiny_linear" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and 0 <= metrics["accuracy"] <= 1
+
+
+def test_plugin_that_raises_on_import_is_reported_and_others_work(site, capsys):
+    install_plugin(site, "harness_broken", "raise RuntimeError('boom at import')\n", "broken", dist="harness-broken")
+    registry = plugins.load()
+    assert "baseline_cnn" in registry.models
+    assert len(registry.problems) == 1
+    assert "plugin 'broken'" in registry.problems[0] and "boom at import" in registry.problems[0]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "broken" in err
+
+
+def test_misspelled_hook_is_an_error(site):
+    source = "from harness import hookimpl\n\n@hookimpl\ndef register_model(register):\n    pass\n"
+    install_plugin(site, "harness_typo", source, "typo", dist="harness-typo")
+    registry = plugins.load(report=False)
+    assert any("typo" in line and "register_model" in line for line in registry.problems)
+    assert "baseline_cnn" in registry.models
+
+
+def test_plugin_that_fails_to_register_is_isolated(site):
+    source = TINY_PLUGIN.replace('name="tiny_linear"', 'name="baseline_cnn"')  # a name already taken
+    install_plugin(site, "harness_dupe", source, "zz_dupe", dist="harness-dupe")
+    registry = plugins.load(report=False)
+    assert registry.models["baseline_cnn"].plugin == "cnn"
+    assert any("zz_dupe" in line and "already registered" in line for line in registry.problems)

@@ -1,0 +1,110 @@
+"""The trainer: early stopping semantics, best weights restored, determinism under a seed."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness.callbacks import EarlyStopper
+from harness.data import Splits
+from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
+from harness.train import Trainer
+
+from conftest import pattern_images
+
+
+def tiny_splits(n=40, classes=3, size=8):
+    x, y = pattern_images(n, classes, size=size, seed=5)
+    vx, vy = pattern_images(10, classes, size=size, seed=6)
+    return Splits([str(c) for c in range(classes)], x, y, vx, vy, vx, vy)
+
+
+def tiny_model(classes=3, size=8):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, 16), nn.ReLU(), nn.Linear(16, classes))
+
+
+def snapshots_per_epoch(trainer):
+    """Record a copy of the weights at the end of every epoch, keyed by (stage, epoch)."""
+    seen = {}
+
+    def on_epoch(row):
+        seen[(row["stage"], row["epoch"])] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    trainer.on_epoch = on_epoch
+    return seen
+
+
+def test_early_stopper_counts_patience_like_keras():
+    model = nn.Linear(1, 1)
+    stopper = EarlyStopper(EarlyStopping(patience=2, min_delta=0.01))
+    values = [0.5, 0.6, 0.605, 0.61]  # 0.605 and 0.61 are within min_delta of 0.6
+    stops = [stopper.update(i + 1, {"val_acc": v}, model) for i, v in enumerate(values)]
+    assert stops == [False, False, False, True]
+    assert stopper.best_epoch == 2 and stopper.best == 0.6
+
+
+def test_early_stopper_on_val_loss_wants_lower():
+    stopper = EarlyStopper(EarlyStopping(monitor="val_loss", patience=1))
+    model = nn.Linear(1, 1)
+    assert not stopper.update(1, {"val_loss": 1.0}, model)
+    assert not stopper.update(2, {"val_loss": 0.5}, model)
+    assert stopper.update(3, {"val_loss": 0.7}, model)
+    assert stopper.best_epoch == 2
+
+
+def scripted_val_acc(monkeypatch, values):
+    """Make validation report ``values`` epoch by epoch, whatever the weights are."""
+    import harness.train
+
+    sequence = iter(values)
+    monkeypatch.setattr(harness.train, "loss_and_accuracy", lambda logits, labels: (1.0, next(sequence)))
+
+
+def test_stops_after_patience_and_restores_best_weights(monkeypatch):
+    scripted_val_acc(monkeypatch, [0.5, 0.7, 0.6, 0.7, 0.65, 0.69, 0.9])
+    stage = Stage(name="train", lr=1e-2, epochs=20, batch_size=16, early_stopping=EarlyStopping(patience=3))
+    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0)
+    seen = snapshots_per_epoch(trainer)
+    result = trainer.fit()
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]  # best epoch 2 + patience 3
+    assert result.stages[0].best_epoch == 2 and result.stages[0].stopped_early
+    final = trainer.model.state_dict()
+    for key, value in seen[("train", 2)].items():
+        assert torch.equal(final[key], value)
+    assert not torch.equal(final["1.weight"], seen[("train", 5)]["1.weight"])
+
+
+def test_training_learns_and_is_deterministic():
+    def run():
+        stage = Stage(name="train", lr=1e-2, epochs=5, batch_size=16)
+        trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage], augment=Augment(flip=True, shift=0.1)),
+                          input_size=8, seed=3)
+        return trainer.fit(), trainer.model
+
+    first, model_a = run()
+    second, model_b = run()
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
+    assert strip(first.history) == strip(second.history)
+    assert all(torch.equal(a, b) for a, b in zip(model_a.state_dict().values(), model_b.state_dict().values()))
+    assert max(row["val_acc"] for row in first.history) > 0.9  # the classes differ by colour
+
+
+def test_plateau_lowers_lr_by_factor_after_patience_never_below_min_lr(monkeypatch):
+    scripted_val_acc(monkeypatch, [0.5] * 12)  # no improvement after the first epoch
+    stage = Stage(name="train", lr=1e-2, epochs=12, batch_size=16, early_stopping=None,
+                  reduce_lr=ReduceLROnPlateau(factor=0.1, patience=2, cooldown=1, min_lr=1e-5))
+    lrs = [row["lr"] for row in Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8,
+                                        seed=0).fit().history]
+    # epochs 2-3 without improvement -> cut after epoch 3; one epoch of cooldown, then 2 more -> cut
+    # after epoch 6, and so on, floored at min_lr
+    expected = [1e-2] * 3 + [1e-3] * 3 + [1e-4] * 3 + [1e-5] * 3
+    assert lrs == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_fixed_schedules_run_to_the_end(schedule):
+    stage = Stage(name="train", optimizer="sgd", lr=0.05, epochs=3, batch_size=16, schedule=schedule,
+                  warmup_epochs=1, early_stopping=None)
+    history = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0).fit().history
+    assert len(history) == 3
+    assert history[-1]["lr"] < 0.05
