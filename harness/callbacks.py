@@ -37,6 +37,13 @@ class EarlyStopper:
         self.wait += 1
         return self.settings is not None and self.wait >= self.settings.patience
 
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_state = state["best_state"]
+
     def restore(self, model) -> None:
         """Put the best epoch's weights back; without early stopping the last epoch's weights stay."""
         if self.best_state is not None:

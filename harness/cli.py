@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, unknown
 
-HEAVY_COMMANDS = {"run"}  # commands that train, and so want the fast allocator
+HEAVY_COMMANDS = {"run", "evaluate", "predict"}  # commands that train, and so want the fast allocator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="skip finished models and continue interrupted ones from their checkpoint")
+    again.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+
+    predict = commands.add_parser("predict", help="print the top classes of image files with a saved model")
+    predict.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default: 3)")
+
+    evaluate = commands.add_parser("evaluate", help="re-evaluate a saved model on a test set, without training")
+    evaluate.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
+    evaluate.add_argument("--data", metavar="PATH", help="test data (default: the data the model was trained on)")
+    evaluate.add_argument("--stage", help="which stage's model (default: the last)")
+    evaluate.add_argument("--json", action="store_true", help="print every metric as JSON")
 
     board = commands.add_parser("leaderboard", help="print the leaderboard of a results folder")
     board.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
@@ -56,7 +71,7 @@ def main(argv=None) -> int:
         print(f"harness: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
+        print("harness: interrupted", file=sys.stderr)  # the runner has said how to resume
         return 130
 
 
@@ -124,8 +139,36 @@ def cmd_run(args, argv) -> int:
         seed=args.seed,
         overrides=config.parse_overrides(args.set),
         command="harness " + shlex.join(argv),
+        resume=args.resume,
+        overwrite=args.overwrite,
     )
     return runner.run(registry, request)
+
+
+def cmd_predict(args, argv) -> int:
+    from harness import inference, plugins
+
+    for path, top in inference.predict(plugins.load(), Path(args.model_dir), args.images, args.top):
+        print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in top))
+    return 0
+
+
+def cmd_evaluate(args, argv) -> int:
+    from harness import inference, plugins
+
+    result = inference.evaluate(plugins.load(), Path(args.model_dir), args.data, args.stage)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    print(f"{result['model']} ({result['weights']}) on {result['data']}")
+    print(tabulate([[result[k] for k in ("accuracy", "precision", "recall", "f1")]],
+                   headers=["accuracy", "precision", "recall", "f1"], floatfmt=".4f"))
+    print()
+    print("confusion (rows: true, columns: predicted)")
+    print(tabulate(result["confusion"], headers=result["classes"], showindex=result["classes"]))
+    return 0
 
 
 def cmd_leaderboard(args, argv) -> int:
@@ -144,4 +187,10 @@ def cmd_leaderboard(args, argv) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard}
+COMMANDS = {
+    "list": cmd_list,
+    "run": cmd_run,
+    "leaderboard": cmd_leaderboard,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+}

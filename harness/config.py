@@ -12,6 +12,7 @@ import json
 import typing
 
 from harness.errors import HarnessError, unknown
+from harness.freezing import TRAINABLE
 from harness.specs import Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage
 
 
@@ -204,6 +205,8 @@ def data_config(config: dict) -> DataConfig:
 
 def _check_stage(stage: Stage) -> None:
     where = f"stage '{stage.name}'"
+    if not TRAINABLE.match(stage.trainable):
+        raise HarnessError(f"{where}: trainable='{stage.trainable}'; use all, head, or last:N")
     if stage.optimizer not in OPTIMIZERS:
         raise unknown("optimizer", stage.optimizer, OPTIMIZERS, f"in {where}; choose {', '.join(OPTIMIZERS)}")
     if stage.schedule not in SCHEDULES:

@@ -3,9 +3,12 @@ set, write the model's files and the leaderboard. One failing model does not sto
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import os
 import platform
+import shutil
 import sys
 import time
 import traceback
@@ -14,7 +17,9 @@ from pathlib import Path
 
 from harness import config as configuration
 from harness.errors import HarnessError, unknown
-from harness.fileio import write_json, write_text
+from harness.fileio import atomic_path, write_json, write_text
+
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -28,6 +33,8 @@ class RunRequest:
     seed: int = 0
     overrides: dict = field(default_factory=dict)
     command: str = ""
+    resume: bool = False
+    overwrite: bool = False
 
 
 def log(message: str) -> None:
@@ -66,6 +73,7 @@ def run(registry, request: RunRequest) -> int:
     # every config is resolved before anything trains, so a bad --set fails at once
     configs = [configuration.resolve(spec, request.profile, request.overrides, request.seed) for spec in specs]
     check_writable(request.out)
+    plans = {spec.name: plan(request.out / spec.name, request) for spec in specs}
     source = resolve_source(request.data, profile=request.profile, download=request.download)
     dataset = pick_dataset(registry, source, request.dataset)
     images = dataset.load(source)
@@ -75,9 +83,16 @@ def run(registry, request: RunRequest) -> int:
     failures = 0
     for spec, config in zip(specs, configs):
         folder = request.out / spec.name
+        if plans[spec.name] == "finished":
+            log(f"{spec.name}: finished earlier, skipped (--overwrite to train it again)")
+            continue
         try:
             run_model(spec, config, images, folder, request)
         except KeyboardInterrupt:
+            resume = request.command if "--resume" in request.command else request.command + " --resume"
+            log(f"{spec.name}: interrupted; its last finished epoch is checkpointed. Resume with: {resume}")
+            raise
+        except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - one model's failure is recorded, the rest go on
             failures += 1
@@ -87,8 +102,35 @@ def run(registry, request: RunRequest) -> int:
             write_text(folder / "error.log", traceback.format_exc())
             write_json(folder / "metrics.json", {**_identity(config), "status": "failed", "reason": reason})
         _write_leaderboard(request.out)
+    _write_leaderboard(request.out)
     log(f"leaderboard: {request.out / 'leaderboard.md'}")
     return 1 if failures else 0
+
+
+def plan(folder: Path, request) -> str:
+    """fresh | finished | interrupted, refusing to overwrite results silently."""
+    metrics, checkpoint = folder / "metrics.json", folder / CHECKPOINT
+    if request.overwrite and folder.exists():
+        shutil.rmtree(folder)
+        return "fresh"
+    finished = metrics.exists() and _status(metrics) == "ok"
+    if not (metrics.exists() or checkpoint.exists()):
+        return "fresh"
+    if not request.resume:
+        raise HarnessError(
+            f"'{folder}' already holds results; pass --resume to skip finished models and continue "
+            "interrupted ones, or --overwrite to replace them"
+        )
+    if finished:
+        return "finished"
+    return "interrupted" if checkpoint.exists() else "fresh"
+
+
+def _status(path: Path):
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _identity(config: dict) -> dict:
@@ -102,13 +144,18 @@ def _write_leaderboard(folder: Path) -> None:
     leaderboard.write(folder)
 
 
+def fingerprint(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> dict:
     import torch
 
     from harness.data.splits import make_splits
     from harness.evaluate import classification_metrics, predict_logits
-    from harness.report.plots import confusion_png
-    from harness.train import Trainer
+    from harness.freezing import Parts
+    from harness.report.plots import confusion_png, curves_png
+    from harness.train import Trainer, load_checkpoint
 
     started = time.perf_counter()
     recipe = configuration.to_recipe(config)
@@ -119,6 +166,20 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
     model = spec.build(len(splits.classes))
     check_output_width(model, config["input_size"], len(splits.classes))
     params = sum(p.numel() for p in model.parameters())
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = folder / CHECKPOINT
+    resume = None
+    if checkpoint.exists():
+        resume = load_checkpoint(checkpoint)
+        if resume.get("fingerprint") != fingerprint(config):
+            raise HarnessError(
+                f"'{checkpoint}' was made with other settings than this command's; run the original "
+                "command with --resume, or pass --overwrite to start again"
+            )
+        log(f"{spec.name}: resuming from stage '{recipe.stages[resume['stage_index']].name}' "
+            f"epoch {resume['epoch']}")
+    write_json(folder / "config.json", {"command": request.command, **config, "classes": splits.classes,
+                                        "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source})
     log(f"{spec.name}: {params / 1e6:.2f}M parameters, input {config['input_size']}px, "
         f"train {len(splits.train_y)} / val {len(splits.val_y)} / test {len(splits.test_y)}")
 
@@ -127,45 +188,53 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
             f"acc {row['train_acc']:.4f} val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f} "
             f"lr {row['lr']:.2e} ({row['time_s']:.1f}s)")
 
+    test_x = torch.from_numpy(splits.test_x)
+
+    def on_stage_end(stage, trained):
+        """The stage's best model: saved, then scored on the test set (reported, never selected on)."""
+        with atomic_path(folder / f"{stage.name}.pt") as tmp:
+            torch.save(trained.state_dict(), tmp)
+        eval_started = time.perf_counter()
+        logits = predict_logits(trained, test_x, input_size=config["input_size"],
+                                batch_size=recipe.eval_batch_size, tta_flip=recipe.tta_flip)
+        eval_time = time.perf_counter() - eval_started
+        scores = classification_metrics(splits.test_y, logits, splits.classes)
+        log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
+        return {**scores, "eval_time_s": eval_time, "eval_img_s": len(splits.test_y) / eval_time}
+
     trainer = Trainer(model, splits, recipe, input_size=config["input_size"], seed=config["seed"],
-                      label=spec.name, on_epoch=on_epoch)
-    fit = trainer.fit()
+                      parts=Parts.of(model, spec.head, spec.blocks), label=spec.name, on_epoch=on_epoch,
+                      on_stage_end=on_stage_end, checkpoint=checkpoint, fingerprint=fingerprint(config))
+    fit = trainer.fit(resume)
 
-    eval_started = time.perf_counter()
-    logits = predict_logits(model, torch.from_numpy(splits.test_x), input_size=config["input_size"],
-                            batch_size=recipe.eval_batch_size, tta_flip=recipe.tta_flip)
-    eval_time = time.perf_counter() - eval_started
-    scores = classification_metrics(splits.test_y, logits, splits.classes)
-
-    folder.mkdir(parents=True, exist_ok=True)
-    last = fit.stages[-1]
+    stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
+    final = stages[-1]
     metrics = {
         **_identity(config),
         "status": "ok",
-        "accuracy": scores["accuracy"],
-        "precision": scores["precision"],
-        "recall": scores["recall"],
-        "f1": scores["f1"],
-        "best_epoch": last.best_epoch,
-        "epochs": sum(stage.epochs for stage in fit.stages),
-        "stages": [vars(stage) for stage in fit.stages],
+        "stage": final["name"],
+        **{key: final[key] for key in ("accuracy", "precision", "recall", "f1")},
+        "best_epoch": final["best_epoch"],
+        "epochs": sum(stage["epochs"] for stage in stages),
+        "stages": stages,
         "train_time_s": fit.train_time_s,
         "train_img_s": fit.train_images / fit.train_time_s if fit.train_time_s else None,
-        "eval_time_s": eval_time,
-        "eval_img_s": len(splits.test_y) / eval_time if eval_time else None,
+        "eval_time_s": final["eval_time_s"],
+        "eval_img_s": final["eval_img_s"],
         "wall_time_s": time.perf_counter() - started,
         "params": params,
         "data": {"source": str(splits.source), **splits.sizes()},
         "tta_flip": recipe.tta_flip,
-        **{key: scores[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},
+        **{key: final[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},
         "environment": environment(),
     }
     write_text(folder / "history.csv", history_csv(fit.history))
-    write_json(folder / "config.json", {"command": request.command, **config})
-    confusion_png(folder / "confusion.png", scores["confusion"], splits.classes, spec.name)
+    confusion_png(folder / "confusion.png", final["confusion"], splits.classes, spec.name)
+    curves_png(folder / "curves.png", fit.history, spec.name)
     write_json(folder / "metrics.json", metrics)
-    log(f"{spec.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f} "
-        f"({metrics['epochs']} epochs, best {last.best_epoch}, {metrics['wall_time_s']:.0f}s)")
+    checkpoint.unlink(missing_ok=True)  # finished: the stage .pt files hold the models
+    log(f"{spec.name}: done, test accuracy {final['accuracy']:.4f} ({metrics['epochs']} epochs, "
+        f"{metrics['wall_time_s']:.0f}s)")
     return metrics
 
 

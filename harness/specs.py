@@ -46,8 +46,10 @@ class Stage:
     """One stage of training: an optimizer, a budget of epochs and the callbacks that end it."""
 
     name: str = "train"
+    trainable: str = "all"  # all | head | last:N (the head and the last N blocks of the base)
     optimizer: str = "adam"  # adam | adamw | sgd
     lr: float = 1e-3
+    base_lr: Optional[float] = None  # learning rate of the unfrozen base (None: same as lr)
     momentum: float = 0.9  # sgd only
     nesterov: bool = False  # sgd only
     weight_decay: float = 0.0
@@ -87,6 +89,8 @@ class ModelSpec:
     recipe: Recipe = field(default_factory=Recipe)
     profiles: dict = field(default_factory=dict)
     description: str = ""
+    head: str = "head"
+    blocks: Union[None, list, Callable[[Any], list]] = None
 
     def size_for(self, profile: str) -> int:
         if isinstance(self.input_size, dict):

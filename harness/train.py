@@ -1,5 +1,7 @@
-"""The training loop: stages run in order, each with its own optimizer and learning-rate schedule,
-validation after every epoch, early stopping on a validation metric, best weights restored.
+"""The training loop: stages run in order, each with its own trainable parts, optimizer and
+learning-rate schedule; validation after every epoch; early stopping on a validation metric with
+the best weights restored at the end of every stage; a checkpoint after every epoch from which
+an interrupted run resumes exactly.
 
 Data stays in memory as uint8; each step indexes a batch, scales it to [0, 1] and augments it as a
 batch. Nothing here knows about particular models: plugins give recipes, this runs them.
@@ -8,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,8 +19,12 @@ import torch.nn.functional as F
 from harness.callbacks import EarlyStopper
 from harness.data.augment import augment_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits
+from harness.fileio import atomic_path
+from harness.freezing import Parts, freeze, train_mode
 from harness.progress import Progress
 from harness.specs import Recipe, Stage
+
+CHECKPOINT_VERSION = 1
 
 
 @dataclass
@@ -28,32 +35,45 @@ class StageResult:
     best_value: float
     monitor: str
     stopped_early: bool
+    extra: dict = field(default_factory=dict)  # what the end-of-stage hook returned (test metrics)
 
 
 @dataclass
 class FitResult:
     history: list = field(default_factory=list)  # one dict per epoch, every stage
-    stages: list = field(default_factory=list)  # StageResult per stage
+    stages: list = field(default_factory=list)  # StageResult per finished stage
     train_time_s: float = 0.0  # time spent in training steps (validation excluded)
     train_images: int = 0
 
 
-def make_optimizer(stage: Stage, params) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
+def param_groups(model, parts: Parts, stage: Stage) -> list:
+    """Trainable parameters only; the base gets ``base_lr`` when the stage sets one."""
+    head, base = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            under_head = name == parts.head or name.startswith(parts.head + ".")
+            (head if under_head or stage.base_lr is None else base).append(parameter)
+    groups = [{"params": head, "lr": stage.lr}]
+    if base:
+        groups.append({"params": base, "lr": stage.base_lr})
+    return [g for g in groups if g["params"]]
+
+
+def make_optimizer(stage: Stage, groups: list) -> torch.optim.Optimizer:
     if stage.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=stage.lr, momentum=stage.momentum, nesterov=stage.nesterov, weight_decay=stage.weight_decay
-        )
+        return torch.optim.SGD(groups, lr=stage.lr, momentum=stage.momentum, nesterov=stage.nesterov,
+                               weight_decay=stage.weight_decay)
     if stage.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
-    return torch.optim.Adam(params, lr=stage.lr, weight_decay=stage.weight_decay)
+        return torch.optim.AdamW(groups, lr=stage.lr, weight_decay=stage.weight_decay)
+    return torch.optim.Adam(groups, lr=stage.lr, weight_decay=stage.weight_decay)
 
 
 def make_step_schedule(stage: Stage, optimizer, steps_per_epoch: int):
     """A scheduler stepped after every batch for fixed schedules, else None."""
     total = stage.epochs * steps_per_epoch
     if stage.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=stage.lr, total_steps=total)
+        peaks = [group["lr"] for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total)
     if stage.schedule == "cosine":
         warm = int(stage.warmup_epochs * steps_per_epoch)
 
@@ -71,11 +91,13 @@ def make_plateau(stage: Stage, optimizer):
 
     Keras cuts the LR once ``patience`` epochs in a row failed to improve; torch cuts when more
     than ``patience`` did, so torch is given ``patience - 1``. ``cooldown`` is torch's: that many
-    epochs after a cut are not counted as bad.
+    epochs after a cut are not counted as bad. ``min_lr`` is scaled for a base group that starts
+    lower than the head.
     """
     plateau = stage.reduce_lr
     if plateau is None:
         return None
+    min_lrs = [plateau.min_lr * group["lr"] / stage.lr for group in optimizer.param_groups]
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
         mode="min" if plateau.monitor == "val_loss" else "max",
@@ -84,20 +106,30 @@ def make_plateau(stage: Stage, optimizer):
         threshold=plateau.min_delta,
         threshold_mode="abs",
         cooldown=plateau.cooldown,
-        min_lr=plateau.min_lr,
+        min_lr=min_lrs,
     )
 
 
 class Trainer:
-    """Runs a recipe on a model over in-memory splits. ``on_epoch(row)`` sees each history row."""
+    """Runs a recipe on a model over in-memory splits.
 
-    def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, label="", on_epoch=None,
+    ``on_epoch(row)`` sees each history row; ``on_stage_end(stage, model)`` runs once per stage
+    with the best weights restored and returns a dict kept in the stage's result (and checkpoint).
+    With ``checkpoint`` set, state is saved there atomically after every epoch.
+    """
+
+    def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, parts: Parts | None = None,
+                 label="", on_epoch=None, on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
                  show_progress=True):
         self.model = model
         self.recipe = recipe
         self.input_size = input_size
+        self.parts = parts or Parts.of(model)
         self.label = label
         self.on_epoch = on_epoch
+        self.on_stage_end = on_stage_end
+        self.checkpoint = checkpoint
+        self.fingerprint = fingerprint
         self.show_progress = show_progress
         self.train_x = torch.from_numpy(splits.train_x)
         self.train_y = torch.from_numpy(splits.train_y)
@@ -105,22 +137,49 @@ class Trainer:
         self.val_y = torch.from_numpy(splits.val_y)
         # one generator for shuffling and augmentation, so a seed fixes both
         self.generator = torch.Generator().manual_seed(seed)
+        self.frozen = []
 
-    def fit(self) -> FitResult:
+    # --- the loop ---------------------------------------------------------------------------
+
+    def fit(self, resume: dict | None = None) -> FitResult:
         result = FitResult()
-        for stage in self.recipe.stages:
-            result.stages.append(self.run_stage(stage, result))
+        start = 0
+        if resume is not None:
+            result = FitResult(
+                history=list(resume["history"]),
+                stages=[StageResult(**s) for s in resume["stage_results"]],
+                train_time_s=resume["train_time_s"],
+                train_images=resume["train_images"],
+            )
+            start = resume["stage_index"]
+        for index, stage in enumerate(self.recipe.stages):
+            if index < len(result.stages):
+                continue  # finished before the interruption
+            state = resume if resume is not None and index == start else None
+            result.stages.append(self.run_stage(index, stage, result, state))
         return result
 
-    def run_stage(self, stage: Stage, result: FitResult) -> StageResult:
+    def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
+        self.frozen = freeze(self.model, self.parts, stage.trainable)
         batches = self.batch_count(stage.batch_size)
-        optimizer = make_optimizer(stage, self.model.parameters())
+        optimizer = make_optimizer(stage, param_groups(self.model, self.parts, stage))
         step_schedule = make_step_schedule(stage, optimizer, batches)
         plateau = make_plateau(stage, optimizer)
         stopper = EarlyStopper(stage.early_stopping)
-        stopped_early = False
-        epoch = 0
-        for epoch in range(1, stage.epochs + 1):
+        epoch, finished = 0, False
+        if resume is not None:
+            self.model.load_state_dict(resume["model_state"])
+            optimizer.load_state_dict(resume["optimizer"])
+            if step_schedule is not None:
+                step_schedule.load_state_dict(resume["step_schedule"])
+            if plateau is not None:
+                plateau.load_state_dict(resume["plateau"])
+            stopper.load_state_dict(resume["stopper"])
+            torch.set_rng_state(resume["rng"]["torch"])
+            self.generator.set_state(resume["rng"]["generator"])
+            epoch, finished = resume["epoch"], resume["stage_finished"]
+        while not finished and epoch < stage.epochs:
+            epoch += 1
             lr = optimizer.param_groups[0]["lr"]
             started = time.perf_counter()
             train_loss, train_acc = self.train_epoch(stage, optimizer, step_schedule, f"{stage.name} {epoch}/{stage.epochs}")
@@ -131,26 +190,21 @@ class Trainer:
                                batch_size=self.recipe.eval_batch_size),
                 self.val_y,
             )
-            row = {
-                "stage": stage.name,
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": train_loss,
-                "train_acc": train_acc,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "time_s": time.perf_counter() - started,
-            }
+            row = {"stage": stage.name, "epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
+                   "val_loss": val_loss, "val_acc": val_acc, "time_s": time.perf_counter() - started}
             result.history.append(row)
             if self.on_epoch:
                 self.on_epoch(row)
             if plateau is not None:
                 plateau.step(row[stage.reduce_lr.monitor])
-            if stopper.update(epoch, row, self.model):
-                stopped_early = True
-                break
+            finished = stopper.update(epoch, row, self.model) or epoch == stage.epochs
+            self.save_checkpoint(index, epoch, finished, result, optimizer, step_schedule, plateau, stopper)
         stopper.restore(self.model)
-        return StageResult(stage.name, epoch, stopper.best_epoch, stopper.best, stopper.monitor, stopped_early)
+        stage_result = StageResult(stage.name, epoch, stopper.best_epoch, stopper.best, stopper.monitor,
+                                   stopped_early=epoch < stage.epochs)
+        if self.on_stage_end:
+            stage_result.extra = self.on_stage_end(stage, self.model) or {}
+        return stage_result
 
     def batch_count(self, batch_size: int) -> int:
         n = len(self.train_y)
@@ -159,7 +213,7 @@ class Trainer:
 
     def train_epoch(self, stage: Stage, optimizer, step_schedule, description: str) -> tuple[float, float]:
         model, augment = self.model, self.recipe.augment
-        model.train()
+        train_mode(model, self.frozen)
         order = torch.randperm(len(self.train_y), generator=self.generator)
         batches = self.batch_count(stage.batch_size)
         loss_sum = torch.zeros(())
@@ -184,3 +238,33 @@ class Trainer:
             progress.update(step + 1)
         progress.close()
         return loss_sum.item() / seen, correct.item() / seen
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def save_checkpoint(self, index, epoch, finished, result, optimizer, step_schedule, plateau, stopper):
+        if self.checkpoint is None:
+            return
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint,
+            "stage_index": index,
+            "epoch": epoch,
+            "stage_finished": finished,
+            "model_state": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step_schedule": step_schedule.state_dict() if step_schedule is not None else None,
+            "plateau": plateau.state_dict() if plateau is not None else None,
+            "stopper": stopper.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
+            "history": result.history,
+            "stage_results": [asdict(s) for s in result.stages],
+            "train_time_s": result.train_time_s,
+            "train_images": result.train_images,
+        }
+        with atomic_path(self.checkpoint) as tmp:
+            torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by ``Trainer``; only tensors and plain data are unpickled."""
+    return torch.load(path, map_location="cpu", weights_only=True)

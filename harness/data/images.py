@@ -18,6 +18,10 @@ class Images:
     source: str = ""
 
     def __post_init__(self):
+        # one memory layout whatever the source: a different layout picks other conv kernels,
+        # whose results differ in the last bits, and runs must be bit-for-bit reproducible
+        self.train_x = np.ascontiguousarray(self.train_x)
+        self.test_x = np.ascontiguousarray(self.test_x)
         for x, y in ((self.train_x, self.train_y), (self.test_x, self.test_y)):
             if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] != 3:
                 raise ValueError(f"images must be uint8 (N, 3, H, W), got {x.dtype} {x.shape}")

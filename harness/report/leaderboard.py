@@ -12,7 +12,7 @@ import pandas as pd
 from harness.fileio import write_text
 
 COLUMNS = [
-    "model", "family", "status", "accuracy", "precision", "recall", "f1",
+    "model", "stage", "family", "status", "accuracy", "precision", "recall", "f1",
     "best_epoch", "epochs", "train_time_s", "train_img_s", "params", "input_size",
     "profile", "seed", "reason",
 ]
@@ -34,8 +34,22 @@ def read_results(folder: Path) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict]) -> pd.DataFrame:
+def stage_rows(result: dict) -> list[dict]:
+    """One row per evaluated stage of a model (a transfer model: frozen, then finetune)."""
+    stages = [s for s in result.get("stages") or [] if isinstance(s, dict) and "accuracy" in s]
+    if not stages:
+        return [result]
+    rows = []
+    for stage in stages:
+        row = {**result, **{key: stage.get(key) for key in (*METRICS, "best_epoch", "epochs")}}
+        row["stage"] = stage.get("name")
+        rows.append(row)
+    return rows
+
+
+def table(results: list[dict]) -> pd.DataFrame:
     """Rows ranked by test accuracy (models without a score last), with the standard columns."""
+    rows = [row for result in results for row in stage_rows(result)]
     frame = pd.DataFrame([{column: row.get(column) for column in COLUMNS} for row in rows], columns=COLUMNS)
     if frame.empty:
         return frame

@@ -39,3 +39,32 @@ def confusion_png(path: Path, confusion, classes: list, title: str) -> None:
     with atomic_path(Path(path)) as tmp:
         figure.savefig(tmp, format="png", dpi=90)
     plt.close(figure)
+
+
+def curves_png(path: Path, history: list, title: str) -> None:
+    """Loss, accuracy and learning rate against epoch, every stage in one run of epochs, with the
+    stage boundaries marked."""
+    plt = _pyplot()
+    steps = list(range(1, len(history) + 1))
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, metric in zip(axes[:2], ("loss", "acc")):
+        ax.plot(steps, [row[f"train_{metric}"] for row in history], label=f"train_{metric}")
+        ax.plot(steps, [row[f"val_{metric}"] for row in history], label=f"val_{metric}")
+        ax.set_ylabel(metric)
+    axes[2].plot(steps, [row["lr"] for row in history], color="tab:green", label="lr")
+    axes[2].set_yscale("log")
+    axes[2].set_ylabel("learning rate")
+    boundaries = [i for i in range(1, len(history)) if history[i]["stage"] != history[i - 1]["stage"]]
+    for ax in axes:
+        ax.set_xlabel("epoch (all stages)")
+        for boundary in boundaries:
+            ax.axvline(boundary + 0.5, color="grey", linestyle="--", linewidth=1)
+        ax.legend(loc="best", fontsize=8)
+    starts = [0] + boundaries
+    for start in starts:
+        axes[1].annotate(history[start]["stage"], (start + 1, 0.02), xycoords=("data", "axes fraction"), fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)

@@ -1,0 +1,146 @@
+"""The command line end to end: a smoke run writes every promised file with real numbers."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import main
+
+from conftest import write_image_tree
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """``harness run --all --profile smoke`` with no data anywhere: it runs on the shipped sample."""
+    out = tmp_path_factory.mktemp("smoke") / "results"
+    code = main(["run", "--all", "--profile", "smoke", "--out", str(out)])
+    return code, out
+
+
+def test_smoke_run_all_writes_results(smoke_run):
+    code, out = smoke_run
+    assert code == 0
+    for model in ("baseline_cnn", "deep_cnn"):
+        folder = out / model
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["status"] == "ok" and metrics["profile"] == "smoke"
+        for key in ("accuracy", "precision", "recall", "f1"):
+            assert 0.0 <= metrics[key] <= 1.0
+        assert metrics["best_epoch"] >= 1 and metrics["epochs"] == 2
+        assert len(metrics["confusion"]) == 10 and sum(map(sum, metrics["confusion"])) == 500
+        assert set(metrics["per_class"]) == set(metrics["classes"]) and "airplane" in metrics["classes"]
+        rows = list(csv.DictReader((folder / "history.csv").open()))
+        assert [r["epoch"] for r in rows] == ["1", "2"]
+        assert set(rows[0]) >= {"stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"}
+        for png in ("confusion.png", "curves.png"):
+            assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (folder / "train.pt").is_file() and not (folder / "checkpoint.pt").exists()
+        assert [s["name"] for s in metrics["stages"]] == ["train"]
+        config = json.loads((folder / "config.json").read_text())
+        assert config["command"].startswith("harness run --all")
+    board = list(csv.DictReader((out / "leaderboard.csv").open()))
+    assert {r["model"] for r in board} == {"baseline_cnn", "deep_cnn"}
+    accuracies = [float(r["accuracy"]) for r in board]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert "| model" in (out / "leaderboard.md").read_text() or "model" in (out / "leaderboard.md").read_text()
+
+
+def test_leaderboard_command_reprints(smoke_run, capsys):
+    _, out = smoke_run
+    assert main(["leaderboard", str(out), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in rows] == [1, 2]
+
+
+def test_run_on_an_image_folder_uses_its_class_names(tmp_path):
+    data = write_image_tree(tmp_path / "zoo", classes=["ant", "bee", "wasp"])
+    out = tmp_path / "out"
+    code = main(["run", "--model", "baseline_cnn", "--profile", "smoke", "--data", str(data), "--out", str(out),
+                 "--set", "data.val_size=6", "--set", "epochs=1"])
+    assert code == 0
+    metrics = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
+    assert metrics["classes"] == ["ant", "bee", "wasp"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--model", "basline_cnn"], "unknown model 'basline_cnn'; did you mean 'baseline_cnn'? see 'harness list'"),
+        (["run", "--all", "--profile", "quik"], "unknown profile 'quik'; did you mean 'quick'?"),
+        (["run", "--all", "--set", "epochz=1"], "did you mean 'epochs'"),
+        (["run", "--all", "--data", "/no/such/path"], "does not exist"),
+        (["run", "--all", "--profile", "quick"], "no CIFAR-10 found"),
+        (["leaderboard", "/no/such/dir"], "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_console_script_help_is_fast_and_does_not_import_torch():
+    code = "import sys; from harness.cli import main; main(['list']); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().endswith("False")
+
+
+def test_rerun_into_same_folder_is_refused_then_resume_skips_and_overwrite_replaces(smoke_run, capsys):
+    _, out = smoke_run
+    argv = ["run", "--model", "baseline_cnn", "--profile", "smoke", "--out", str(out)]
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    before = (out / "baseline_cnn" / "metrics.json").read_text()
+    assert main(argv + ["--resume"]) == 0
+    assert "finished earlier, skipped" in capsys.readouterr().err
+    assert (out / "baseline_cnn" / "metrics.json").read_text() == before
+
+
+def test_predict_and_evaluate_a_saved_model(smoke_run, tmp_path, capsys):
+    from PIL import Image
+
+    _, out = smoke_run
+    image = tmp_path / "plane.png"
+    Image.new("RGB", (50, 40), (120, 160, 220)).save(image)
+    assert main(["predict", "--model-dir", str(out / "deep_cnn"), str(image), "--top", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{image}: ") and line.count(",") == 1
+    assert main(["evaluate", "--model-dir", str(out / "deep_cnn"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    metrics = json.loads((out / "deep_cnn" / "metrics.json").read_text())
+    assert result["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert result["confusion"] == metrics["confusion"]
+
+
+def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_path):
+    """A real process killed with SIGKILL mid-run; --resume finishes it with the same numbers."""
+    import os
+    import signal
+    import time
+
+    argv = [sys.executable, "-m", "harness", "run", "--model", "baseline_cnn", "--profile", "smoke",
+            "--set", "epochs=12", "--set", "early_stopping=none"]
+    env = {**os.environ, "HARNESS_ALLOCATOR": "system"}
+    subprocess.run(argv + ["--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(argv + ["--out", str(killed)], env=env, stderr=subprocess.PIPE, text=True)
+    checkpoint = killed / "baseline_cnn" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists(), "the run finished before it could be killed"
+    subprocess.run(argv + ["--out", str(killed), "--resume"], check=True, env=env, capture_output=True)
+
+    def numbers(folder):
+        metrics = json.loads((folder / "baseline_cnn" / "metrics.json").read_text())
+        history = [{k: v for k, v in row.items() if k != "time_s"}
+                   for row in csv.DictReader((folder / "baseline_cnn" / "history.csv").open())]
+        return history, {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "confusion", "best_epoch")}
+
+    assert numbers(killed) == numbers(tmp_path / "whole")

@@ -1,0 +1,52 @@
+"""Profiles and --set overrides resolve to one validated config."""
+import pytest
+
+from harness import plugins
+from harness.config import parse_overrides, resolve, to_recipe
+from harness.errors import HarnessError
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return plugins.load(report=False).models["baseline_cnn"].spec
+
+
+def test_profile_then_model_profile_then_set(baseline):
+    quick = resolve(baseline, "quick", {})
+    assert quick["stages"][0]["epochs"] == 30  # the model's own quick budget
+    smoke = resolve(baseline, "smoke", {})
+    assert smoke["stages"][0]["epochs"] == 2 and smoke["data"]["train_size"] == 1000
+    overridden = resolve(baseline, "smoke", parse_overrides(["epochs=3", "stages.train.lr=1e-4", "augment.rotation=0"]))
+    recipe = to_recipe(overridden)
+    assert recipe.stages[0].epochs == 3 and recipe.stages[0].lr == 1e-4 and recipe.augment.rotation == 0.0
+
+
+def test_nested_callbacks_can_be_tuned_and_turned_off(baseline):
+    config = resolve(baseline, "quick", parse_overrides(["early_stopping.patience=3", "reduce_lr=none"]))
+    stage = to_recipe(config).stages[0]
+    assert stage.early_stopping.patience == 3 and stage.reduce_lr is None
+    config = resolve(baseline, "quick", parse_overrides(["reduce_lr=none", "reduce_lr.factor=0.2"]))
+    assert to_recipe(config).stages[0].reduce_lr.factor == 0.2  # turned back on from defaults
+
+
+@pytest.mark.parametrize(
+    "pair, message",
+    [
+        ("epochz=3", "did you mean 'epochs'"),
+        ("epochs=three", "expected int"),
+        ("stages.trian.lr=1", "did you mean 'train'"),
+        ("augment.rotate=5", "did you mean 'rotation'"),
+        ("optimizer=rmsprop", "unknown optimizer 'rmsprop'"),
+        ("flip", "key=value"),
+        ("early_stopping.patience=0", "at least 1"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(baseline, pair, message):
+    with pytest.raises(HarnessError, match=message) as error:
+        resolve(baseline, "quick", parse_overrides([pair]))
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_profile(baseline):
+    with pytest.raises(HarnessError, match="did you mean 'quick'"):
+        resolve(baseline, "quik", {})

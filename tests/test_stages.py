@@ -1,0 +1,124 @@
+"""Stages: real freezing, the next stage starting from the restored best weights, and checkpoints
+from which an interrupted run resumes to exactly the same result."""
+import pytest
+import torch
+from torch import nn
+
+from harness.freezing import Parts, freeze
+from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
+from harness.train import Trainer, load_checkpoint, make_optimizer, param_groups
+
+from test_training import scripted_val_acc, tiny_splits
+
+
+class Net(nn.Module):
+    """A base of two blocks (conv + batch norm) and a head with dropout."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(8, classes))
+
+    def forward(self, x):
+        return self.head(self.body(self.stem(x)))
+
+
+def net(seed=0):
+    torch.manual_seed(seed)
+    return Net()
+
+
+def copy_state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_frozen_stage_leaves_the_base_bit_for_bit_and_bn_stats_alone():
+    model = net()
+    before = copy_state(model)
+    stage = Stage(name="frozen", trainable="head", lr=0.05, epochs=2, batch_size=16, early_stopping=None)
+    Trainer(model, tiny_splits(), Recipe(stages=[stage], augment=Augment(flip=True)), input_size=8, seed=0).fit()
+    after = model.state_dict()
+    for key in before:
+        if key.startswith(("stem.", "body.")):  # weights, biases, running_mean/var, num_batches_tracked
+            assert torch.equal(before[key], after[key]), key
+    assert not torch.equal(before["head.2.weight"], after["head.2.weight"])
+
+
+def test_frozen_parameters_get_no_gradient_and_are_not_in_the_optimizer():
+    model = net()
+    parts = Parts.of(model)
+    assert parts.blocks == ["stem", "body"]
+    frozen = freeze(model, parts, "last:1")
+    assert [m is model.stem for m in frozen] == [True]
+    assert not any(p.requires_grad for p in model.stem.parameters())
+    assert all(p.requires_grad for p in model.body.parameters())
+    stage = Stage(trainable="last:1", lr=1e-2, base_lr=1e-3)
+    optimizer = make_optimizer(stage, param_groups(model, parts, stage))
+    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert in_optimizer == {id(p) for p in [*model.body.parameters(), *model.head.parameters()]}
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-2, 1e-3]
+
+
+def test_next_stage_starts_from_the_restored_best_weights(monkeypatch):
+    scripted_val_acc(monkeypatch, [0.6, 0.4, 0.5, 0.7, 0.8])  # stage 1 best at epoch 1
+    stages = [
+        Stage(name="frozen", trainable="head", lr=0.05, epochs=3, batch_size=16, early_stopping=EarlyStopping(patience=5)),
+        Stage(name="finetune", trainable="all", lr=0.01, epochs=2, batch_size=16),
+    ]
+    snapshots, at_stage_end = {}, {}
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=stages), input_size=8, seed=0,
+                      on_stage_end=lambda stage, model: at_stage_end.setdefault(stage.name, copy_state(model)))
+    trainer.on_epoch = lambda row: snapshots.setdefault((row["stage"], row["epoch"]), copy_state(trainer.model))
+    result = trainer.fit()
+    assert [s.best_epoch for s in result.stages] == [1, 2]
+    for key, value in snapshots[("frozen", 1)].items():
+        assert torch.equal(at_stage_end["frozen"][key], value), key
+    assert not torch.equal(snapshots[("frozen", 3)]["head.2.weight"], snapshots[("frozen", 1)]["head.2.weight"])
+
+
+def two_stage_recipe():
+    return Recipe(
+        stages=[
+            Stage(name="frozen", trainable="head", optimizer="adam", lr=0.02, epochs=3, batch_size=16,
+                  reduce_lr=ReduceLROnPlateau(patience=1, factor=0.5)),
+            Stage(name="finetune", trainable="all", optimizer="sgd", lr=0.05, base_lr=0.01, epochs=3,
+                  batch_size=16, schedule="onecycle", label_smoothing=0.1),
+        ],
+        augment=Augment(rotation=10, flip=True, zoom=0.1, shift=0.1),
+    )
+
+
+@pytest.mark.parametrize("interrupt_at", [("frozen", 2), ("frozen", 3), ("finetune", 1), ("finetune", 3)])
+def test_resume_after_interruption_gives_the_same_history_and_weights(tmp_path, interrupt_at):
+    def trainer(checkpoint, on_epoch=None):
+        return Trainer(net(), tiny_splits(), two_stage_recipe(), input_size=8, seed=7, checkpoint=checkpoint,
+                       on_epoch=on_epoch, fingerprint="x", on_stage_end=lambda stage, model: {"n": 1})
+
+    reference = trainer(tmp_path / "a.pt")
+    expected = reference.fit()
+
+    def interrupt(row):
+        if (row["stage"], row["epoch"]) == interrupt_at:
+            raise KeyboardInterrupt  # killed during this epoch: its checkpoint is never written
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer(tmp_path / "b.pt", interrupt).fit()
+    resumed_trainer = trainer(tmp_path / "b.pt")
+    resumed = resumed_trainer.fit(load_checkpoint(tmp_path / "b.pt"))
+
+    def strip(rows):
+        return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
+
+    assert strip(resumed.history) == strip(expected.history)
+    assert [(s.name, s.best_epoch, s.epochs, s.extra) for s in resumed.stages] == \
+        [(s.name, s.best_epoch, s.epochs, s.extra) for s in expected.stages]
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(resumed_trainer.model.state_dict()[key], value), key
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    stage = Stage(name="train", epochs=1, batch_size=16, reduce_lr=ReduceLROnPlateau())
+    Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0, checkpoint=tmp_path / "c.pt").fit()
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert state["epoch"] == 1 and state["stage_finished"] is True
