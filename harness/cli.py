@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", metavar="NAME", help="dataset plugin to read --data with (default: detected)")
     run.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if not found")
     run.add_argument("--out", default="results", metavar="DIR", help="results folder (default: results)")
-    run.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    run.add_argument("--seed", type=int, action="append", metavar="N",
+                     help="random seed (default: 0); give it several times to train once per seed")
+    run.add_argument("--seeds", type=int, metavar="K", help="train each model with seeds 0..K-1 (mean and 95%% CI)")
+    run.add_argument("--ablate", metavar="WHAT", help="also train ablated variants: 'callbacks' (no early stopping; "
+                     "no ReduceLROnPlateau)")
+    run.add_argument("--variant", metavar="NAME", help="name this run's variant: results go to DIR/<model>@NAME "
+                     "(e.g. one per --set data.train_size)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")
     again = run.add_mutually_exclusive_group()
@@ -54,8 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--stage", help="which stage's model (default: the last)")
     evaluate.add_argument("--json", action="store_true", help="print every metric as JSON")
 
-    board = commands.add_parser("leaderboard", help="print the leaderboard of a results folder")
-    board.add_argument("dir", nargs="?", default="results", help="results folder (default: results)")
+    data = commands.add_parser("data", help="inspect a dataset: class counts, image sizes, a sample grid")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    info = data_commands.add_parser("info", help="class counts per split and the image sizes found")
+    show = data_commands.add_parser("show", help="write a grid of sample images, before and after augmentation")
+    for sub in (info, show):
+        sub.add_argument("--data", metavar="PATH", help="a dataset path (default: as 'harness run' finds it)")
+        sub.add_argument("--dataset", metavar="NAME", help="dataset plugin to read it with (default: detected)")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument("--out", default="samples.png", metavar="PNG", help="where to write the grid (default: samples.png)")
+    show.add_argument("--model", metavar="NAME", help="use this model's augmentation and input size (default: baseline_cnn)")
+    show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set augment.rotation=30")
+
+    board = commands.add_parser("leaderboard", help="print the leaderboard of one or more results folders")
+    board.add_argument("dirs", nargs="*", default=["results"], metavar="DIR",
+                       help="results folders to merge (default: results)")
     board.add_argument("--format", choices=["md", "csv", "json"], default="md")
     return parser
 
@@ -136,13 +155,81 @@ def cmd_run(args, argv) -> int:
         dataset=args.dataset,
         download=args.download,
         out=Path(args.out),
-        seed=args.seed,
+        seeds=seeds_of(args),
         overrides=config.parse_overrides(args.set),
         command="harness " + shlex.join(argv),
         resume=args.resume,
         overwrite=args.overwrite,
+        ablate=args.ablate,
+        variant=args.variant,
     )
     return runner.run(registry, request)
+
+
+def seeds_of(args) -> list:
+    if args.seeds is not None and args.seed:
+        raise HarnessError("give either --seeds K or --seed N (once or more), not both")
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise HarnessError("--seeds must be at least 1")
+        return list(range(args.seeds))
+    return list(dict.fromkeys(args.seed or [0]))
+
+
+def cmd_data(args, argv) -> int:
+    from harness import plugins
+    from harness.data.locate import resolve_source
+    from harness.runner import pick_dataset
+
+    registry = plugins.load()
+    source = resolve_source(args.data, profile="smoke", download=False)
+    dataset = pick_dataset(registry, source, args.dataset)
+    if args.data_command == "info":
+        return _data_info(dataset, source, args.json)
+    from harness import config
+    from harness.report.plots import samples_png
+
+    name = args.model or "baseline_cnn"
+    if name not in registry.models:
+        raise unknown("model", name, registry.models, "see 'harness list'")
+    spec = registry.models[name].spec
+    resolved = config.resolve(spec, "quick", config.parse_overrides(args.set))
+    images = dataset.load(source, resolved["input_size"])
+    samples_png(Path(args.out), images, config.to_recipe(resolved).augment)
+    print(f"wrote {args.out}: {min(len(images.classes), 12)} classes, originals and after {name}'s augmentation")
+    return 0
+
+
+def _data_info(dataset, source, as_json: bool) -> int:
+    from harness.data import folders, sources
+
+    if sources.is_canonical(source):
+        images = dataset.load(source, None)
+        counts = {"train": _counts(images.classes, images.train_y), "test": _counts(images.classes, images.test_y)}
+        info = {"source": str(source), "classes": images.classes, "layout": "cifar-10-batches-py",
+                "counts": counts, "sizes": {"32x32": len(images.train_y) + len(images.test_y)}, "unreadable": 0}
+    else:
+        info = folders.describe(source)
+    info["dataset"] = dataset.name
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    print(f"{info['source']} ({info['dataset']}, {info['layout']}): {len(info['classes'])} classes")
+    splits = list(info["counts"])
+    rows = [[cls, *(info["counts"][s].get(cls, 0) for s in splits)] for cls in info["classes"]]
+    rows.append(["total", *(sum(info["counts"][s].values()) for s in splits)])
+    print(tabulate(rows, headers=["class", *splits]))
+    sizes = ", ".join(f"{size} ({n})" for size, n in list(info["sizes"].items())[:8])
+    print(f"image sizes: {sizes}" + (", ..." if len(info["sizes"]) > 8 else ""))
+    if info["unreadable"]:
+        print(f"unreadable files: {info['unreadable']} (skipped when training)")
+    return 0
+
+
+def _counts(classes, labels) -> dict:
+    return {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
 
 
 def cmd_predict(args, argv) -> int:
@@ -174,10 +261,11 @@ def cmd_evaluate(args, argv) -> int:
 def cmd_leaderboard(args, argv) -> int:
     from harness.report import leaderboard
 
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        raise HarnessError(f"results folder '{folder}' does not exist; run 'harness run' first or pass a folder")
-    frame = leaderboard.table(leaderboard.read_results(folder))
+    folders = [Path(d) for d in args.dirs]
+    for folder in folders:
+        if not folder.is_dir():
+            raise HarnessError(f"results folder '{folder}' does not exist; run 'harness run' first or pass a folder")
+    frame = leaderboard.table(leaderboard.read_results(*folders))
     if args.format == "csv":
         print(frame.to_csv(index=False), end="")
     elif args.format == "json":
@@ -192,5 +280,6 @@ COMMANDS = {
     "run": cmd_run,
     "leaderboard": cmd_leaderboard,
     "predict": cmd_predict,
+    "data": cmd_data,
     "evaluate": cmd_evaluate,
 }

@@ -30,11 +30,13 @@ class RunRequest:
     dataset: str | None = None
     download: bool = False
     out: Path = Path("results")
-    seed: int = 0
+    seeds: list = field(default_factory=lambda: [0])
     overrides: dict = field(default_factory=dict)
     command: str = ""
     resume: bool = False
     overwrite: bool = False
+    ablate: str | None = None
+    variant: str | None = None  # a name for this run's recipe variant: results go to <model>@<variant>
 
 
 def log(message: str) -> None:
@@ -46,12 +48,13 @@ def pick_dataset(registry, path: Path, name: str | None):
         if name not in registry.datasets:
             raise unknown("dataset", name, registry.datasets, "see 'harness list'")
         return registry.datasets[name].spec
-    for registered in registry.datasets.values():
-        if registered.spec.accepts(path):
-            return registered.spec
+    specs = sorted((r.spec for r in registry.datasets.values()), key=lambda spec: spec.fallback)
+    for spec in specs:
+        if spec.accepts(path):
+            return spec
     raise HarnessError(
         f"could not recognise the data at '{path}': expected a cifar-10-batches-py folder or .tar.gz, "
-        "or a folder/zip laid out train/<class>/* and test/<class>/*"
+        "or a folder/zip of images laid out <class>/* or train|test/<class>/*"
     )
 
 
@@ -65,46 +68,104 @@ def check_writable(folder: Path) -> None:
         raise HarnessError(f"cannot write to output folder '{folder}' ({exc.strerror}); pass --out DIR") from None
 
 
+# --ablate callbacks: the study's question, what early stopping and LR reduction each bring
+ABLATIONS = {
+    "callbacks": {
+        "no-early-stopping": {"early_stopping": "none"},
+        "no-reduce-lr": {"reduce_lr": "none"},
+    },
+}
+
+
+@dataclass
+class Job:
+    """One training run: a model, a variant of its recipe, a seed, and the folder it writes."""
+
+    spec: object
+    config: dict
+    name: str  # the run's folder name: model, or model@variant
+    folder: Path
+
+
+def jobs_for(registry, request: RunRequest) -> list:
+    """Every (model, variant, seed) to train, with its resolved config (so a bad --set fails at once)."""
+    jobs = []
+    for model in request.models:
+        spec = registry.models[model].spec
+        variants = {request.variant or "": {}}
+        if request.ablate:
+            if request.ablate not in ABLATIONS:
+                raise unknown("ablation", request.ablate, ABLATIONS, f"choose {', '.join(ABLATIONS)}")
+            variants.update(ABLATIONS[request.ablate])
+        for variant, changes in variants.items():
+            name = f"{model}@{variant}" if variant else model
+            for seed in request.seeds:
+                config = configuration.resolve(spec, request.profile, {**request.overrides, **changes}, seed)
+                if variant and config == configuration.resolve(spec, request.profile, request.overrides, seed):
+                    log(f"{name}: skipped, the recipe has nothing to turn off ({', '.join(changes)})")
+                    break
+                config["variant"] = variant or None
+                folder = request.out / name
+                if len(request.seeds) > 1:
+                    folder = folder / f"seed-{seed}"
+                jobs.append(Job(spec, config, name, folder))
+    return jobs
+
+
 def run(registry, request: RunRequest) -> int:
     """Train and evaluate every requested model; returns the process exit code."""
     from harness.data.locate import resolve_source
 
-    specs = [registry.models[name].spec for name in request.models]
-    # every config is resolved before anything trains, so a bad --set fails at once
-    configs = [configuration.resolve(spec, request.profile, request.overrides, request.seed) for spec in specs]
+    jobs = jobs_for(registry, request)
     check_writable(request.out)
-    plans = {spec.name: plan(request.out / spec.name, request) for spec in specs}
+    plans = [plan(job.folder, request) for job in jobs]
     source = resolve_source(request.data, profile=request.profile, download=request.download)
     dataset = pick_dataset(registry, source, request.dataset)
-    images = dataset.load(source)
-    log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} test images, "
-        f"{len(images.classes)} classes")
+    loaded = {}
+
+    def images_for(size):
+        """The dataset as decoded for a model input size (most datasets decode once, natively)."""
+        if size not in loaded:
+            images = dataset.load(source, size)
+            log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} test "
+                f"images of {images.train_x.shape[-1]}px, {len(images.classes)} classes")
+            if not loaded:
+                write_samples(request.out / "samples.png", images, configuration.to_recipe(jobs[0].config).augment)
+            loaded[size] = images
+        return loaded[size]
 
     failures = 0
-    for spec, config in zip(specs, configs):
-        folder = request.out / spec.name
-        if plans[spec.name] == "finished":
-            log(f"{spec.name}: finished earlier, skipped (--overwrite to train it again)")
+    for job, state in zip(jobs, plans):
+        label = job.name if len(request.seeds) == 1 else f"{job.name} seed {job.config['seed']}"
+        if state == "finished":
+            log(f"{label}: finished earlier, skipped (--overwrite to train it again)")
             continue
         try:
-            run_model(spec, config, images, folder, request)
+            run_model(job.spec, job.config, images_for(job.config["input_size"]), job.folder, request)
         except KeyboardInterrupt:
             resume = request.command if "--resume" in request.command else request.command + " --resume"
-            log(f"{spec.name}: interrupted; its last finished epoch is checkpointed. Resume with: {resume}")
+            log(f"{label}: interrupted; its last finished epoch is checkpointed. Resume with: {resume}")
             raise
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - one model's failure is recorded, the rest go on
             failures += 1
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            log(f"{spec.name}: failed: {reason}")
-            folder.mkdir(parents=True, exist_ok=True)
-            write_text(folder / "error.log", traceback.format_exc())
-            write_json(folder / "metrics.json", {**_identity(config), "status": "failed", "reason": reason})
-        _write_leaderboard(request.out)
-    _write_leaderboard(request.out)
-    log(f"leaderboard: {request.out / 'leaderboard.md'}")
+            log(f"{label}: failed: {reason}")
+            job.folder.mkdir(parents=True, exist_ok=True)
+            write_text(job.folder / "error.log", traceback.format_exc())
+            write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "failed", "reason": reason})
+        write_reports(request.out)
+    write_reports(request.out)
+    log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
     return 1 if failures else 0
+
+
+def write_samples(path: Path, images, augment) -> None:
+    """The sample grid of the run's data: a few training images per class, before and after augmentation."""
+    from harness.report.plots import samples_png
+
+    samples_png(path, images, augment)
 
 
 def plan(folder: Path, request) -> str:
@@ -134,14 +195,15 @@ def _status(path: Path):
 
 
 def _identity(config: dict) -> dict:
-    keys = ("model", "family", "profile", "seed", "input_size")
-    return {key: config[key] for key in keys}
+    keys = ("model", "family", "profile", "seed", "input_size", "variant")
+    return {key: config.get(key) for key in keys}
 
 
-def _write_leaderboard(folder: Path) -> None:
-    from harness.report import leaderboard
+def write_reports(folder: Path) -> None:
+    from harness.report import leaderboard, markdown
 
     leaderboard.write(folder)
+    markdown.write_report(folder)
 
 
 def fingerprint(config: dict) -> str:
@@ -166,6 +228,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
     model = spec.build(len(splits.classes))
     check_output_width(model, config["input_size"], len(splits.classes))
     params = sum(p.numel() for p in model.parameters())
+    macs = count_macs(model, config["input_size"])
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / CHECKPOINT
     resume = None
@@ -223,6 +286,8 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
         "eval_img_s": final["eval_img_s"],
         "wall_time_s": time.perf_counter() - started,
         "params": params,
+        "macs": macs,
+        "weights": "scratch",
         "data": {"source": str(splits.source), **splits.sizes()},
         "tta_flip": recipe.tta_flip,
         **{key: final[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},
@@ -236,6 +301,23 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
     log(f"{spec.name}: done, test accuracy {final['accuracy']:.4f} ({metrics['epochs']} epochs, "
         f"{metrics['wall_time_s']:.0f}s)")
     return metrics
+
+
+def count_macs(model, input_size: int) -> int | None:
+    """Multiply-accumulates of one forward pass on one image (torch's FLOP counter / 2)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 3, input_size, input_size))
+        return int(counter.get_total_flops() // 2)
+    except Exception:  # noqa: BLE001 - a model the counter cannot trace just has no MACs figure
+        return None
+    finally:
+        model.train(was_training)
 
 
 def check_output_width(model, input_size: int, num_classes: int) -> None:
@@ -261,10 +343,26 @@ def history_csv(rows: list) -> str:
     return buffer.getvalue()
 
 
+def git_commit() -> str | None:
+    """The commit of the harness source that ran (with '+dirty' for uncommitted changes), if known."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "harness", "plugins"],
+                               cwd=here.parent, capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def environment() -> dict:
     import torch
 
     return {
+        "harness_commit": git_commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),

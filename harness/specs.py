@@ -102,12 +102,15 @@ class ModelSpec:
 class DatasetSpec:
     """A dataset a plugin registers.
 
-    ``load(path, download=..., cache_dir=...)`` returns a ``harness.data.Images``; ``path`` may be
-    None when the dataset can find or download its data itself. ``accepts(path)`` says whether a
-    given path looks like this dataset, so ``--data PATH`` alone can pick the loader.
+    ``load(path, size)`` returns a ``harness.data.Images`` for a data path; ``size`` is the input
+    size of the model about to train, which a dataset may decode to (or ignore, keeping its native
+    size: batches are resized on the fly). ``accepts(path)`` says whether a path looks like this
+    dataset, so ``--data PATH`` alone can pick the loader; a ``fallback`` dataset is only picked
+    when no other accepts the path.
     """
 
     name: str
     load: Callable[..., Any]
     accepts: Callable[[Any], bool] = lambda path: False
     description: str = ""
+    fallback: bool = False

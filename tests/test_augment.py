@@ -52,3 +52,55 @@ def test_same_seed_same_result_other_seed_differs():
     b = augment_batch(batch(), augment, gen(1))
     c = augment_batch(batch(), augment, gen(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def marker(size=16, row=2, col=3):
+    """One bright pixel on a dark image, batch of one."""
+    x = torch.zeros(1, 1, size, size)
+    x[0, 0, row, col] = 1.0
+    return x
+
+
+def transforms(flip=False, angle=0.0, scale=1.0, shift_x=0.0, shift_y=0.0):
+    from harness.data.augment import Transforms
+
+    return Transforms(torch.tensor([flip]), torch.tensor([angle]), torch.tensor([scale]),
+                      torch.tensor([shift_x]), torch.tensor([shift_y]))
+
+
+def brightest(x):
+    flat = int(x[0, 0].flatten().argmax())
+    return divmod(flat, x.shape[-1])
+
+
+def test_shift_moves_content_by_the_given_fraction():
+    from harness.data.augment import apply
+
+    assert brightest(apply(marker(), transforms(shift_x=0.25))) == (2, 3 + 4)
+    assert brightest(apply(marker(), transforms(shift_y=0.5))) == (2 + 8, 3)
+
+
+def test_rotation_by_90_degrees_turns_content_counter_clockwise():
+    from harness.data.augment import apply
+
+    # counter-clockwise by 90: the top-left region goes to the bottom-left
+    row, col = brightest(apply(marker(16, 2, 3), transforms(angle=90.0)))
+    assert (row, col) == (16 - 1 - 3, 2)
+
+
+def test_zoom_scales_about_the_centre():
+    from harness.data.augment import apply
+
+    x = torch.zeros(1, 1, 16, 16)
+    x[0, 0, 6:10, 6:10] = 1.0  # a 4x4 square in the middle
+    zoomed = apply(x, transforms(scale=2.0))
+    assert (zoomed[0, 0] > 0.5).sum() == 64  # 8x8: twice the side
+    shrunk = apply(x, transforms(scale=0.5))
+    assert (shrunk[0, 0] > 0.5).sum() == 4  # 2x2
+
+
+def test_flip_transform_mirrors_exactly_through_resampling():
+    from harness.data.augment import apply
+
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.allclose(apply(x, transforms(flip=True)), x.flip(-1), atol=1e-6)

@@ -144,3 +144,61 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
         return history, {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "confusion", "best_epoch")}
 
     assert numbers(killed) == numbers(tmp_path / "whole")
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "harness", "run", "--model", "baseline_cnn", "--profile", "smoke",
+            "--set", "epochs=50", "--set", "early_stopping=none", "--out", str(out)]
+    env = {**os.environ, "HARNESS_ALLOCATOR": "system"}
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "baseline_cnn" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Resume with: harness run --model baseline_cnn" in err and " --resume" in err
+    assert "Traceback" not in err
+    assert checkpoint.exists()
+
+
+def test_report_renders_with_every_image_link_a_valid_png(smoke_run):
+    import re
+
+    _, out = smoke_run
+    text = (out / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(links) >= 5  # samples + a confusion matrix and curves per model
+    for link in links:
+        assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
+    for heading in ("## Leaderboard", "## CNN against transfer learning", "## Per-class F1", "## The data",
+                    "### baseline_cnn", "### deep_cnn"):
+        assert heading in text
+    assert "harness commit" in text and "command: `harness run --all" in text
+    columns = (out / "leaderboard.csv").read_text().splitlines()[0].split(",")
+    for column in ("model", "stage", "family", "weights", "status", "accuracy", "precision", "recall", "f1", "params",
+                   "macs", "train_img_s", "eval_img_s", "train_time_s", "best_epoch", "epochs", "input_size",
+                   "profile", "seed", "runs", "accuracy_ci95"):
+        assert column in columns
+
+
+def test_seeds_and_callback_ablation(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", "--model", "baseline_cnn", "--profile", "smoke", "--seeds", "2", "--ablate", "callbacks",
+                 "--set", "epochs=1", "--set", "data.train_size=200", "--out", str(out)]) == 0
+    for run in ("baseline_cnn", "baseline_cnn@no-early-stopping", "baseline_cnn@no-reduce-lr"):
+        for seed in (0, 1):
+            metrics = json.loads((out / run / f"seed-{seed}" / "metrics.json").read_text())
+            assert metrics["seed"] == seed and metrics["status"] == "ok"
+    config = json.loads((out / "baseline_cnn@no-reduce-lr" / "seed-0" / "config.json").read_text())
+    assert config["stages"][0]["reduce_lr"] is None and config["stages"][0]["early_stopping"] is not None
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    assert len(rows) == 3 and {r["runs"] for r in rows} == {"2"}
+    assert all(r["accuracy_ci95"] for r in rows)
+    assert "## Variants and ablations" in (out / "report.md").read_text()

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from harness.data import sources
+from harness.data import folders, sources
 from harness.data.cache import cached_images
 from harness.data.locate import SAMPLE, resolve_source
 from harness.errors import HarnessError
@@ -41,7 +41,7 @@ def test_canonical_targz(tmp_path):
 @pytest.mark.parametrize("as_zip", [False, True])
 def test_image_tree_folder_and_zip(tmp_path, as_zip):
     path = write_image_tree(tmp_path / ("t.zip" if as_zip else "t"), as_zip=as_zip)
-    assert sources.is_split_image_tree(path)
+    assert folders.is_split_tree(path)
     images = load_cifar10(path)
     check(images, 60, 30)
     expected_x, _ = pattern_images(20, 3, seed=3)  # PNG is lossless: pixels survive exactly
@@ -66,7 +66,7 @@ def test_unreadable_image_is_skipped_with_warning(tmp_path, capsys):
 def test_one_class_is_refused(tmp_path):
     folder = write_image_tree(tmp_path / "t", classes=["only"])
     with pytest.raises(HarnessError, match="at least 2"):
-        sources.read_split_image_tree(folder)
+        folders.read_tree(folder, None)
 
 
 def test_cache_is_reused_and_invalidated(tmp_path):

@@ -6,6 +6,7 @@ Edges are filled with the nearest pixel, as Keras's ``ImageDataGenerator`` does 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -13,32 +14,52 @@ import torch.nn.functional as F
 from harness.specs import Augment
 
 
+@dataclass
+class Transforms:
+    """One transform per image of a batch."""
+
+    flip: torch.Tensor  # bool: mirror left-right
+    angle: torch.Tensor  # degrees, counter-clockwise
+    scale: torch.Tensor  # > 1 zooms in
+    shift_x: torch.Tensor  # fraction of the width, positive moves the content right
+    shift_y: torch.Tensor  # fraction of the height, positive moves the content down
+
+
 def is_identity(augment: Augment) -> bool:
     return not (augment.rotation or augment.flip or augment.zoom or augment.shift)
+
+
+def sample(n: int, augment: Augment, generator: torch.Generator) -> Transforms:
+    """Random transforms for ``n`` images, uniform within the recipe's ranges."""
+
+    def uniform(limit):  # n values uniform in [-limit, limit]
+        return (torch.rand(n, generator=generator) * 2 - 1) * limit
+
+    flip = torch.rand(n, generator=generator) < 0.5 if augment.flip else torch.zeros(n, dtype=torch.bool)
+    return Transforms(flip, uniform(augment.rotation), 1 + uniform(augment.zoom),
+                      uniform(augment.shift), uniform(augment.shift))
+
+
+def apply(x: torch.Tensor, t: Transforms, resample: bool = True) -> torch.Tensor:
+    """Apply per-image transforms to a float batch (N, C, H, W)."""
+    if not resample:  # a flip alone needs no resampling
+        return torch.where(t.flip.view(-1, 1, 1, 1), x.flip(-1), x)
+    radians = t.angle * math.pi / 180
+    sign = 1 - 2 * t.flip.float()
+    cos, sin = torch.cos(radians) / t.scale, torch.sin(radians) / t.scale
+    # theta maps output coordinates (in [-1, 1]) to input coordinates: a mirror, then a rotation
+    # and scaling, then the shift (2f in grid units for a fraction f), inverted
+    theta = torch.stack(
+        [torch.stack([cos * sign, -sin, -2 * t.shift_x], 1),
+         torch.stack([sin * sign, cos, -2 * t.shift_y], 1)], 1
+    ).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator) -> torch.Tensor:
     """Augment a float batch (N, C, H, W); each image gets its own random transform."""
     if is_identity(augment):
         return x
-    n = x.shape[0]
-
-    def uniform(limit):  # n values uniform in [-limit, limit]
-        return (torch.rand(n, generator=generator) * 2 - 1) * limit
-
-    flips = torch.rand(n, generator=generator) < 0.5 if augment.flip else torch.zeros(n, dtype=torch.bool)
-    if not (augment.rotation or augment.zoom or augment.shift):
-        # a flip alone needs no resampling
-        return torch.where(flips.view(-1, 1, 1, 1), x.flip(-1), x)
-    angle = uniform(augment.rotation * math.pi / 180)
-    scale = 1 + uniform(augment.zoom)
-    # grid coordinates span [-1, 1], so a shift by a fraction f of the width is 2f
-    tx, ty = uniform(2 * augment.shift), uniform(2 * augment.shift)
-    sign = 1 - 2 * flips.float()
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    # output pixel -> input pixel: rotate and scale the (optionally mirrored) output coordinates
-    theta = torch.stack(
-        [torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1
-    ).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    transforms = sample(x.shape[0], augment, generator)
+    return apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift))

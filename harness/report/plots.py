@@ -68,3 +68,64 @@ def curves_png(path: Path, history: list, title: str) -> None:
     with atomic_path(Path(path)) as tmp:
         figure.savefig(tmp, format="png", dpi=80)
     plt.close(figure)
+
+
+def samples_png(path: Path, images, augment, per_class: int = 6, max_classes: int = 12, seed: int = 0) -> None:
+    """A grid of training images, one row per class (labelled), and the same images after the
+    recipe's augmentation beside them."""
+    import torch
+
+    from harness.data.augment import augment_batch
+
+    plt = _pyplot()
+    rng = np.random.default_rng(seed)
+    classes = list(images.classes)[:max_classes]
+    chosen = []
+    for label in range(len(classes)):
+        members = np.flatnonzero(images.train_y == label)
+        chosen.append(rng.choice(members, size=min(per_class, len(members)), replace=False))
+    index = np.concatenate(chosen)
+    original = torch.from_numpy(images.train_x[index]).float() / 255
+    augmented = augment_batch(original, augment, torch.Generator().manual_seed(seed))
+    columns = per_class * 2 + 1
+    figure, axes = plt.subplots(len(classes), columns, figsize=(columns * 1.1, len(classes) * 1.15), squeeze=False)
+    position = 0
+    for row, (label_name, members) in enumerate(zip(classes, chosen)):
+        for column in range(columns):
+            ax = axes[row][column]
+            ax.axis("off")
+            if column == per_class:
+                continue  # a blank column between the two halves
+            k = column if column < per_class else column - per_class - 1
+            if k >= len(members):
+                continue
+            batch = original if column < per_class else augmented
+            ax.imshow(batch[position + k].permute(1, 2, 0).clamp(0, 1).numpy())
+            if k == 0 and column < per_class:
+                ax.set_title(label_name, fontsize=8, loc="left")
+        position += len(members)
+    axes[0][0].annotate("original", (0, 1.6), xycoords="axes fraction", fontsize=9, weight="bold")
+    axes[0][per_class + 1].annotate("augmented", (0, 1.6), xycoords="axes fraction", fontsize=9, weight="bold")
+    figure.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)
+
+
+def data_efficiency_png(path: Path, series: dict) -> None:
+    """Test accuracy against training-set size, one line per (model, family)."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    for (model, family), points in sorted(series.items(), key=lambda item: str(item[0])):
+        sizes = sorted(points)
+        ax.plot(sizes, [np.mean(points[n]) for n in sizes], marker="o",
+                linestyle="-" if family == "transfer" else "--", label=f"{model} ({family})")
+    ax.set_xscale("log")
+    ax.set_xlabel("training images")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)

@@ -1,14 +1,20 @@
 """Built-in datasets, registered through the same hook as any third-party plugin."""
 from harness import DatasetSpec, hookimpl
-from harness.data import sources
+from harness.data import folders, sources
 from harness.data.cache import cached_images
 
 
 def load_cifar10(path, size=None):
-    """CIFAR-10 from its canonical pickled batches (folder or .tar.gz) or a train/test image tree."""
+    """CIFAR-10 at its native 32 px (models of other sizes are fed batches resized on the fly),
+    from the canonical pickled batches (folder or .tar.gz) or a train/test image tree."""
     if sources.is_canonical(path):
         return cached_images(path, "cifar10-canonical", 32, lambda: sources.read_canonical(path))
-    return cached_images(path, "split-image-tree", size, lambda: sources.read_split_image_tree(path, size))
+    return cached_images(path, "image-tree", None, lambda: folders.read_tree(path, None))
+
+
+def load_imagefolder(path, size=None):
+    """Any image folder or zip, every image resized to the model's input size when it is decoded."""
+    return cached_images(path, "image-tree", size, lambda: folders.read_tree(path, size))
 
 
 @hookimpl
@@ -17,7 +23,16 @@ def register_datasets(register):
         DatasetSpec(
             name="cifar10",
             load=load_cifar10,
-            accepts=lambda path: sources.is_canonical(path) or sources.is_split_image_tree(path),
+            accepts=lambda path: sources.is_canonical(path) or folders.is_split_tree(path),
             description="CIFAR-10: cifar-10-batches-py folder or .tar.gz, or a train/test/<class>/ image tree",
+        )
+    )
+    register(
+        DatasetSpec(
+            name="imagefolder",
+            load=load_imagefolder,
+            accepts=lambda path: True,
+            fallback=True,
+            description="any folder or zip of images: <class>/* (split made here) or train|test/<class>/*",
         )
     )

@@ -1,0 +1,82 @@
+"""The leaderboard from hand-made metrics files: ranking, stage rows, seeds with a Student's t
+confidence interval, merging folders, and old or partial folders read without crashing."""
+import json
+import math
+
+import pytest
+
+from harness.cli import main
+from harness.report import leaderboard, markdown
+from harness.report.stats import mean_ci95
+
+
+def write_metrics(folder, **fields):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(fields))
+
+
+def result(model, accuracy, family="cnn", seed=0, stages=None, **extra):
+    return dict(model=model, family=family, status="ok", accuracy=accuracy, precision=accuracy, recall=accuracy,
+                f1=accuracy, seed=seed, profile="quick", train_time_s=10.0, params=1000, macs=2000,
+                stages=stages or [{"name": "train", "accuracy": accuracy, "precision": accuracy, "recall": accuracy,
+                                   "f1": accuracy, "best_epoch": 3, "epochs": 5}], **extra)
+
+
+def test_ranking_and_one_row_per_stage(tmp_path):
+    write_metrics(tmp_path / "a", **result("a", 0.7))
+    write_metrics(tmp_path / "b", **result("b", 0.9, family="transfer", stages=[
+        {"name": "frozen", "accuracy": 0.6, "precision": 0.6, "recall": 0.6, "f1": 0.6, "best_epoch": 2, "epochs": 4},
+        {"name": "finetune", "accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1": 0.9, "best_epoch": 5, "epochs": 9},
+    ]))
+    write_metrics(tmp_path / "c", model="c", status="failed", reason="RuntimeError: boom")
+    frame = leaderboard.table(leaderboard.read_results(tmp_path))
+    stages = [stage if isinstance(stage, str) else None for stage in frame["stage"]]
+    assert list(zip(frame["model"], stages)) == [("b", "finetune"), ("a", "train"), ("b", "frozen"), ("c", None)]
+    assert list(frame["rank"]) == [1, 2, 3, 4]
+    assert frame.iloc[3]["status"] == "failed" and frame.iloc[3]["reason"] == "RuntimeError: boom"
+    assert set(leaderboard.COLUMNS) <= set(frame.columns)
+
+
+def test_seeds_give_mean_and_students_t_interval(tmp_path):
+    accuracies = [0.80, 0.82, 0.84]
+    for seed, accuracy in enumerate(accuracies):
+        write_metrics(tmp_path / "m" / f"seed-{seed}", **result("m", accuracy, seed=seed))
+    row = leaderboard.table(leaderboard.read_results(tmp_path)).iloc[0]
+    # by hand: mean 0.82, sd 0.02, t(0.975, 2) = 4.302653, half-width = 4.302653 * 0.02 / sqrt(3)
+    assert row["accuracy"] == pytest.approx(0.82)
+    assert row["accuracy_ci95"] == pytest.approx(4.302653 * 0.02 / math.sqrt(3), rel=1e-5)
+    assert row["runs"] == 3 and row["seed"] == "0,1,2"
+    assert "0.8200 ± 0.0497" in leaderboard.to_markdown(leaderboard.table(leaderboard.read_results(tmp_path)))
+
+
+def test_single_run_has_no_interval():
+    assert mean_ci95([0.5]) == (0.5, None)
+
+
+def test_merge_of_two_folders(tmp_path, capsys):
+    write_metrics(tmp_path / "cpu" / "a", **result("a", 0.7))
+    write_metrics(tmp_path / "gpu" / "b", **result("b", 0.8))
+    assert main(["leaderboard", str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("rank,model,stage") and "accuracy_ci95" in lines[0]
+    assert [line.split(",")[1] for line in lines[1:]] == ["b", "a"]
+
+
+def test_old_and_partial_folders_never_crash(tmp_path):
+    write_metrics(tmp_path / "old", model="old", accuracy=0.5)  # an old format: no stages, no status
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metrics.json").write_text("{ not json")
+    (tmp_path / "empty").mkdir()
+    frame = leaderboard.table(leaderboard.read_results(tmp_path))
+    assert set(frame["model"]) == {"old", "broken"}
+    assert frame.set_index("model").loc["broken", "status"] == "unreadable"
+    markdown.write_report(tmp_path)  # and the report renders from it
+    assert "old" in (tmp_path / "report.md").read_text()
+
+
+def test_comparison_in_words(tmp_path):
+    write_metrics(tmp_path / "cnn", **result("cnn", 0.70))
+    write_metrics(tmp_path / "tl", **{**result("tl", 0.91, family="transfer"), "train_time_s": 30.0, "macs": 8000})
+    text = markdown.comparison(leaderboard.table(leaderboard.read_results(tmp_path)))
+    assert "best transfer model, tl (train), reached 0.9100" in text
+    assert "21.0 points above the best cnn model" in text and "3.0x the time" in text and "4.0x the MACs" in text
