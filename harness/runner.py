@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -216,6 +215,8 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
     from harness.data.splits import make_splits
     from harness.evaluate import classification_metrics, predict_logits
     from harness.freezing import Parts
+    from harness.modelcheck import check_output_width, count_macs
+    from harness.provenance import environment
     from harness.report.plots import confusion_png, curves_png
     from harness.train import Trainer, load_checkpoint
 
@@ -303,35 +304,6 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
     return metrics
 
 
-def count_macs(model, input_size: int) -> int | None:
-    """Multiply-accumulates of one forward pass on one image (torch's FLOP counter / 2)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, 3, input_size, input_size))
-        return int(counter.get_total_flops() // 2)
-    except Exception:  # noqa: BLE001 - a model the counter cannot trace just has no MACs figure
-        return None
-    finally:
-        model.train(was_training)
-
-
-def check_output_width(model, input_size: int, num_classes: int) -> None:
-    import torch
-
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        out = model(torch.zeros(2, 3, input_size, input_size))
-    model.train(was_training)
-    if tuple(out.shape) != (2, num_classes):
-        raise ValueError(f"the model returns shape {tuple(out.shape)[1:]} per batch, expected ({num_classes},) logits")
-
-
 HISTORY_COLUMNS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s"]
 
 
@@ -341,31 +313,3 @@ def history_csv(rows: list) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def git_commit() -> str | None:
-    """The commit of the harness source that ran (with '+dirty' for uncommitted changes), if known."""
-    import subprocess
-
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "harness", "plugins"],
-                               cwd=here.parent, capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
-
-
-def environment() -> dict:
-    import torch
-
-    return {
-        "harness_commit": git_commit(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "threads": torch.get_num_threads(),
-        "allocator": os.environ.get("HARNESS_ALLOCATOR", "system"),
-    }

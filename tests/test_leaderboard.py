@@ -80,3 +80,13 @@ def test_comparison_in_words(tmp_path):
     text = markdown.comparison(leaderboard.table(leaderboard.read_results(tmp_path)))
     assert "best transfer model, tl (train), reached 0.9100" in text
     assert "21.0 points above the best cnn model" in text and "3.0x the time" in text and "4.0x the MACs" in text
+
+
+def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):
+    for size, accuracy in ((1000, 0.5), (5000, 0.7), (20000, 0.8)):
+        write_metrics(tmp_path / f"cnn@n{size}", **result("cnn", accuracy, data={"train": size}))
+    write_metrics(tmp_path / "cnn@no-reduce-lr", **result("cnn", 0.1, data={"train": 20000},
+                                                          variant="no-reduce-lr"))
+    report = markdown.write_report(tmp_path).read_text()
+    assert "## Accuracy against training-set size" in report
+    assert (tmp_path / "data_efficiency.png").read_bytes()[:4] == b"\x89PNG"

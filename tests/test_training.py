@@ -1,5 +1,4 @@
 """The trainer: early stopping semantics, best weights restored, determinism under a seed."""
-import numpy as np
 import pytest
 import torch
 from torch import nn

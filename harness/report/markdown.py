@@ -104,10 +104,13 @@ def ablation(frame: pd.DataFrame) -> str:
 
 
 def data_efficiency(folder: Path, results: list) -> str:
+    from harness.runner import ABLATIONS
+
+    ablated = {name for variants in ABLATIONS.values() for name in variants}
     points = {}
     for result in results:
         train = (result.get("data") or {}).get("train")
-        if result.get("status") == "ok" and train:
+        if result.get("status") == "ok" and train and result.get("variant") not in ablated:
             points.setdefault((result.get("model"), result.get("family")), {}).setdefault(train, []).append(result["accuracy"])
     series = {key: value for key, value in points.items() if len(value) > 1}
     if not series:
@@ -136,8 +139,9 @@ def provenance(folder: Path, result: dict) -> str:
         f"data {json.dumps(result.get('data', {}))}",
         f"- recipe: {stages or 'n/a'}; augment {json.dumps(config.get('augment', {}))}",
         f"- weights: {result.get('weights', 'n/a')}",
-        f"- harness commit {env.get('harness_commit', 'n/a')}, torch {env.get('torch', 'n/a')}, "
-        f"python {env.get('python', 'n/a')}, {env.get('threads', '?')} threads, allocator {env.get('allocator', 'n/a')}",
+        f"- harness commit {env.get('harness_commit', 'n/a')}, python {env.get('python', 'n/a')}, torch "
+        f"{env.get('torch', 'n/a')}, " + "".join(f"{k} {v}, " for k, v in (env.get("packages") or {}).items())
+        + f"{env.get('threads', '?')} threads, allocator {env.get('allocator', 'n/a')}",
         f"- full config: [{config_path.relative_to(folder).as_posix()}]({config_path.relative_to(folder).as_posix()})"
         if config_path.is_file() else "- full config: missing",
     ]
