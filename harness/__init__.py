@@ -11,6 +11,7 @@ from harness.specs import (
     Recipe,
     ReduceLROnPlateau,
     Stage,
+    Weights,
 )
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "Augment",
     "EarlyStopping",
     "ReduceLROnPlateau",
+    "Weights",
 ]
 __version__ = "0.1.0"

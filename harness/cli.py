@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(e.g. one per --set data.train_size)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")
+    run.add_argument("--weights-dir", metavar="DIR", help="pretrained weights files named <timm arch>.*.safetensors|.pth "
+                     "(default: $HARNESS_WEIGHTS_DIR)")
+    run.add_argument("--no-pretrained", action="store_true", help="train transfer models from scratch")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="skip finished models and continue interrupted ones from their checkpoint")
@@ -114,6 +117,7 @@ def cmd_list(args, argv) -> int:
             "family": r.spec.family,
             "input_size": r.spec.input_size,
             "stages": [stage.name for stage in r.spec.recipe.stages],
+            "weights": r.spec.weights.arch if r.spec.weights else "scratch",
             "plugin": r.plugin,
             "package": r.package,
             "description": r.spec.description,
@@ -129,7 +133,11 @@ def cmd_list(args, argv) -> int:
         return 0
     from tabulate import tabulate
 
-    print(tabulate([{**m, "stages": ",".join(m["stages"])} for m in models], headers="keys"))
+    def sizes(value):
+        return " ".join(f"{k}:{v}" for k, v in value.items()) if isinstance(value, dict) else value
+
+    print(tabulate([{**m, "input_size": sizes(m["input_size"]), "stages": ",".join(m["stages"])} for m in models],
+                   headers="keys"))
     print()
     print(tabulate(datasets, headers="keys"))
     return 0
@@ -162,6 +170,9 @@ def cmd_run(args, argv) -> int:
         overwrite=args.overwrite,
         ablate=args.ablate,
         variant=args.variant,
+        weights_dir=args.weights_dir,
+        pretrained=not args.no_pretrained,
+        skip_missing_weights=args.all,
     )
     return runner.run(registry, request)
 

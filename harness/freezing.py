@@ -13,7 +13,8 @@ TRAINABLE = re.compile(r"^(all|head|last:(\d+))$")
 
 @dataclass
 class Parts:
-    """A model's head and the ordered blocks of its base, as module names."""
+    """A model's head and the ordered blocks of its base, as module names (a block may be a list
+    of names: the layers of one VGG stage, say)."""
 
     head: str
     blocks: list
@@ -41,7 +42,8 @@ def trainable_prefixes(parts: Parts, trainable: str):
     count = int(match.group(2) or 0)
     if count > len(parts.blocks):
         raise HarnessError(f"trainable='{trainable}': the base has only {len(parts.blocks)} blocks")
-    return [parts.head] + (parts.blocks[len(parts.blocks) - count :] if count else [])
+    chosen = parts.blocks[len(parts.blocks) - count :] if count else []
+    return [parts.head] + [name for block in chosen for name in ([block] if isinstance(block, str) else block)]
 
 
 def freeze(model, parts: Parts, trainable: str) -> list:

@@ -35,6 +35,9 @@ class RunRequest:
     resume: bool = False
     overwrite: bool = False
     ablate: str | None = None
+    weights_dir: Path | None = None  # pretrained weights files (default: $HARNESS_WEIGHTS_DIR)
+    pretrained: bool = True  # False: transfer models train from scratch (--no-pretrained)
+    skip_missing_weights: bool = False  # --all: a model without weights is skipped, not an error
     variant: str | None = None  # a name for this run's recipe variant: results go to <model>@<variant>
 
 
@@ -84,13 +87,25 @@ class Job:
     config: dict
     name: str  # the run's folder name: model, or model@variant
     folder: Path
+    weights: object = None  # harness.weights.Source
+    skipped: str | None = None  # why this model cannot run (no pretrained weights)
 
 
 def jobs_for(registry, request: RunRequest) -> list:
     """Every (model, variant, seed) to train, with its resolved config (so a bad --set fails at once)."""
+    from harness import weights
+
     jobs = []
     for model in request.models:
         spec = registry.models[model].spec
+        skipped, source = None, None
+        try:
+            source = weights.resolve(spec, weights.weights_dir(request.weights_dir), request.pretrained)
+        except weights.MissingWeights as exc:
+            if not request.skip_missing_weights:
+                raise
+            skipped = str(exc)
+            log(f"{model}: skipped: {exc}")
         variants = {request.variant or "": {}}
         if request.ablate:
             if request.ablate not in ABLATIONS:
@@ -104,10 +119,11 @@ def jobs_for(registry, request: RunRequest) -> list:
                     log(f"{name}: skipped, the recipe has nothing to turn off ({', '.join(changes)})")
                     break
                 config["variant"] = variant or None
+                config["weights"] = source.describe() if source else None
                 folder = request.out / name
                 if len(request.seeds) > 1:
                     folder = folder / f"seed-{seed}"
-                jobs.append(Job(spec, config, name, folder))
+                jobs.append(Job(spec, config, name, folder, source, skipped))
     return jobs
 
 
@@ -118,6 +134,15 @@ def run(registry, request: RunRequest) -> int:
     jobs = jobs_for(registry, request)
     check_writable(request.out)
     plans = [plan(job.folder, request) for job in jobs]
+    for job in jobs:
+        if job.skipped:  # recorded now: the leaderboard lists the model, with the reason
+            write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "skipped",
+                                                     "reason": job.skipped})
+    jobs_to_train = [(job, state) for job, state in zip(jobs, plans) if not job.skipped]
+    if not jobs_to_train:
+        write_reports(request.out)
+        log(f"nothing to train; leaderboard: {request.out / 'leaderboard.md'}")
+        return 0
     source = resolve_source(request.data, profile=request.profile, download=request.download)
     dataset = pick_dataset(registry, source, request.dataset)
     loaded = {}
@@ -129,18 +154,19 @@ def run(registry, request: RunRequest) -> int:
             log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} test "
                 f"images of {images.train_x.shape[-1]}px, {len(images.classes)} classes")
             if not loaded:
-                write_samples(request.out / "samples.png", images, configuration.to_recipe(jobs[0].config).augment)
+                augment = configuration.to_recipe(jobs_to_train[0][0].config).augment
+                write_samples(request.out / "samples.png", images, augment)
             loaded[size] = images
         return loaded[size]
 
     failures = 0
-    for job, state in zip(jobs, plans):
+    for job, state in jobs_to_train:
         label = job.name if len(request.seeds) == 1 else f"{job.name} seed {job.config['seed']}"
         if state == "finished":
             log(f"{label}: finished earlier, skipped (--overwrite to train it again)")
             continue
         try:
-            run_model(job.spec, job.config, images_for(job.config["input_size"]), job.folder, request)
+            run_model(job.spec, job.config, images_for(job.config["input_size"]), job.folder, request, job.weights)
         except KeyboardInterrupt:
             resume = request.command if "--resume" in request.command else request.command + " --resume"
             log(f"{label}: interrupted; its last finished epoch is checkpointed. Resume with: {resume}")
@@ -194,7 +220,7 @@ def _status(path: Path):
 
 
 def _identity(config: dict) -> dict:
-    keys = ("model", "family", "profile", "seed", "input_size", "variant")
+    keys = ("model", "family", "profile", "seed", "input_size", "variant", "weights")
     return {key: config.get(key) for key in keys}
 
 
@@ -209,7 +235,7 @@ def fingerprint(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> dict:
+def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None) -> dict:
     import torch
 
     from harness.data.splits import make_splits
@@ -225,8 +251,12 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
     data = configuration.data_config(config)
     splits = make_splits(images, val_size=data.val_size, train_size=data.train_size,
                          test_size=data.test_size, seed=data.split_seed)
+    from harness import weights
+
     torch.manual_seed(config["seed"])
     model = spec.build(len(splits.classes))
+    source = source or weights.Source("scratch")
+    weights.load_into(model, source, spec)
     check_output_width(model, config["input_size"], len(splits.classes))
     params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model, config["input_size"])
@@ -288,7 +318,8 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest) -> 
         "wall_time_s": time.perf_counter() - started,
         "params": params,
         "macs": macs,
-        "weights": "scratch",
+        "weights": source.describe(),
+        "weights_source": source.as_dict(),
         "data": {"source": str(splits.source), **splits.sizes()},
         "tta_flip": recipe.tta_flip,
         **{key: final[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},

@@ -60,6 +60,10 @@ class Stage:
     reduce_lr: Optional[ReduceLROnPlateau] = None
     schedule: Optional[str] = None  # None (constant / plateau) | onecycle | cosine
     warmup_epochs: float = 0.0  # cosine only; onecycle warms up for its first 30% of steps
+    # a stage that trains only the head runs the frozen base once per image and trains the head on
+    # the cached features; augmented_views > 0 caches that many augmented views of each image
+    feature_cache: bool = True
+    augmented_views: int = 0
 
 
 @dataclass
@@ -70,6 +74,22 @@ class Recipe:
     augment: Augment = field(default_factory=Augment)
     eval_batch_size: int = 500
     tta_flip: bool = False  # average the logits of each test image and its mirror image
+
+
+@dataclass
+class Weights:
+    """Where a model's pretrained weights come from.
+
+    ``arch`` is the timm architecture: files in the weights folder whose names start with it
+    (``<arch>.<tag>.safetensors`` or ``.pth``) are used first; then ``locate()``, a file a package
+    ships, if given; then timm's hub download (``hub_tag``) when online. ``load(module, path)``
+    replaces the default loading (a timm state dict, classifier left out) for other formats.
+    """
+
+    arch: str
+    hub_tag: Optional[str] = None
+    locate: Optional[Callable[[], Any]] = None
+    load: Optional[Callable[[Any, Any], None]] = None
 
 
 @dataclass
@@ -91,6 +111,7 @@ class ModelSpec:
     description: str = ""
     head: str = "head"
     blocks: Union[None, list, Callable[[Any], list]] = None
+    weights: Optional[Weights] = None  # pretrained weights to start from (transfer learning)
 
     def size_for(self, profile: str) -> int:
         if isinstance(self.input_size, dict):

@@ -110,6 +110,88 @@ def make_plateau(stage: Stage, optimizer):
     )
 
 
+def train_step(module, x, y, stage: Stage, optimizer, step_schedule):
+    """One optimisation step; returns the (detached) loss and the logits."""
+    logits = module(x)
+    loss = F.cross_entropy(logits, y, label_smoothing=stage.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if step_schedule is not None:
+        step_schedule.step()
+    return loss.detach(), logits
+
+
+class FeatureCache:
+    """A frozen base runs once per image: the inputs of the head are computed up front (with the
+    whole model in eval mode, as frozen layers are) and the head trains on them, epoch after epoch.
+    With ``augmented_views`` > 0, that many augmented views of each image are cached and every
+    epoch draws one of them per image."""
+
+    def __init__(self, trainer, head, train_features, val_features):
+        self.trainer, self.head = trainer, head
+        self.train_features = train_features  # (views, N, ...)
+        self.val_features = val_features
+
+    @classmethod
+    def build(cls, trainer, stage: Stage) -> "FeatureCache":
+        head = trainer.model.get_submodule(trainer.parts.head)
+        views = max(1, stage.augmented_views)
+        augment = trainer.recipe.augment if stage.augmented_views else None
+        train = torch.stack([cls.head_inputs(trainer, head, trainer.train_x, augment) for _ in range(views)])
+        return cls(trainer, head, train, cls.head_inputs(trainer, head, trainer.val_x, None))
+
+    @staticmethod
+    @torch.inference_mode()
+    def head_inputs(trainer, head, x_uint8, augment):
+        captured = []
+        hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0].clone()))
+        was_training = trainer.model.training
+        trainer.model.eval()
+        try:
+            for start in range(0, len(x_uint8), trainer.recipe.eval_batch_size):
+                x = model_input(x_uint8[start : start + trainer.recipe.eval_batch_size], trainer.input_size)
+                if augment is not None:
+                    x = augment_batch(x, augment, trainer.generator)
+                trainer.model(x)
+        finally:
+            hook.remove()
+            trainer.model.train(was_training)
+        return torch.cat(captured)
+
+    def train_epoch(self, stage: Stage, optimizer, step_schedule, description: str) -> tuple[float, float]:
+        trainer = self.trainer
+        self.head.train()
+        n = self.train_features.shape[1]
+        order = torch.randperm(n, generator=trainer.generator)
+        view = (torch.randint(len(self.train_features), (n,), generator=trainer.generator)
+                if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long))
+        loss_sum, correct, seen = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
+        batches = trainer.batch_count(stage.batch_size)
+        progress = Progress(batches, f"{trainer.label} {description} (cached features)", enabled=trainer.show_progress)
+        for step in range(batches):
+            index = order[step * stage.batch_size : (step + 1) * stage.batch_size]
+            y = trainer.train_y[index]
+            loss, logits = train_step(self.head, self.train_features[view[index], index], y, stage, optimizer,
+                                      step_schedule)
+            with torch.no_grad():
+                loss_sum += loss * len(y)
+                correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            progress.update(step + 1)
+        progress.close()
+        return loss_sum.item() / seen, correct.item() / seen
+
+    @torch.inference_mode()
+    def val_logits(self) -> torch.Tensor:
+        was_training = self.head.training
+        self.head.eval()
+        size = self.trainer.recipe.eval_batch_size
+        logits = torch.cat([self.head(self.val_features[i : i + size]) for i in range(0, len(self.val_features), size)])
+        self.head.train(was_training)
+        return logits.float()
+
+
 class Trainer:
     """Runs a recipe on a model over in-memory splits.
 
@@ -167,6 +249,14 @@ class Trainer:
         plateau = make_plateau(stage, optimizer)
         stopper = EarlyStopper(stage.early_stopping)
         epoch, finished = 0, False
+        if resume is not None:  # the generator as it was when the stage began, for the feature cache
+            self.generator.set_state(resume["rng"]["stage_start"])
+        self.stage_start = self.generator.get_state()
+        self.cache = None
+        if stage.trainable == "head" and stage.feature_cache and not (resume and resume["stage_finished"]):
+            started = time.perf_counter()
+            self.cache = FeatureCache.build(self, stage)
+            result.train_time_s += time.perf_counter() - started  # running the base once is training work
         if resume is not None:
             self.model.load_state_dict(resume["model_state"])
             optimizer.load_state_dict(resume["optimizer"])
@@ -182,14 +272,17 @@ class Trainer:
             epoch += 1
             lr = optimizer.param_groups[0]["lr"]
             started = time.perf_counter()
-            train_loss, train_acc = self.train_epoch(stage, optimizer, step_schedule, f"{stage.name} {epoch}/{stage.epochs}")
+            description = f"{stage.name} {epoch}/{stage.epochs}"
+            if self.cache is not None:
+                train_loss, train_acc = self.cache.train_epoch(stage, optimizer, step_schedule, description)
+            else:
+                train_loss, train_acc = self.train_epoch(stage, optimizer, step_schedule, description)
             result.train_time_s += time.perf_counter() - started
             result.train_images += len(self.train_y)
-            val_loss, val_acc = loss_and_accuracy(
-                predict_logits(self.model, self.val_x, input_size=self.input_size,
-                               batch_size=self.recipe.eval_batch_size),
-                self.val_y,
-            )
+            val_logits = (self.cache.val_logits() if self.cache is not None else
+                          predict_logits(self.model, self.val_x, input_size=self.input_size,
+                                         batch_size=self.recipe.eval_batch_size))
+            val_loss, val_acc = loss_and_accuracy(val_logits, self.val_y)
             row = {"stage": stage.name, "epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
                    "val_loss": val_loss, "val_acc": val_acc, "time_s": time.perf_counter() - started}
             result.history.append(row)
@@ -224,15 +317,9 @@ class Trainer:
             index = order[step * stage.batch_size : (step + 1) * stage.batch_size]
             x = augment_batch(model_input(self.train_x[index], self.input_size), augment, self.generator)
             y = self.train_y[index]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=stage.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if step_schedule is not None:
-                step_schedule.step()
+            loss, logits = train_step(model, x, y, stage, optimizer, step_schedule)
             with torch.no_grad():
-                loss_sum += loss.detach() * len(y)
+                loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum()
             seen += len(y)
             progress.update(step + 1)
@@ -255,7 +342,8 @@ class Trainer:
             "step_schedule": step_schedule.state_dict() if step_schedule is not None else None,
             "plateau": plateau.state_dict() if plateau is not None else None,
             "stopper": stopper.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state()},
+            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
+                    "stage_start": self.stage_start},
             "history": result.history,
             "stage_results": [asdict(s) for s in result.stages],
             "train_time_s": result.train_time_s,

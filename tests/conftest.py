@@ -21,6 +21,10 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("harness-home")
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("HARNESS_DATA_DIR", str(base / "data"))
+    monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
+    # the hub is read from a local cache only: tests never reach the network
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(base / "hub"))
     return base
 
 

@@ -122,3 +122,29 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0, checkpoint=tmp_path / "c.pt").fit()
     state = torch.load(tmp_path / "c.pt", weights_only=True)
     assert state["epoch"] == 1 and state["stage_finished"] is True
+
+
+def frozen_run(feature_cache, augmented_views=0, augment=Augment()):
+    stage = Stage(name="frozen", trainable="head", lr=0.05, epochs=3, batch_size=16, early_stopping=None,
+                  feature_cache=feature_cache, augmented_views=augmented_views)
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage], augment=augment), input_size=8, seed=4)
+    return trainer.fit(), trainer.model
+
+
+def test_feature_cache_trains_the_head_as_running_the_frozen_base_does():
+    cached, cached_model = frozen_run(True)
+    direct, direct_model = frozen_run(False)
+    for a, b in zip(cached.history, direct.history):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key
+    for key, value in direct_model.state_dict().items():
+        assert torch.allclose(cached_model.state_dict()[key], value, atol=1e-5), key
+
+
+def test_augmented_views_are_cached_and_sampled():
+    history, model = frozen_run(True, augmented_views=3, augment=Augment(flip=True, shift=0.2))
+    plain, _ = frozen_run(True)
+    assert len(history.history) == 3
+    assert history.history[0]["train_loss"] != plain.history[0]["train_loss"]
+    again, _ = frozen_run(True, augmented_views=3, augment=Augment(flip=True, shift=0.2))
+    assert [r["train_loss"] for r in again.history] == [r["train_loss"] for r in history.history]

