@@ -75,3 +75,25 @@ def data_pipeline_speedup(n: int = 4096, batch_size: int = 128, augment: Augment
     loader = torchvision_loader(images, labels, augment, batch_size)
     theirs = images_per_second(lambda: sum(len(batch[1]) for batch in loader), repeats)
     return {"harness_img_s": ours, "torchvision_img_s": theirs, "speedup_vs_torchvision": ours / theirs}
+
+
+def frozen_stage_seconds(spec, *, n: int, input_size: int, epochs: int, feature_cache: bool) -> float:
+    """Wall time of a frozen stage (head only) of ``epochs`` epochs on ``n`` random 32 px images,
+    through the harness trainer, with or without the frozen-feature cache."""
+    from harness.data import Splits
+    from harness.freezing import Parts
+    from harness.specs import Recipe, Stage
+    from harness.train import Trainer
+
+    images, labels = random_images(n)
+    val_x, val_y = random_images(max(n // 10, 10), seed=1)
+    splits = Splits([str(i) for i in range(10)], images, labels, val_x, val_y, val_x, val_y)
+    torch.manual_seed(0)
+    model = spec.build(10)
+    stage = Stage(name="frozen", trainable="head", epochs=epochs, batch_size=64, early_stopping=None,
+                  feature_cache=feature_cache)
+    trainer = Trainer(model, splits, Recipe(stages=[stage]), input_size=input_size, seed=0,
+                      parts=Parts.of(model, spec.head, spec.blocks), show_progress=False)
+    started = time.perf_counter()
+    trainer.fit()
+    return time.perf_counter() - started

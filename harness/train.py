@@ -114,6 +114,9 @@ def train_step(module, x, y, stage: Stage, optimizer, step_schedule):
     """One optimisation step; returns the (detached) loss and the logits."""
     logits = module(x)
     loss = F.cross_entropy(logits, y, label_smoothing=stage.label_smoothing)
+    if not torch.isfinite(loss):  # stop at once: a diverged model only wastes the remaining epochs
+        raise FloatingPointError(f"the training loss became {loss.item()} in stage '{stage.name}'; "
+                                 "lower the learning rate (--set stages.<stage>.lr=...)")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -166,21 +169,8 @@ class FeatureCache:
         order = torch.randperm(n, generator=trainer.generator)
         view = (torch.randint(len(self.train_features), (n,), generator=trainer.generator)
                 if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long))
-        loss_sum, correct, seen = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
-        batches = trainer.batch_count(stage.batch_size)
-        progress = Progress(batches, f"{trainer.label} {description} (cached features)", enabled=trainer.show_progress)
-        for step in range(batches):
-            index = order[step * stage.batch_size : (step + 1) * stage.batch_size]
-            y = trainer.train_y[index]
-            loss, logits = train_step(self.head, self.train_features[view[index], index], y, stage, optimizer,
-                                      step_schedule)
-            with torch.no_grad():
-                loss_sum += loss * len(y)
-                correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            progress.update(step + 1)
-        progress.close()
-        return loss_sum.item() / seen, correct.item() / seen
+        return trainer.epoch_loop(self.head, order, lambda index: self.train_features[view[index], index], stage,
+                                  optimizer, step_schedule, f"{description} (cached features)")
 
     @torch.inference_mode()
     def val_logits(self) -> torch.Tensor:
@@ -305,19 +295,25 @@ class Trainer:
         return n // batch_size + (1 if n % batch_size > 1 else 0)
 
     def train_epoch(self, stage: Stage, optimizer, step_schedule, description: str) -> tuple[float, float]:
-        model, augment = self.model, self.recipe.augment
-        train_mode(model, self.frozen)
+        train_mode(self.model, self.frozen)
         order = torch.randperm(len(self.train_y), generator=self.generator)
-        batches = self.batch_count(stage.batch_size)
+
+        def inputs(index):
+            return augment_batch(model_input(self.train_x[index], self.input_size), self.recipe.augment, self.generator)
+
+        return self.epoch_loop(self.model, order, inputs, stage, optimizer, step_schedule, description)
+
+    def epoch_loop(self, module, order, inputs, stage: Stage, optimizer, step_schedule, description: str):
+        """Batches in ``order``; ``inputs(index)`` gives a batch's inputs. Returns mean loss and accuracy."""
         loss_sum = torch.zeros(())
         correct = torch.zeros((), dtype=torch.long)
         seen = 0
+        batches = self.batch_count(stage.batch_size)
         progress = Progress(batches, f"{self.label} {description}", enabled=self.show_progress)
         for step in range(batches):
             index = order[step * stage.batch_size : (step + 1) * stage.batch_size]
-            x = augment_batch(model_input(self.train_x[index], self.input_size), augment, self.generator)
             y = self.train_y[index]
-            loss, logits = train_step(model, x, y, stage, optimizer, step_schedule)
+            loss, logits = train_step(module, inputs(index), y, stage, optimizer, step_schedule)
             with torch.no_grad():
                 loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum()

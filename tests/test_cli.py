@@ -145,6 +145,13 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
 
     assert numbers(killed) == numbers(tmp_path / "whole")
 
+    def board(folder):  # the leaderboard, less the columns that measure speed
+        timing = {"train_img_s", "eval_img_s", "train_time_s"}
+        return [{k: v for k, v in row.items() if k not in timing}
+                for row in csv.DictReader((folder / "leaderboard.csv").open())]
+
+    assert board(killed) == board(tmp_path / "whole")
+
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     import os
