@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import pickle
 import tarfile
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -92,6 +93,19 @@ def write_image_tree(root: Path, per_class=(20, 10), classes=CLASSES, wrapper="m
     return root / wrapper if wrapper else root
 
 
+def install_plugin(site, module: str, source: str, entry_name: str, dist="harness-testplugin"):
+    """Make a real installed distribution on sys.path: a module plus dist-info with entry points."""
+    site.mkdir(exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[harness]\n{entry_name} = {module}\n")
+
+
 @pytest.fixture
-def image_zip(tmp_path):
-    return write_image_tree(tmp_path / "images.zip", as_zip=True)
+def site(tmp_path, monkeypatch):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder

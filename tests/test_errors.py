@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from harness.cli import main
 from harness.data import folders
 
-from test_plugins import install_plugin, site  # noqa: F401 - the fixture is used below
+from conftest import install_plugin
 
 
 def run_cli(argv, capsys):
@@ -31,16 +31,6 @@ def assert_one_line(code, err, fragment, expected_code=2):
     assert len(errors) == 1 and lines[-1] == errors[0], err
     assert "Traceback" not in err, err
     assert fragment in errors[0], err
-
-
-@pytest.fixture
-def image_tree(tmp_path):
-    root = tmp_path / "imgs"
-    for cls in ("a", "b"):
-        for i in range(12):
-            (root / cls).mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (16, 16), (i * 20, 0 if cls == "a" else 200, 0)).save(root / cls / f"{i}.png")
-    return root
 
 
 SMOKE = ["run", "--profile", "smoke", "--set", "epochs=1"]
@@ -148,7 +138,7 @@ def register_models(register):
 '''
 
 
-def test_failing_models_are_recorded_and_the_others_keep_their_rows(site, tmp_path, capsys):  # noqa: F811
+def test_failing_models_are_recorded_and_the_others_keep_their_rows(site, tmp_path, capsys):
     install_plugin(site, "harness_broken_models", textwrap.dedent(BROKEN_MODELS), "broken_models", dist="broken-models")
     out = tmp_path / "out"
     code = main(SMOKE + ["--model", "baseline_cnn", "zz_nan", "zz_raises", "zz_wide", "zz_ctor", "--out", str(out)])

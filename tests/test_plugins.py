@@ -1,11 +1,10 @@
 """Plugins are found through the ``harness`` entry-point group; a broken one is reported alone."""
 import json
-import textwrap
-
-import pytest
 
 from harness import plugins
 from harness.cli import main
+
+from conftest import install_plugin
 
 TINY_PLUGIN = '''
 import torch.nn as nn
@@ -23,24 +22,6 @@ def register_models(register):
         description="a test plugin",
     ))
 '''
-
-
-def install_plugin(site, module: str, source: str, entry_name: str, dist="harness-testplugin"):
-    """Make a real installed distribution on sys.path: a module plus dist-info with entry points."""
-    site.mkdir(exist_ok=True)
-    (site / f"{module}.py").write_text(textwrap.dedent(source))
-    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[harness]\n{entry_name} = {module}\n")
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    folder = tmp_path / "site"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
 
 
 def test_builtin_plugins_come_through_entry_points():
