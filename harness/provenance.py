@@ -1,6 +1,7 @@
 """What produced a result: the harness commit, package versions, threads and allocator."""
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -8,8 +9,11 @@ from importlib import metadata
 from pathlib import Path
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    """The commit of the harness source that ran (with '+dirty' for uncommitted changes), if known."""
+    """The commit of the harness source that ran (with '+dirty' for uncommitted changes), if known.
+    Cached: the first call, at the start of a run, names the code that was loaded, even if the
+    checkout moves on while a long run goes."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,

@@ -130,7 +130,9 @@ def jobs_for(registry, request: RunRequest) -> list:
 def run(registry, request: RunRequest) -> int:
     """Train and evaluate every requested model; returns the process exit code."""
     from harness.data.locate import resolve_source
+    from harness.provenance import git_commit
 
+    git_commit()  # recorded now, while the checkout is the code this process loaded
     jobs = jobs_for(registry, request)
     check_writable(request.out)
     plans = [plan(job.folder, request) for job in jobs]
