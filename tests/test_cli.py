@@ -40,18 +40,29 @@ def test_smoke_run_all_writes_results(smoke_run):
         assert [s["name"] for s in metrics["stages"]] == ["train"]
         config = json.loads((folder / "config.json").read_text())
         assert config["command"].startswith("harness run --all")
+    from harness import plugins
+
+    registry = plugins.load(report=False)
     board = list(csv.DictReader((out / "leaderboard.csv").open()))
-    assert {r["model"] for r in board} == {"baseline_cnn", "deep_cnn"}
-    accuracies = [float(r["accuracy"]) for r in board]
-    assert accuracies == sorted(accuracies, reverse=True)
-    assert "| model" in (out / "leaderboard.md").read_text() or "model" in (out / "leaderboard.md").read_text()
+    assert {r["model"] for r in board} == set(registry.models)  # every model has a row
+    for name, registered in registry.models.items():
+        metrics = json.loads((out / name / "metrics.json").read_text())
+        if registered.spec.weights is not None and metrics["status"] == "skipped":
+            # no weights here for this transfer model: skipped, with the reason, not an error
+            assert "no ImageNet weights" in metrics["reason"]
+        else:
+            assert metrics["status"] == "ok", (name, metrics.get("reason"))
+    scored = [float(r["accuracy"]) for r in board if r["accuracy"]]
+    assert scored == sorted(scored, reverse=True)
+    assert "| model" in (out / "leaderboard.md").read_text()
 
 
 def test_leaderboard_command_reprints(smoke_run, capsys):
     _, out = smoke_run
     assert main(["leaderboard", str(out), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["rank"] for r in rows] == [1, 2]
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    assert {"baseline_cnn", "deep_cnn"} <= {r["model"] for r in rows}
 
 
 def test_run_on_an_image_folder_uses_its_class_names(tmp_path):
@@ -70,8 +81,8 @@ def test_run_on_an_image_folder_uses_its_class_names(tmp_path):
         (["run", "--model", "basline_cnn"], "unknown model 'basline_cnn'; did you mean 'baseline_cnn'? see 'harness list'"),
         (["run", "--all", "--profile", "quik"], "unknown profile 'quik'; did you mean 'quick'?"),
         (["run", "--all", "--set", "epochz=1"], "did you mean 'epochs'"),
-        (["run", "--all", "--data", "/no/such/path"], "does not exist"),
-        (["run", "--all", "--profile", "quick"], "no CIFAR-10 found"),
+        (["run", "--model", "baseline_cnn", "--data", "/no/such/path"], "does not exist"),
+        (["run", "--model", "deep_cnn", "--profile", "quick"], "no CIFAR-10 found"),
         (["leaderboard", "/no/such/dir"], "does not exist"),
     ],
 )
