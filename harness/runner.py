@@ -153,8 +153,9 @@ def run(registry, request: RunRequest) -> int:
         """The dataset as decoded for a model input size (most datasets decode once, natively)."""
         if size not in loaded:
             images = dataset.load(source, size)
-            log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} test "
-                f"images of {images.train_x.shape[-1]}px, {len(images.classes)} classes")
+            if not loaded or images.train_x.shape[-1] != next(iter(loaded.values())).train_x.shape[-1]:
+                log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} "
+                    f"test images of {images.train_x.shape[-1]}px, {len(images.classes)} classes")
             if not loaded:
                 augment = configuration.to_recipe(jobs_to_train[0][0].config).augment
                 write_samples(request.out / "samples.png", images, augment)
