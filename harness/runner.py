@@ -267,8 +267,12 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     checkpoint = folder / CHECKPOINT
     resume = None
     if checkpoint.exists():
-        resume = load_checkpoint(checkpoint)
-        if resume.get("fingerprint") != fingerprint(config):
+        try:
+            resume = load_checkpoint(checkpoint)
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to replace
+            raise HarnessError(f"checkpoint '{checkpoint}' cannot be read ({type(exc).__name__}); "
+                               "pass --overwrite to train this model again") from None
+        if not isinstance(resume, dict) or resume.get("fingerprint") != fingerprint(config):
             raise HarnessError(
                 f"'{checkpoint}' was made with other settings than this command's; run the original "
                 "command with --resume, or pass --overwrite to start again"

@@ -209,3 +209,27 @@ def test_zip_members_that_are_not_images_or_are_broken(tmp_path, capsys):
     images = folders.read_tree(archive, None)
     assert len(images.train_y) == 10 and len(images.test_y) == 10
     assert "skipped 1 unreadable" in capsys.readouterr().err
+
+
+def test_resume_checks_the_checkpoint_against_the_command(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["run", "--model", "baseline_cnn", "--profile", "smoke", "--out", str(out), "--set", "epochs=3"]
+    import harness.train
+
+    original = harness.train.Trainer.save_checkpoint
+
+    def save_then_stop(self, *args):
+        original(self, *args)
+        raise KeyboardInterrupt  # interrupted right after the first checkpoint
+
+    harness.train.Trainer.save_checkpoint = save_then_stop
+    try:
+        assert main(argv) == 130
+    finally:
+        harness.train.Trainer.save_checkpoint = original
+    assert "Resume with:" in capsys.readouterr().err
+    changed = argv[:-1] + ["epochs=5", "--resume"]
+    assert_one_line(*run_cli(changed, capsys), "was made with other settings")
+    (out / "baseline_cnn" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert_one_line(*run_cli(argv + ["--resume"], capsys), "cannot be read")
+    assert main(argv + ["--overwrite"]) == 0
