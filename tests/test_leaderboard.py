@@ -90,3 +90,12 @@ def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):
     report = markdown.write_report(tmp_path).read_text()
     assert "## Accuracy against training-set size" in report
     assert (tmp_path / "data_efficiency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_names_the_weights_file_and_its_full_sha256(tmp_path):
+    sha = "ab" * 32
+    write_metrics(tmp_path / "tl", **result("tl", 0.9, family="transfer", weights="file:w.safetensors sha256:abab",
+                                            weights_source={"kind": "file", "path": "/w/w.safetensors",
+                                                            "sha256": sha, "tag": None}))
+    report = markdown.write_report(tmp_path).read_text()
+    assert f"file `/w/w.safetensors`, sha256 `{sha}`" in report

@@ -123,6 +123,14 @@ def data_efficiency(folder: Path, results: list) -> str:
             + "\n\n")
 
 
+def weights_line(result: dict) -> str:
+    source = result.get("weights_source") or {}
+    if source.get("sha256"):
+        where = source.get("tag") or source.get("path")
+        return f"{source.get('kind')} `{where}`, sha256 `{source['sha256']}`"
+    return str(result.get("weights", "n/a"))
+
+
 def provenance(folder: Path, result: dict) -> str:
     config_path = Path(result["path"]) / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
@@ -138,7 +146,7 @@ def provenance(folder: Path, result: dict) -> str:
         f"- seed {result.get('seed')}, profile {result.get('profile')}, input {result.get('input_size')} px, "
         f"data {json.dumps(result.get('data', {}))}",
         f"- recipe: {stages or 'n/a'}; augment {json.dumps(config.get('augment', {}))}",
-        f"- weights: {result.get('weights', 'n/a')}",
+        f"- weights: {weights_line(result)}",
         f"- harness commit {env.get('harness_commit', 'n/a')}, python {env.get('python', 'n/a')}, torch "
         f"{env.get('torch', 'n/a')}, " + "".join(f"{k} {v}, " for k, v in (env.get("packages") or {}).items())
         + f"{env.get('threads', '?')} threads, allocator {env.get('allocator', 'n/a')}",
