@@ -157,12 +157,15 @@ def run(registry, request: RunRequest) -> int:
                 log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} "
                     f"test images of {images.train_x.shape[-1]}px, {len(images.classes)} classes")
             if not loaded:
+                from harness.report.plots import samples_png
+
                 augment = configuration.to_recipe(jobs_to_train[0][0].config).augment
-                write_samples(request.out / "samples.png", images, augment)
+                samples_png(request.out / "samples.png", images, augment)
             loaded[size] = images
         return loaded[size]
 
     failures = 0
+    reports_written = False  # finished jobs change nothing: reports after the last trained job are current
     for job, state in jobs_to_train:
         label = job.name if len(request.seeds) == 1 else f"{job.name} seed {job.config['seed']}"
         if state == "finished":
@@ -184,16 +187,11 @@ def run(registry, request: RunRequest) -> int:
             write_text(job.folder / "error.log", traceback.format_exc())
             write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "failed", "reason": reason})
         write_reports(request.out)
-    write_reports(request.out)
+        reports_written = True
+    if not reports_written:
+        write_reports(request.out)
     log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
     return 1 if failures else 0
-
-
-def write_samples(path: Path, images, augment) -> None:
-    """The sample grid of the run's data: a few training images per class, before and after augmentation."""
-    from harness.report.plots import samples_png
-
-    samples_png(path, images, augment)
 
 
 def plan(folder: Path, request) -> str:

@@ -1,9 +1,6 @@
 """Built-in CNN models trained from scratch. Facts only: how to build each model and its recipe."""
 from harness import Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, hookimpl
 
-# the study's augmentation: rotation, flip, zoom and shift
-STUDY_AUGMENT = Augment(rotation=15, flip=True, zoom=0.1, shift=0.1)
-
 
 def _baseline(num_classes):
     from harness_cnn.models import BaselineCNN
