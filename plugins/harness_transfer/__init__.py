@@ -17,6 +17,13 @@ def two_stages(frozen_epochs=20, finetune_epochs=30, finetune="all", finetune_lr
     ]
 
 
+# On a CPU budget of about an hour the fine-tune gets a fixed number of epochs, so a cosine decay
+# (after one warm-up epoch, which spares the pretrained base the new head's first large gradients)
+# beats waiting for plateaus; measured on MobileNetV3-Small, constant 1e-4 stalled near 0.89 val_acc.
+QUICK_FINETUNE = {"stages.finetune.reduce_lr": None, "stages.finetune.schedule": "cosine",
+                  "stages.finetune.warmup_epochs": 1, "stages.finetune.lr": 2e-4,
+                  "stages.finetune.label_smoothing": 0.1, "tta_flip": True}
+
 AUGMENT = Augment(rotation=10, flip=True, zoom=0.1, shift=0.1)
 
 
@@ -59,7 +66,7 @@ INCEPTION_BLOCKS = [
 MODELS = [
     # name, timm arch, hub tag, head, blocks, input size per profile, quick epoch budgets
     ("mobilenetv3", "tf_mobilenetv3_small_100", "tf_mobilenetv3_small_100.in1k", "net.classifier",
-     mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 12),
+     mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 11),
      "MobileNetV3-Small 1.0 (timm tf_mobilenetv3_small_100), ImageNet weights"),
     ("mobilenetv3_large", "mobilenetv3_large_100", "mobilenetv3_large_100.ra_in1k", "net.classifier",
      mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 12),
@@ -88,7 +95,8 @@ def register_models(register):
                 blocks=blocks,
                 weights=Weights(arch=arch, hub_tag=tag),
                 recipe=Recipe(stages=two_stages(), augment=AUGMENT),
-                profiles={"quick": {"stages.frozen.epochs": frozen_quick, "stages.finetune.epochs": finetune_quick}},
+                profiles={"quick": {"stages.frozen.epochs": frozen_quick, "stages.finetune.epochs": finetune_quick,
+                                    **QUICK_FINETUNE}},
                 description=description,
             )
         )
