@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights-dir", metavar="DIR", help="pretrained weights files named <timm arch>.*.safetensors|.pth "
                      "(default: $HARNESS_WEIGHTS_DIR)")
     run.add_argument("--no-pretrained", action="store_true", help="train transfer models from scratch")
+    add_accel_options(run)
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="skip finished models and continue interrupted ones from their checkpoint")
@@ -80,6 +81,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="results folders to merge (default: results)")
     board.add_argument("--format", choices=["md", "csv", "json"], default="md")
     return parser
+
+
+def add_accel_options(parser) -> None:
+    group = parser.add_argument_group("speed (defaults: GPU if present; on a GPU bf16 autocast and channels-last)")
+    group.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                       help="bfloat16 autocast for the forward pass")
+    group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                       help="NHWC memory layout for the model and its inputs")
+    group.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays for it)")
+
+
+def accel_of(args):
+    from harness.accel import Accel
+
+    return Accel.choose(args.device, args.amp, args.channels_last, args.compile)
 
 
 def main(argv=None) -> int:
@@ -173,6 +190,7 @@ def cmd_run(args, argv) -> int:
         weights_dir=args.weights_dir,
         pretrained=not args.no_pretrained,
         skip_missing_weights=args.all,
+        accel=accel_of(args),
     )
     return runner.run(registry, request)
 

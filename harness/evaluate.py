@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from harness.accel import CPU
+
 
 def model_input(x_uint8: torch.Tensor, input_size: int) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> float in [0, 1] at the model's input size (resized as a batch)."""
@@ -16,21 +18,24 @@ def model_input(x_uint8: torch.Tensor, input_size: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size: int = 500, tta_flip=False):
-    """Logits for every image, in batches, in eval mode; ``tta_flip`` averages each image with its mirror."""
+def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size: int = 500, tta_flip=False,
+                   accel=CPU):
+    """Logits for every image (float32, on the CPU), in batches, in eval mode on ``accel``'s device;
+    ``tta_flip`` averages each image with its mirror."""
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, len(x_uint8), batch_size):
-        x = model_input(x_uint8[start : start + batch_size], input_size)
-        logits = model(x)
-        if tta_flip:
-            logits = (logits + model(x.flip(-1))) / 2
-        outputs.append(logits.float())
+        x = accel.layout(model_input(accel.to_device(x_uint8[start : start + batch_size]), input_size))
+        with accel.autocast():
+            logits = model(x).float()
+            if tta_flip:
+                logits = (logits + model(x.flip(-1)).float()) / 2
+        outputs.append(logits)
     model.train(was_training)
     if not outputs:
         return torch.zeros(0, 0)
-    return torch.cat(outputs)
+    return torch.cat(outputs).cpu()
 
 
 def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:

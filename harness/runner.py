@@ -19,6 +19,8 @@ from harness.errors import HarnessError, unknown
 from harness.fileio import atomic_path, write_json, write_text
 
 CHECKPOINT = "checkpoint.pt"
+# the default accel is left out of configs, so CPU runs keep the fingerprints they always had
+CPU_ACCEL = {"device": "cpu", "amp": False, "channels_last": False, "compile": False}
 
 
 @dataclass
@@ -39,6 +41,7 @@ class RunRequest:
     pretrained: bool = True  # False: transfer models train from scratch (--no-pretrained)
     skip_missing_weights: bool = False  # --all: a model without weights is skipped, not an error
     variant: str | None = None  # a name for this run's recipe variant: results go to <model>@<variant>
+    accel: object = None  # harness.accel.Accel: device, mixed precision, layout, compile (default: CPU)
 
 
 def log(message: str) -> None:
@@ -115,10 +118,12 @@ def jobs_for(registry, request: RunRequest) -> list:
             name = f"{model}@{variant}" if variant else model
             for seed in request.seeds:
                 config = configuration.resolve(spec, request.profile, {**request.overrides, **changes}, seed)
-                if variant and config == configuration.resolve(spec, request.profile, request.overrides, seed):
+                if changes and config == configuration.resolve(spec, request.profile, request.overrides, seed):
                     log(f"{name}: skipped, the recipe has nothing to turn off ({', '.join(changes)})")
                     break
                 config["variant"] = variant or None
+                if request.accel is not None and request.accel.describe() != CPU_ACCEL:
+                    config["accel"] = request.accel.describe()  # part of the fingerprint: resume alike
                 config["weights"] = source.describe() if source else None
                 folder = request.out / name
                 if len(request.seeds) > 1:
@@ -246,7 +251,9 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     from harness.provenance import environment
     from harness.report.plots import confusion_png, curves_png
     from harness.train import Trainer, load_checkpoint
+    from harness.accel import CPU
 
+    accel = request.accel or CPU
     started = time.perf_counter()
     recipe = configuration.to_recipe(config)
     data = configuration.data_config(config)
@@ -292,10 +299,10 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     def on_stage_end(stage, trained):
         """The stage's best model: saved, then scored on the test set (reported, never selected on)."""
         with atomic_path(folder / f"{stage.name}.pt") as tmp:
-            torch.save(trained.state_dict(), tmp)
+            torch.save({key: value.cpu() for key, value in trained.state_dict().items()}, tmp)
         eval_started = time.perf_counter()
         logits = predict_logits(trained, test_x, input_size=config["input_size"],
-                                batch_size=recipe.eval_batch_size, tta_flip=recipe.tta_flip)
+                                batch_size=recipe.eval_batch_size, tta_flip=recipe.tta_flip, accel=accel)
         eval_time = time.perf_counter() - eval_started
         scores = classification_metrics(splits.test_y, logits, splits.classes)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
@@ -303,7 +310,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
 
     trainer = Trainer(model, splits, recipe, input_size=config["input_size"], seed=config["seed"],
                       parts=Parts.of(model, spec.head, spec.blocks), label=spec.name, on_epoch=on_epoch,
-                      on_stage_end=on_stage_end, checkpoint=checkpoint, fingerprint=fingerprint(config))
+                      on_stage_end=on_stage_end, checkpoint=checkpoint, fingerprint=fingerprint(config), accel=accel)
     fit = trainer.fit(resume)
 
     stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
@@ -327,6 +334,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         "weights_source": source.as_dict(),
         "data": {"source": str(splits.source), **splits.sizes()},
         "tta_flip": recipe.tta_flip,
+        "accel": accel.describe(),
         **{key: final[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},
         "environment": environment(),
     }

@@ -3,8 +3,8 @@ learning-rate schedule; validation after every epoch; early stopping on a valida
 the best weights restored at the end of every stage; a checkpoint after every epoch from which
 an interrupted run resumes exactly.
 
-Data stays in memory as uint8; each step indexes a batch, scales it to [0, 1] and augments it as a
-batch. Nothing here knows about particular models: plugins give recipes, this runs them.
+Data stays in memory as uint8 (on the GPU when training there); each step indexes a batch, scales
+it to [0, 1] and augments it as a batch. Nothing here knows about particular models: plugins give recipes, this runs them.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from harness.accel import CPU
 from harness.callbacks import EarlyStopper
 from harness.data.augment import augment_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits
@@ -25,6 +26,7 @@ from harness.progress import Progress
 from harness.specs import Recipe, Stage
 
 CHECKPOINT_VERSION = 1
+GPU_FINITE_CHECK_EVERY = 25  # steps between loss checks on a GPU, where each check waits for the device
 
 
 @dataclass
@@ -110,11 +112,16 @@ def make_plateau(stage: Stage, optimizer):
     )
 
 
-def train_step(module, x, y, stage: Stage, optimizer, step_schedule):
-    """One optimisation step; returns the (detached) loss and the logits."""
-    logits = module(x)
-    loss = F.cross_entropy(logits, y, label_smoothing=stage.label_smoothing)
-    if not torch.isfinite(loss):  # stop at once: a diverged model only wastes the remaining epochs
+def train_step(module, x, y, stage: Stage, optimizer, step_schedule, accel=CPU, check_finite=True):
+    """One optimisation step; returns the (detached) loss and the logits.
+
+    ``check_finite`` looks at the loss before the update; it waits for the device, so on a GPU
+    the loop asks for it only every few steps (a NaN, once in the weights, stays in the loss).
+    """
+    with accel.autocast():
+        logits = module(x)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=stage.label_smoothing)
+    if check_finite and not torch.isfinite(loss):  # stop at once: a diverged model only wastes epochs
         raise FloatingPointError(f"the training loss became {loss.item()} in stage '{stage.name}'; "
                                  "lower the learning rate (--set stages.<stage>.lr=...)")
     optimizer.zero_grad(set_to_none=True)
@@ -122,7 +129,7 @@ def train_step(module, x, y, stage: Stage, optimizer, step_schedule):
     optimizer.step()
     if step_schedule is not None:
         step_schedule.step()
-    return loss.detach(), logits
+    return loss.detach(), logits.detach()
 
 
 class FeatureCache:
@@ -147,8 +154,8 @@ class FeatureCache:
     @staticmethod
     @torch.inference_mode()
     def head_inputs(trainer, head, x_uint8, augment):
-        captured = []
-        hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0].clone()))
+        captured = []  # float32 whatever autocast computed the base in: the head trains in float32
+        hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0].float().clone()))
         was_training = trainer.model.training
         trainer.model.eval()
         try:
@@ -156,7 +163,8 @@ class FeatureCache:
                 x = model_input(x_uint8[start : start + trainer.recipe.eval_batch_size], trainer.input_size)
                 if augment is not None:
                     x = augment_batch(x, augment, trainer.generator)
-                trainer.model(x)
+                with trainer.accel.autocast():
+                    trainer.forward(trainer.accel.layout(x))
         finally:
             hook.remove()
             trainer.model.train(was_training)
@@ -168,7 +176,7 @@ class FeatureCache:
         n = self.train_features.shape[1]
         order = torch.randperm(n, generator=trainer.generator)
         view = (torch.randint(len(self.train_features), (n,), generator=trainer.generator)
-                if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long))
+                if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long)).to(self.train_features.device)
         return trainer.epoch_loop(self.head, order, lambda index: self.train_features[view[index], index], stage,
                                   optimizer, step_schedule, f"{description} (cached features)")
 
@@ -177,9 +185,11 @@ class FeatureCache:
         was_training = self.head.training
         self.head.eval()
         size = self.trainer.recipe.eval_batch_size
-        logits = torch.cat([self.head(self.val_features[i : i + size]) for i in range(0, len(self.val_features), size)])
+        with self.trainer.accel.autocast():
+            logits = torch.cat([self.head(self.val_features[i : i + size]).float()
+                                for i in range(0, len(self.val_features), size)])
         self.head.train(was_training)
-        return logits.float()
+        return logits.cpu()
 
 
 class Trainer:
@@ -187,13 +197,16 @@ class Trainer:
 
     ``on_epoch(row)`` sees each history row; ``on_stage_end(stage, model)`` runs once per stage
     with the best weights restored and returns a dict kept in the stage's result (and checkpoint).
-    With ``checkpoint`` set, state is saved there atomically after every epoch.
+    With ``checkpoint`` set, state is saved there atomically after every epoch. ``accel`` says
+    where and how to compute (``harness.accel``); the model is moved there.
     """
 
     def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, parts: Parts | None = None,
                  label="", on_epoch=None, on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
-                 show_progress=True):
+                 show_progress=True, accel=CPU):
         self.model = model
+        self.accel = accel
+        self.forward = accel.prepare(model)  # the model, or its compiled form (same parameters)
         self.recipe = recipe
         self.input_size = input_size
         self.parts = parts or Parts.of(model)
@@ -203,10 +216,11 @@ class Trainer:
         self.checkpoint = checkpoint
         self.fingerprint = fingerprint
         self.show_progress = show_progress
-        self.train_x = torch.from_numpy(splits.train_x)
-        self.train_y = torch.from_numpy(splits.train_y)
-        self.val_x = torch.from_numpy(splits.val_x)
-        self.val_y = torch.from_numpy(splits.val_y)
+        # the whole training set moves to the device once, as uint8: no per-batch host transfers
+        self.train_x = accel.to_device(torch.from_numpy(splits.train_x))
+        self.train_y = accel.to_device(torch.from_numpy(splits.train_y))
+        self.val_x = accel.to_device(torch.from_numpy(splits.val_x))
+        self.val_y = torch.from_numpy(splits.val_y)  # compared with logits brought back to the CPU
         # one generator for shuffling and augmentation, so a seed fixes both
         self.generator = torch.Generator().manual_seed(seed)
         self.frozen = []
@@ -256,6 +270,8 @@ class Trainer:
                 plateau.load_state_dict(resume["plateau"])
             stopper.load_state_dict(resume["stopper"])
             torch.set_rng_state(resume["rng"]["torch"])
+            if self.accel.on_gpu and resume["rng"].get("cuda") is not None:  # dropout on the GPU draws from it
+                torch.cuda.set_rng_state(resume["rng"]["cuda"], self.accel.device)
             self.generator.set_state(resume["rng"]["generator"])
             epoch, finished = resume["epoch"], resume["stage_finished"]
         while not finished and epoch < stage.epochs:
@@ -270,8 +286,8 @@ class Trainer:
             result.train_time_s += time.perf_counter() - started
             result.train_images += len(self.train_y)
             val_logits = (self.cache.val_logits() if self.cache is not None else
-                          predict_logits(self.model, self.val_x, input_size=self.input_size,
-                                         batch_size=self.recipe.eval_batch_size))
+                          predict_logits(self.forward, self.val_x, input_size=self.input_size,
+                                         batch_size=self.recipe.eval_batch_size, accel=self.accel))
             val_loss, val_acc = loss_and_accuracy(val_logits, self.val_y)
             row = {"stage": stage.name, "epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
                    "val_loss": val_loss, "val_acc": val_acc, "time_s": time.perf_counter() - started}
@@ -299,21 +315,25 @@ class Trainer:
         order = torch.randperm(len(self.train_y), generator=self.generator)
 
         def inputs(index):
-            return augment_batch(model_input(self.train_x[index], self.input_size), self.recipe.augment, self.generator)
+            x = augment_batch(model_input(self.train_x[index], self.input_size), self.recipe.augment, self.generator)
+            return self.accel.layout(x)
 
-        return self.epoch_loop(self.model, order, inputs, stage, optimizer, step_schedule, description)
+        return self.epoch_loop(self.forward, order, inputs, stage, optimizer, step_schedule, description)
 
     def epoch_loop(self, module, order, inputs, stage: Stage, optimizer, step_schedule, description: str):
         """Batches in ``order``; ``inputs(index)`` gives a batch's inputs. Returns mean loss and accuracy."""
-        loss_sum = torch.zeros(())
-        correct = torch.zeros((), dtype=torch.long)
+        device = self.train_y.device
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
         batches = self.batch_count(stage.batch_size)
         progress = Progress(batches, f"{self.label} {description}", enabled=self.show_progress)
+        order = order.to(device)
         for step in range(batches):
             index = order[step * stage.batch_size : (step + 1) * stage.batch_size]
             y = self.train_y[index]
-            loss, logits = train_step(module, inputs(index), y, stage, optimizer, step_schedule)
+            check = not self.accel.on_gpu or step % GPU_FINITE_CHECK_EVERY == 0 or step == batches - 1
+            loss, logits = train_step(module, inputs(index), y, stage, optimizer, step_schedule, self.accel, check)
             with torch.no_grad():
                 loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum()
@@ -333,13 +353,14 @@ class Trainer:
             "stage_index": index,
             "epoch": epoch,
             "stage_finished": finished,
-            "model_state": self.model.state_dict(),
+            "model_state": {key: value.cpu() for key, value in self.model.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "step_schedule": step_schedule.state_dict() if step_schedule is not None else None,
             "plateau": plateau.state_dict() if plateau is not None else None,
             "stopper": stopper.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
-                    "stage_start": self.stage_start},
+                    "stage_start": self.stage_start,
+                    "cuda": torch.cuda.get_rng_state(self.accel.device) if self.accel.on_gpu else None},
             "history": result.history,
             "stage_results": [asdict(s) for s in result.stages],
             "train_time_s": result.train_time_s,

@@ -132,8 +132,9 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
     import signal
     import time
 
+    # on the CPU: bit-for-bit equality is a CPU promise (cuDNN may pick nondeterministic kernels)
     argv = [sys.executable, "-m", "harness", "run", "--model", "baseline_cnn", "--profile", "smoke",
-            "--set", "epochs=12", "--set", "early_stopping=none"]
+            "--set", "epochs=12", "--set", "early_stopping=none", "--device", "cpu"]
     env = {**os.environ, "HARNESS_ALLOCATOR": "system"}
     subprocess.run(argv + ["--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True)
 
@@ -220,3 +221,14 @@ def test_seeds_and_callback_ablation(tmp_path):
     assert len(rows) == 3 and {r["runs"] for r in rows} == {"2"}
     assert all(r["accuracy_ci95"] for r in rows)
     assert "## Variants and ablations" in (out / "report.md").read_text()
+
+
+def test_a_named_variant_trains_even_when_only_set_changes_it(tmp_path):
+    """--variant NAME labels a --set change; it is not an ablation that can have nothing to do."""
+    from harness import plugins, runner
+
+    request = runner.RunRequest(models=["baseline_cnn"], profile="smoke", out=tmp_path, variant="lr3",
+                                overrides={"lr": 3e-3})
+    (job,) = runner.jobs_for(plugins.load(), request)
+    assert job.name == "baseline_cnn@lr3" and job.config["stages"][0]["lr"] == 3e-3
+    assert job.config["variant"] == "lr3" and "accel" not in job.config  # the CPU default is left out

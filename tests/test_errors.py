@@ -47,6 +47,7 @@ SMOKE = ["run", "--profile", "smoke", "--set", "epochs=1"]
         (["run", "--model", "mobilenetv3", "--profile", "smoke"], "tf_mobilenetv3_small_100.<tag>.safetensors"),
         (["evaluate", "--model-dir", "/nonexistent"], "has no config.json"),
         (["run", "--model", "baseline_cnn", "--seeds", "2", "--seed", "1"], "either --seeds K or --seed N"),
+        (["run", "--model", "baseline_cnn", "--device", "tpu"], "--device tpu: use auto, cpu, cuda or cuda:N"),
     ],
 )
 def test_argument_errors(argv, fragment, capsys):

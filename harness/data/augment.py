@@ -24,6 +24,9 @@ class Transforms:
     shift_x: torch.Tensor  # fraction of the width, positive moves the content right
     shift_y: torch.Tensor  # fraction of the height, positive moves the content down
 
+    def to(self, device) -> "Transforms":
+        return Transforms(*(value.to(device) for value in vars(self).values()))
+
 
 def is_identity(augment: Augment) -> bool:
     return not (augment.rotation or augment.flip or augment.zoom or augment.shift)
@@ -58,8 +61,9 @@ def apply(x: torch.Tensor, t: Transforms, resample: bool = True) -> torch.Tensor
 
 
 def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator) -> torch.Tensor:
-    """Augment a float batch (N, C, H, W); each image gets its own random transform."""
+    """Augment a float batch (N, C, H, W); each image gets its own random transform, drawn from
+    ``generator`` (a CPU one, so a seed gives the same transforms on any device)."""
     if is_identity(augment):
         return x
-    transforms = sample(x.shape[0], augment, generator)
+    transforms = sample(x.shape[0], augment, generator).to(x.device)
     return apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift))

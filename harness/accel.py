@@ -1,0 +1,76 @@
+"""Where and how the numbers are computed: the device, mixed precision, memory layout and
+``torch.compile``. These change speed, not the recipe, so they are run options (``--device``,
+``--amp``, ``--channels-last``, ``--compile``) and not ``--set`` keys; each is recorded with the
+results because it changes the last bits of them.
+
+Defaults: on a GPU, bfloat16 autocast and channels-last (tensor cores want both); on a CPU
+neither, so a CPU run is bit-for-bit reproducible and as fast as measured in the README.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+
+import torch
+
+from harness.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class Accel:
+    device: str = "cpu"
+    amp: bool = False  # bfloat16 autocast for the forward pass (no loss scaling needed, unlike float16)
+    channels_last: bool = False
+    compile: bool = False
+
+    @classmethod
+    def choose(cls, device: str = "auto", amp=None, channels_last=None, compile: bool = False) -> "Accel":
+        """``None`` means the device's default; a CUDA device that is not there is an error."""
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        kind = device.split(":")[0]
+        if kind not in ("cpu", "cuda"):
+            raise HarnessError(f"--device {device}: use auto, cpu, cuda or cuda:N")
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise HarnessError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
+        on_gpu = kind == "cuda"
+        return cls(device, on_gpu if amp is None else bool(amp),
+                   on_gpu if channels_last is None else bool(channels_last), bool(compile))
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+    def autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        # pinned host memory lets the copy overlap with compute; only worth it towards a GPU
+        return tensor.to(self.device, non_blocking=self.on_gpu)
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def prepare(self, model):
+        """Move the model to the device (and layout) in place; return what to call forward on.
+
+        The compiled module shares its parameters with ``model``, so state dicts, freezing and
+        checkpoints keep using ``model`` and its plain parameter names.
+        """
+        model.to(self.device)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return torch.compile(model) if self.compile else model
+
+    def sync(self) -> None:
+        """Wait for queued GPU work (timings and benchmarks only)."""
+        if self.on_gpu:
+            torch.cuda.synchronize(self.device)
+
+
+CPU = Accel()

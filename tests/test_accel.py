@@ -1,0 +1,64 @@
+"""Run options that change speed, not the recipe: each has a CPU path that trains correctly."""
+import pytest
+import torch
+
+from harness.accel import Accel
+from harness.errors import HarnessError
+from harness.specs import Recipe, Stage
+from harness.train import Trainer
+
+from test_training import tiny_splits
+
+
+def test_cpu_defaults_change_nothing():
+    accel = Accel.choose("cpu")
+    assert accel == Accel() and not accel.on_gpu
+    assert accel.layout(torch.zeros(2, 3, 4, 4)).is_contiguous()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_gpu_that_is_not_there_is_a_one_line_error():
+    with pytest.raises(HarnessError, match="torch sees no CUDA GPU here; use --device cpu"):
+        Accel.choose("cuda")
+
+
+def test_auto_picks_the_cpu_without_a_gpu_and_gpu_defaults_otherwise():
+    accel = Accel.choose("auto")
+    assert accel.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert accel.amp == accel.channels_last == accel.on_gpu
+
+
+def small_cnn():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 3),
+    )
+
+
+def fit(accel, epochs=3):
+    recipe = Recipe(stages=[Stage(epochs=epochs, batch_size=8, lr=3e-2, early_stopping=None)])
+    model = small_cnn()
+    trainer = Trainer(model, tiny_splits(), recipe, input_size=8, seed=0, accel=accel, show_progress=False)
+    return model, trainer.fit()
+
+
+@pytest.mark.parametrize("accel", [Accel(amp=True), Accel(channels_last=True)], ids=["amp-bf16", "channels-last"])
+def test_each_cpu_path_trains_like_the_default(accel):
+    """bf16 autocast and NHWC change the last bits only: the same tiny problem is learnt."""
+    _, plain = fit(Accel())
+    model, tried = fit(accel)
+    assert tried.history[-1]["train_loss"] < tried.history[0]["train_loss"]
+    assert tried.history[-1]["val_acc"] == pytest.approx(plain.history[-1]["val_acc"], abs=0.2)
+    if accel.channels_last:
+        assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(value.dtype == torch.float32 for value in model.state_dict().values() if value.is_floating_point())
+
+
+def test_compiled_training_keeps_plain_parameter_names():
+    """torch.compile wraps the model for the forward pass only: state dicts and checkpoints keep
+    the module's own names, so a compiled run's files load into a plain model."""
+    pytest.importorskip("torch._inductor")
+    model, result = fit(Accel(compile=True), epochs=1)
+    assert all(not key.startswith("_orig_mod") for key in model.state_dict())
+    assert result.history[0]["train_loss"] > 0
