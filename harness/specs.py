@@ -39,6 +39,9 @@ class Augment:
     flip: bool = False  # horizontal flip with probability 0.5
     zoom: float = 0.0  # scale uniform in [1 - zoom, 1 + zoom]
     shift: float = 0.0  # translation, fraction of width/height, uniform in [-shift, shift]
+    # whole-pixel translation of up to ``translate`` pixels each way, edges reflected (airbench's
+    # random crop): no resampling, so no blur, which matters at 32 px
+    translate: int = 0
 
 
 @dataclass

@@ -104,3 +104,24 @@ def test_flip_transform_mirrors_exactly_through_resampling():
 
     x = torch.rand(1, 3, 16, 16)
     assert torch.allclose(apply(x, transforms(flip=True)), x.flip(-1), atol=1e-6)
+
+
+def test_translate_moves_whole_pixels_with_reflected_edges():
+    """Every output is its input moved by (dy, dx) in [-p, p]^2, pixel for pixel (no blur), and
+    all offsets occur."""
+    from harness.data.augment import translate
+
+    p = 2
+    x = torch.rand(300, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    y = translate(x, p, torch.Generator().manual_seed(1))
+    assert y.shape == x.shape
+    offsets = set()
+    for i in range(len(x)):
+        found = [(dy, dx) for dy in range(-p, p + 1) for dx in range(-p, p + 1)
+                 if torch.equal(y[i, :, p:-p, p:-p], x[i, :, p - dy : 12 - p - dy, p - dx : 12 - p - dx])]
+        assert len(found) == 1
+        offsets.add(found[0])
+        dy, dx = found[0]
+        if dy == 0 and dx > 0:  # the column moved in from the left edge mirrors the second column
+            assert torch.equal(y[i, :, :, dx - 1], x[i, :, :, 1])
+    assert len(offsets) == (2 * p + 1) ** 2

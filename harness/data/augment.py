@@ -29,7 +29,7 @@ class Transforms:
 
 
 def is_identity(augment: Augment) -> bool:
-    return not (augment.rotation or augment.flip or augment.zoom or augment.shift)
+    return not (augment.rotation or augment.flip or augment.zoom or augment.shift or augment.translate)
 
 
 def sample(n: int, augment: Augment, generator: torch.Generator) -> Transforms:
@@ -66,4 +66,16 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator)
     if is_identity(augment):
         return x
     transforms = sample(x.shape[0], augment, generator).to(x.device)
-    return apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift))
+    x = apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift))
+    return translate(x, augment.translate, generator) if augment.translate else x
+
+
+def translate(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """Move each image by a whole number of pixels in [-pixels, pixels] on both axes, reflecting
+    at the edges: a random crop of the reflect-padded batch, gathered for all images at once."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pixels,) * 4, mode="reflect")
+    start_y, start_x = torch.randint(0, 2 * pixels + 1, (2, n), generator=generator).to(x.device)
+    rows = (start_y[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, c, h, w + 2 * pixels)
+    cols = (start_x[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, c, h, w)
+    return padded.gather(2, rows).gather(3, cols)

@@ -46,7 +46,7 @@ def register_models(register):
             family="cnn",
             input_size=32,
             build=_deep,
-            description="airbench-style CNN: conv-BN-GELU stem + 3 stages (64/256/256), max-pools, linear head",
+            description="airbench94-style CNN: 2x2 stem, 3 conv groups (64/256/256) with BN+GELU, scaled linear head",
             recipe=Recipe(
                 stages=[
                     Stage(
@@ -63,7 +63,9 @@ def register_models(register):
                         early_stopping=EarlyStopping(patience=8),
                     )
                 ],
-                augment=Augment(flip=True, shift=0.125),
+                # whole-pixel translation, not a resampled shift: on a GPU probe (45k images, 10
+                # epochs) val_acc went from 0.865 with shift=0.125 to 0.885 with translate=2
+                augment=Augment(flip=True, translate=2),
                 tta_flip=True,
             ),
             profiles={"quick": {"epochs": 10}},
