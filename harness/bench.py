@@ -97,3 +97,146 @@ def frozen_stage_seconds(spec, *, n: int, input_size: int, epochs: int, feature_
     started = time.perf_counter()
     trainer.fit()
     return time.perf_counter() - started
+
+
+# --- the trainer against a bare PyTorch loop ------------------------------------------------------
+
+
+def _splits(n: int, size: int):
+    from harness.data import Splits
+
+    images, labels = random_images(n, size)
+    return Splits([str(i) for i in range(10)], images, labels, images[:0], labels[:0], images[:0], labels[:0])
+
+
+def _model(spec):
+    torch.manual_seed(0)
+    return spec.build(10)
+
+
+def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dict:
+    """Training images/s of ``harness run``'s own epoch (``Trainer.train_epoch``: indexing,
+    scaling, the recipe's augmentation, loss/accuracy bookkeeping, progress reporting) against a
+    bare loop (zero_grad, forward, loss, backward, step) over the same batches already in memory as
+    float tensors, with the same model, batch size and optimizer. Harness and bare epochs
+    alternate so drift in the machine's speed hits both; medians after one warm-up each."""
+    from harness import config as configuration
+    from harness.accel import CPU
+    from harness.freezing import Parts
+    from harness.train import Trainer, make_optimizer, param_groups
+
+    import torch.nn.functional as F
+
+    accel = accel or CPU
+    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
+    stage = next(s for s in recipe.stages if s.trainable == "all")
+    size = spec.size_for("quick")
+    n = batches * stage.batch_size
+    splits = _splits(n, size)
+
+    model = _model(spec)
+    parts = Parts.of(model, spec.head, spec.blocks)
+    trainer = Trainer(model, splits, recipe, input_size=size, seed=0, parts=parts, accel=accel)
+    trainer.frozen = []
+    optimizer = make_optimizer(stage, param_groups(model, parts, stage))
+
+    bare_model = _model(spec)
+    bare_forward = accel.prepare(bare_model)
+    bare_optimizer = make_optimizer(stage, param_groups(bare_model, Parts.of(bare_model, spec.head, spec.blocks), stage))
+    x = accel.layout(accel.to_device(torch.from_numpy(splits.train_x).float().div_(255)))
+    y = accel.to_device(torch.from_numpy(splits.train_y))
+    bare_batches = [(x[i : i + stage.batch_size], y[i : i + stage.batch_size]) for i in range(0, n, stage.batch_size)]
+
+    def harness_epoch():
+        trainer.train_epoch(stage, optimizer, None, "bench")
+        accel.sync()
+        return n
+
+    def bare_epoch():
+        bare_model.train()
+        for xb, yb in bare_batches:
+            bare_optimizer.zero_grad(set_to_none=True)
+            with accel.autocast():
+                logits = bare_forward(xb)
+            F.cross_entropy(logits.float(), yb, label_smoothing=stage.label_smoothing).backward()
+            bare_optimizer.step()
+        accel.sync()
+        return n
+
+    ours, bare = alternating_rates(harness_epoch, bare_epoch, repeats)
+    return {"harness_img_s": ours, "bare_img_s": bare, "ratio_vs_bare": ours / bare,
+            "batch_size": stage.batch_size, "input_size": size}
+
+
+def eval_speed(spec, *, batches: int = 10, repeats: int = 5, accel=None) -> dict:
+    """Evaluation images/s of ``predict_logits`` (what validation and the test set use) against a
+    bare ``model(x)`` loop in inference mode over the same batches already scaled to floats."""
+    from harness import config as configuration
+    from harness.accel import CPU
+    from harness.evaluate import predict_logits
+
+    accel = accel or CPU
+    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
+    size = spec.size_for("quick")
+    batch = recipe.eval_batch_size
+    n = batches * batch
+    images = accel.to_device(torch.from_numpy(random_images(n, size)[0]))
+    model = _model(spec)
+    forward = accel.prepare(model)
+    x = accel.layout(images.float().div(255))
+
+    def harness_pass():
+        predict_logits(forward, images, input_size=size, batch_size=batch, accel=accel)
+        return n
+
+    @torch.inference_mode()
+    def bare_pass():
+        forward.eval()
+        for i in range(0, n, batch):
+            with accel.autocast():
+                forward(x[i : i + batch])
+        accel.sync()
+        return n
+
+    ours, bare = alternating_rates(harness_pass, bare_pass, repeats)
+    return {"harness_img_s": ours, "bare_img_s": bare, "ratio_vs_bare": ours / bare, "batch_size": batch}
+
+
+def alternating_rates(first, second, repeats: int) -> tuple[float, float]:
+    """Median images/s of two workloads timed in turn, after one warm-up run of each."""
+    first(), second()
+    rates = ([], [])
+    for _ in range(repeats):
+        for run, sink in ((first, rates[0]), (second, rates[1])):
+            started = time.perf_counter()
+            seen = run()
+            sink.append(seen / (time.perf_counter() - started))
+    return float(np.median(rates[0])), float(np.median(rates[1]))
+
+
+def peak_memory_mb(accel=None) -> dict:
+    """The process's peak resident memory so far (and the GPU's peak allocation when on one)."""
+    import resource
+
+    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if accel is not None and accel.on_gpu:
+        peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated(accel.device) / 2**20
+    return peak
+
+
+def bench(specs: list, *, accel=None, batches: int = 20, repeats: int = 5, data_images: int = 4096) -> dict:
+    """Everything ``harness bench`` reports, measured in this one process."""
+    from harness.provenance import environment
+
+    result = {"environment": environment(), "accel": (accel.describe() if accel else None), "models": {}}
+    result["data"] = data_pipeline_speedup(n=data_images, repeats=repeats)
+    for spec in specs:
+        train = train_speed(spec, batches=batches, repeats=repeats, accel=accel)
+        evaluation = eval_speed(spec, batches=max(2, batches // 4), repeats=repeats, accel=accel)
+        result["models"][spec.name] = {
+            "train": train, "eval": evaluation,
+            "train_ratio_vs_bare": train["ratio_vs_bare"], "eval_ratio_vs_bare": evaluation["ratio_vs_bare"],
+            "data_speedup_vs_torchvision": result["data"]["speedup_vs_torchvision"],
+        }
+    result.update(peak_memory_mb(accel))
+    return result

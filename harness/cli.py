@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, unknown
 
-HEAVY_COMMANDS = {"run", "evaluate", "predict"}  # commands that train, and so want the fast allocator
+HEAVY_COMMANDS = {"run", "evaluate", "predict", "bench"}  # commands that train, and so want the fast allocator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--out", default="samples.png", metavar="PNG", help="where to write the grid (default: samples.png)")
     show.add_argument("--model", metavar="NAME", help="use this model's augmentation and input size (default: baseline_cnn)")
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set augment.rotation=30")
+
+    bench = commands.add_parser("bench", help="measure the trainer against a bare PyTorch loop, and the data pipeline")
+    bench.add_argument("--model", nargs="+", default=["baseline_cnn", "deep_cnn"], metavar="NAME",
+                       help="models to measure (default: baseline_cnn deep_cnn)")
+    bench.add_argument("--batches", type=int, default=20, help="training batches per timed epoch (default: 20)")
+    bench.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default: 5)")
+    bench.add_argument("--json", action="store_true", help="print every measurement as JSON")
+    add_accel_options(bench)
 
     board = commands.add_parser("leaderboard", help="print the leaderboard of one or more results folders")
     board.add_argument("dirs", nargs="*", default=["results"], metavar="DIR",
@@ -195,6 +203,34 @@ def cmd_run(args, argv) -> int:
     return runner.run(registry, request)
 
 
+def cmd_bench(args, argv) -> int:
+    from harness import bench, plugins
+
+    registry = plugins.load()
+    for name in args.model:
+        if name not in registry.models:
+            raise unknown("model", name, registry.models, "see 'harness list'")
+    if args.batches < 2 or args.repeats < 1:
+        raise HarnessError("--batches must be at least 2 and --repeats at least 1")
+    result = bench.bench([registry.models[name].spec for name in args.model], accel=accel_of(args),
+                         batches=args.batches, repeats=args.repeats, data_images=max(512, 200 * args.batches))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    rows = [{"model": name, "train img/s": round(m["train"]["harness_img_s"]),
+             "bare train img/s": round(m["train"]["bare_img_s"]), "train ratio": round(m["train_ratio_vs_bare"], 3),
+             "eval img/s": round(m["eval"]["harness_img_s"]), "bare eval img/s": round(m["eval"]["bare_img_s"]),
+             "eval ratio": round(m["eval_ratio_vs_bare"], 3)} for name, m in result["models"].items()]
+    print(tabulate(rows, headers="keys"))
+    data = result["data"]
+    print(f"\ndata pipeline: {data['harness_img_s']:.0f} img/s vs torchvision DataLoader {data['torchvision_img_s']:.0f} "
+          f"img/s: {data['speedup_vs_torchvision']:.1f}x; peak memory {result['peak_rss_mb']:.0f} MB "
+          f"({result['environment']['threads']} threads, allocator {result['environment']['allocator']})")
+    return 0
+
+
 def seeds_of(args) -> list:
     if args.seeds is not None and args.seed:
         raise HarnessError("give either --seeds K or --seed N (once or more), not both")
@@ -310,5 +346,6 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "predict": cmd_predict,
     "data": cmd_data,
+    "bench": cmd_bench,
     "evaluate": cmd_evaluate,
 }
