@@ -62,10 +62,16 @@ class Accel:
         The compiled module shares its parameters with ``model``, so state dicts, freezing and
         checkpoints keep using ``model`` and its plain parameter names.
         """
+        return self.compiled(self.place(model))
+
+    def place(self, model):
         model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
-        return torch.compile(model) if self.compile else model
+        return model
+
+    def compiled(self, module):
+        return torch.compile(module) if self.compile else module
 
     def sync(self) -> None:
         """Wait for queued GPU work (timings and benchmarks only)."""

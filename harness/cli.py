@@ -5,6 +5,7 @@ Nothing heavy is imported at start-up: torch loads only inside the commands that
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: $HARNESS_WEIGHTS_DIR)")
     run.add_argument("--no-pretrained", action="store_true", help="train transfer models from scratch")
     add_accel_options(run)
+    run.add_argument("--nproc", type=int, metavar="N", help="train with N data-parallel processes on this machine "
+                     "(torchrun; for several machines run torchrun yourself, see README)")
+    run.add_argument("--sync-bn", action="store_true", help="with several GPU processes, batch-norm statistics "
+                     "over the global batch (torch's SyncBatchNorm; GPU only)")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="skip finished models and continue interrupted ones from their checkpoint")
@@ -169,8 +174,14 @@ def cmd_list(args, argv) -> int:
 
 
 def cmd_run(args, argv) -> int:
-    from harness import config, plugins, runner
+    from harness import config, distributed, plugins, runner
 
+    if args.nproc is not None:
+        if args.nproc < 1:
+            raise HarnessError("--nproc must be at least 1")
+        if distributed.from_environment().active:
+            raise HarnessError("--nproc is for starting processes; under torchrun leave it out")
+        distributed.launch(args.nproc, without_option(argv, "--nproc"))
     registry = plugins.load()
     if args.all:
         names = sorted(registry.models)
@@ -200,7 +211,30 @@ def cmd_run(args, argv) -> int:
         skip_missing_weights=args.all,
         accel=accel_of(args),
     )
-    return runner.run(registry, request)
+    if args.sync_bn and not request.accel.on_gpu:
+        raise HarnessError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm is GPU-only); on CPUs each process "
+                           "normalises its own part of the batch and rank 0's running statistics are kept")
+    request.sync_bn = args.sync_bn
+    world = distributed.init(request.accel.device)
+    if world.active and request.accel.on_gpu:
+        request.accel = dataclasses.replace(request.accel, device=f"cuda:{world.local_rank}")
+    try:
+        return runner.run(registry, request)
+    finally:
+        distributed.shutdown()
+
+
+def without_option(argv: list, option: str) -> list:
+    """``argv`` without ``option`` and its value (``--opt V`` or ``--opt=V``)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
 
 
 def cmd_bench(args, argv) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import config as configuration
+from harness import distributed
 from harness.errors import HarnessError, unknown
 from harness.fileio import atomic_path, write_json, write_text
 
@@ -42,10 +43,12 @@ class RunRequest:
     skip_missing_weights: bool = False  # --all: a model without weights is skipped, not an error
     variant: str | None = None  # a name for this run's recipe variant: results go to <model>@<variant>
     accel: object = None  # harness.accel.Accel: device, mixed precision, layout, compile (default: CPU)
+    sync_bn: bool = False  # several GPU processes: batch norm over the global batch
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    if distributed.is_main():  # with several processes, rank 0 speaks for all
+        print(message, file=sys.stderr, flush=True)
 
 
 def pick_dataset(registry, path: Path, name: str | None):
@@ -122,6 +125,8 @@ def jobs_for(registry, request: RunRequest) -> list:
                     log(f"{name}: skipped, the recipe has nothing to turn off ({', '.join(changes)})")
                     break
                 config["variant"] = variant or None
+                if distributed.current().active:  # part of the fingerprint: --resume with the same N
+                    config["world_size"] = distributed.current().size
                 if request.accel is not None and request.accel.describe() != CPU_ACCEL:
                     config["accel"] = request.accel.describe()  # part of the fingerprint: resume alike
                 config["weights"] = source.describe() if source else None
@@ -139,10 +144,15 @@ def run(registry, request: RunRequest) -> int:
 
     git_commit()  # recorded now, while the checkout is the code this process loaded
     jobs = jobs_for(registry, request)
-    check_writable(request.out)
-    plans = [plan(job.folder, request) for job in jobs]
+    main = distributed.is_main()
+
+    def decide():  # files are looked at (and --overwrite removes them) by rank 0 alone
+        check_writable(request.out)
+        return [plan(job.folder, request) for job in jobs]
+
+    plans = distributed.agree(decide)
     for job in jobs:
-        if job.skipped:  # recorded now: the leaderboard lists the model, with the reason
+        if job.skipped and main:  # recorded now: the leaderboard lists the model, with the reason
             write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "skipped",
                                                      "reason": job.skipped})
     jobs_to_train = [(job, state) for job, state in zip(jobs, plans) if not job.skipped]
@@ -161,7 +171,7 @@ def run(registry, request: RunRequest) -> int:
             if not loaded or images.train_x.shape[-1] != next(iter(loaded.values())).train_x.shape[-1]:
                 log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} "
                     f"test images of {images.train_x.shape[-1]}px, {len(images.classes)} classes")
-            if not loaded:
+            if not loaded and main:
                 from harness.report.plots import samples_png
 
                 augment = configuration.to_recipe(jobs_to_train[0][0].config).augment
@@ -188,9 +198,10 @@ def run(registry, request: RunRequest) -> int:
             failures += 1
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             log(f"{label}: failed: {reason}")
-            job.folder.mkdir(parents=True, exist_ok=True)
-            write_text(job.folder / "error.log", traceback.format_exc())
-            write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "failed", "reason": reason})
+            if main:
+                job.folder.mkdir(parents=True, exist_ok=True)
+                write_text(job.folder / "error.log", traceback.format_exc())
+                write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "failed", "reason": reason})
         write_reports(request.out)
         reports_written = True
     if not reports_written:
@@ -231,6 +242,8 @@ def _identity(config: dict) -> dict:
 
 
 def write_reports(folder: Path) -> None:
+    if not distributed.is_main():
+        return
     from harness.report import leaderboard, markdown
 
     leaderboard.write(folder)
@@ -266,9 +279,13 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     source = source or weights.Source("scratch")
     weights.load_into(model, source, spec)
     check_output_width(model, config["input_size"], len(splits.classes))
+    if request.sync_bn and distributed.current().active:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameter names
     params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model, config["input_size"])
-    folder.mkdir(parents=True, exist_ok=True)
+    main = distributed.is_main()
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / CHECKPOINT
     resume = None
     if checkpoint.exists():
@@ -284,8 +301,9 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
             )
         log(f"{spec.name}: resuming from stage '{recipe.stages[resume['stage_index']].name}' "
             f"epoch {resume['epoch']}")
-    write_json(folder / "config.json", {"command": request.command, **config, "classes": splits.classes,
-                                        "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source})
+    if main:
+        write_json(folder / "config.json", {"command": request.command, **config, "classes": splits.classes,
+                                            "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source})
     log(f"{spec.name}: {params / 1e6:.2f}M parameters, input {config['input_size']}px, "
         f"train {len(splits.train_y)} / val {len(splits.val_y)} / test {len(splits.test_y)}")
 
@@ -298,11 +316,13 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
 
     def on_stage_end(stage, trained):
         """The stage's best model: saved, then scored on the test set (reported, never selected on)."""
-        with atomic_path(folder / f"{stage.name}.pt") as tmp:
-            torch.save({key: value.cpu() for key, value in trained.state_dict().items()}, tmp)
+        if main:
+            with atomic_path(folder / f"{stage.name}.pt") as tmp:
+                torch.save({key: value.cpu() for key, value in trained.state_dict().items()}, tmp)
         eval_started = time.perf_counter()
-        logits = predict_logits(trained, test_x, input_size=config["input_size"],
-                                batch_size=recipe.eval_batch_size, tta_flip=recipe.tta_flip, accel=accel)
+        logits = distributed.sharded(lambda part: predict_logits(
+            trained, part, input_size=config["input_size"], batch_size=recipe.eval_batch_size,
+            tta_flip=recipe.tta_flip, accel=accel), test_x)
         eval_time = time.perf_counter() - eval_started
         scores = classification_metrics(splits.test_y, logits, splits.classes)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
@@ -338,11 +358,12 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         **{key: final[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},
         "environment": environment(),
     }
-    write_text(folder / "history.csv", history_csv(fit.history))
-    confusion_png(folder / "confusion.png", final["confusion"], splits.classes, spec.name)
-    curves_png(folder / "curves.png", fit.history, spec.name)
-    write_json(folder / "metrics.json", metrics)
-    checkpoint.unlink(missing_ok=True)  # finished: the stage .pt files hold the models
+    if main:
+        write_text(folder / "history.csv", history_csv(fit.history))
+        confusion_png(folder / "confusion.png", final["confusion"], splits.classes, spec.name)
+        curves_png(folder / "curves.png", fit.history, spec.name)
+        write_json(folder / "metrics.json", metrics)
+        checkpoint.unlink(missing_ok=True)  # finished: the stage .pt files hold the models
     log(f"{spec.name}: done, test accuracy {final['accuracy']:.4f} ({metrics['epochs']} epochs, "
         f"{metrics['wall_time_s']:.0f}s)")
     return metrics

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from harness import distributed
 from harness.accel import CPU
 from harness.callbacks import EarlyStopper
 from harness.data.augment import augment_batch
@@ -112,16 +113,20 @@ def make_plateau(stage: Stage, optimizer):
     )
 
 
-def train_step(module, x, y, stage: Stage, optimizer, step_schedule, accel=CPU, check_finite=True):
+def train_step(module, x, y, stage: Stage, optimizer, step_schedule, accel=CPU, check_finite=True,
+               world=distributed.SINGLE):
     """One optimisation step; returns the (detached) loss and the logits.
 
     ``check_finite`` looks at the loss before the update; it waits for the device, so on a GPU
     the loop asks for it only every few steps (a NaN, once in the weights, stays in the loss).
+    With several processes the check is on the sum of their losses, so all stop at the same step
+    instead of one leaving the others waiting in the gradient exchange.
     """
     with accel.autocast():
         logits = module(x)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=stage.label_smoothing)
-    if check_finite and not torch.isfinite(loss):  # stop at once: a diverged model only wastes epochs
+    checked = distributed.reduce_sum(loss.detach().clone()) if check_finite and world.active else loss
+    if check_finite and not torch.isfinite(checked):  # stop at once: a diverged model only wastes epochs
         raise FloatingPointError(f"the training loss became {loss.item()} in stage '{stage.name}'; "
                                  "lower the learning rate (--set stages.<stage>.lr=...)")
     optimizer.zero_grad(set_to_none=True)
@@ -177,7 +182,8 @@ class FeatureCache:
         order = torch.randperm(n, generator=trainer.generator)
         view = (torch.randint(len(self.train_features), (n,), generator=trainer.generator)
                 if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long)).to(self.train_features.device)
-        return trainer.epoch_loop(self.head, order, lambda index: self.train_features[view[index], index], stage,
+        # every process trains the (small) head on all cached features alike: no exchange needed
+        return trainer.epoch_loop(self.head, order, lambda index, total: self.train_features[view[index], index], stage,
                                   optimizer, step_schedule, f"{description} (cached features)")
 
     @torch.inference_mode()
@@ -206,7 +212,9 @@ class Trainer:
                  show_progress=True, accel=CPU):
         self.model = model
         self.accel = accel
+        self.world = distributed.current()
         self.forward = accel.prepare(model)  # the model, or its compiled form (same parameters)
+        self.evaluate = self.forward  # DDP's forward syncs buffers: never used for (uneven) eval parts
         self.recipe = recipe
         self.input_size = input_size
         self.parts = parts or Parts.of(model)
@@ -247,6 +255,8 @@ class Trainer:
 
     def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
         self.frozen = freeze(self.model, self.parts, stage.trainable)
+        if self.world.active:
+            self.forward = self.accel.compiled(distributed.wrap(self.model, self.accel.device))
         batches = self.batch_count(stage.batch_size)
         optimizer = make_optimizer(stage, param_groups(self.model, self.parts, stage))
         step_schedule = make_step_schedule(stage, optimizer, batches)
@@ -283,11 +293,13 @@ class Trainer:
                 train_loss, train_acc = self.cache.train_epoch(stage, optimizer, step_schedule, description)
             else:
                 train_loss, train_acc = self.train_epoch(stage, optimizer, step_schedule, description)
+            distributed.sync_buffers(self.model)
             result.train_time_s += time.perf_counter() - started
             result.train_images += len(self.train_y)
             val_logits = (self.cache.val_logits() if self.cache is not None else
-                          predict_logits(self.forward, self.val_x, input_size=self.input_size,
-                                         batch_size=self.recipe.eval_batch_size, accel=self.accel))
+                          distributed.sharded(lambda part: predict_logits(
+                              self.evaluate, part, input_size=self.input_size,
+                              batch_size=self.recipe.eval_batch_size, accel=self.accel), self.val_x))
             val_loss, val_acc = loss_and_accuracy(val_logits, self.val_y)
             row = {"stage": stage.name, "epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
                    "val_loss": val_loss, "val_acc": val_acc, "time_s": time.perf_counter() - started}
@@ -314,14 +326,23 @@ class Trainer:
         train_mode(self.model, self.frozen)
         order = torch.randperm(len(self.train_y), generator=self.generator)
 
-        def inputs(index):
-            x = augment_batch(model_input(self.train_x[index], self.input_size), self.recipe.augment, self.generator)
+        world = self.world
+
+        def inputs(index, total):
+            # transforms are drawn for the whole global batch, so every process advances the
+            # generator alike and each image gets the transform it would get in one process
+            x = augment_batch(model_input(self.train_x[index], self.input_size), self.recipe.augment, self.generator,
+                              rows=slice(world.rank, None, world.size), total=total)
             return self.accel.layout(x)
 
-        return self.epoch_loop(self.forward, order, inputs, stage, optimizer, step_schedule, description)
+        return self.epoch_loop(self.forward, order, inputs, stage, optimizer, step_schedule, description,
+                               world=world)
 
-    def epoch_loop(self, module, order, inputs, stage: Stage, optimizer, step_schedule, description: str):
-        """Batches in ``order``; ``inputs(index)`` gives a batch's inputs. Returns mean loss and accuracy."""
+    def epoch_loop(self, module, order, inputs, stage: Stage, optimizer, step_schedule, description: str,
+                   world=distributed.SINGLE):
+        """Batches in ``order``; ``inputs(index, total)`` gives this process's inputs of a batch of
+        ``total`` images (with several processes, ``index`` is every ``world.size``-th image of
+        the batch). Returns mean loss and accuracy over every process's images."""
         device = self.train_y.device
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
@@ -330,22 +351,28 @@ class Trainer:
         progress = Progress(batches, f"{self.label} {description}", enabled=self.show_progress)
         order = order.to(device)
         for step in range(batches):
-            index = order[step * stage.batch_size : (step + 1) * stage.batch_size]
+            batch = order[step * stage.batch_size : (step + 1) * stage.batch_size]
+            index = batch[world.rank :: world.size]
             y = self.train_y[index]
             check = not self.accel.on_gpu or step % GPU_FINITE_CHECK_EVERY == 0 or step == batches - 1
-            loss, logits = train_step(module, inputs(index), y, stage, optimizer, step_schedule, self.accel, check)
+            loss, logits = train_step(module, inputs(index, len(batch)), y, stage, optimizer, step_schedule,
+                                      self.accel, check, world)
             with torch.no_grad():
                 loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum()
             seen += len(y)
             progress.update(step + 1)
         progress.close()
-        return loss_sum.item() / seen, correct.item() / seen
+        if world.active:
+            totals = distributed.reduce_sum(torch.stack([loss_sum, correct.to(loss_sum.dtype),
+                                                         torch.tensor(float(seen), device=device)]))
+            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
+        return loss_sum.item() / seen, int(correct.item()) / seen
 
     # --- checkpoints --------------------------------------------------------------------------
 
     def save_checkpoint(self, index, epoch, finished, result, optimizer, step_schedule, plateau, stopper):
-        if self.checkpoint is None:
+        if self.checkpoint is None or not self.world.main:
             return
         state = {
             "version": CHECKPOINT_VERSION,

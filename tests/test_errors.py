@@ -48,6 +48,8 @@ SMOKE = ["run", "--profile", "smoke", "--set", "epochs=1"]
         (["evaluate", "--model-dir", "/nonexistent"], "has no config.json"),
         (["run", "--model", "baseline_cnn", "--seeds", "2", "--seed", "1"], "either --seeds K or --seed N"),
         (["run", "--model", "baseline_cnn", "--device", "tpu"], "--device tpu: use auto, cpu, cuda or cuda:N"),
+        (["run", "--model", "baseline_cnn", "--device", "cpu", "--sync-bn"], "--sync-bn needs CUDA GPUs"),
+        (["run", "--model", "baseline_cnn", "--nproc", "0"], "--nproc must be at least 1"),
     ],
 )
 def test_argument_errors(argv, fragment, capsys):

@@ -60,22 +60,26 @@ def apply(x: torch.Tensor, t: Transforms, resample: bool = True) -> torch.Tensor
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator, rows=None,
+                  total=None) -> torch.Tensor:
     """Augment a float batch (N, C, H, W); each image gets its own random transform, drawn from
-    ``generator`` (a CPU one, so a seed gives the same transforms on any device)."""
+    ``generator`` (a CPU one, so a seed gives the same transforms on any device). ``x`` may be
+    the ``rows`` (a slice) of a batch of ``total`` images: transforms are drawn for all of them."""
     if is_identity(augment):
         return x
-    transforms = sample(x.shape[0], augment, generator).to(x.device)
-    x = apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift))
-    return translate(x, augment.translate, generator) if augment.translate else x
+    total, rows = (x.shape[0], slice(None)) if rows is None else (total, rows)
+    transforms = Transforms(*(value[rows] for value in vars(sample(total, augment, generator)).values()))
+    x = apply(x, transforms.to(x.device), resample=bool(augment.rotation or augment.zoom or augment.shift))
+    return translate(x, augment.translate, generator, rows, total) if augment.translate else x
 
 
-def translate(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+def translate(x: torch.Tensor, pixels: int, generator: torch.Generator, rows=slice(None), total=None) -> torch.Tensor:
     """Move each image by a whole number of pixels in [-pixels, pixels] on both axes, reflecting
     at the edges: a random crop of the reflect-padded batch, gathered for all images at once."""
     n, c, h, w = x.shape
     padded = F.pad(x, (pixels,) * 4, mode="reflect")
-    start_y, start_x = torch.randint(0, 2 * pixels + 1, (2, n), generator=generator).to(x.device)
+    starts = torch.randint(0, 2 * pixels + 1, (2, total or n), generator=generator)[:, rows]
+    start_y, start_x = starts.to(x.device)
     rows = (start_y[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, c, h, w + 2 * pixels)
     cols = (start_x[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, c, h, w)
     return padded.gather(2, rows).gather(3, cols)

@@ -1,0 +1,74 @@
+"""Data-parallel training with 2 gloo processes on this CPU: identical weights on every rank,
+metrics over the full validation set, files written by rank 0 alone."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from test_accel import small_cnn
+from test_training import tiny_splits
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_on_rank(rank, world_size, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from harness import distributed
+    from harness.evaluate import loss_and_accuracy, predict_logits
+    from harness.specs import Augment, Recipe, Stage
+    from harness.train import Trainer
+
+    distributed.init("cpu")
+    splits = tiny_splits(n=60)
+    recipe = Recipe(stages=[Stage(epochs=2, batch_size=12, lr=3e-2, early_stopping=None)],
+                    augment=Augment(flip=True, translate=1))
+    model = small_cnn()
+    fit = Trainer(model, splits, recipe, input_size=8, seed=0, show_progress=False).fit()
+    full_val = loss_and_accuracy(predict_logits(model, torch.from_numpy(splits.val_x), input_size=8),
+                                 torch.from_numpy(splits.val_y))
+    torch.save({"state": model.state_dict(), "history": fit.history, "full_val": full_val}, f"{out}/rank{rank}.pt")
+    distributed.shutdown()
+
+
+def test_two_processes_end_with_identical_weights_and_full_validation_metrics(tmp_path):
+    torch.multiprocessing.spawn(train_on_rank, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for key, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][key]), key  # BN buffers too (DDP broadcasts them)
+    def decisions(history):  # everything but the wall time
+        return [{k: v for k, v in row.items() if k != "time_s"} for row in history]
+
+    assert decisions(ranks[0]["history"]) == decisions(ranks[1]["history"])
+    last = ranks[0]["history"][-1]
+    assert last["val_loss"] == pytest.approx(ranks[0]["full_val"][0], rel=1e-5)
+    assert last["val_acc"] == pytest.approx(ranks[0]["full_val"][1])
+
+
+@pytest.mark.slow
+def test_nproc_2_run_writes_one_set_of_results(tmp_path):
+    """`harness run --nproc 2` through torchrun: rank 0 alone writes; the test accuracy it reports
+    is that of the saved model on the whole test set."""
+    out = tmp_path / "out"
+    env = {**os.environ, "HARNESS_ALLOCATOR": "system", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "--nproc", "2", "--model", "baseline_cnn",
+                           "--profile", "smoke", "--set", "epochs=1", "--device", "cpu", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("baseline_cnn: done") == 1  # rank 1 prints nothing
+    metrics = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and json.loads((out / "baseline_cnn" / "config.json").read_text())["world_size"] == 2
+    assert sorted(p.name for p in (out / "baseline_cnn").iterdir()) == [
+        "config.json", "confusion.png", "curves.png", "history.csv", "metrics.json", "train.pt"]
+    evaluated = subprocess.run([sys.executable, "-m", "harness", "evaluate", "--model-dir", str(out / "baseline_cnn"),
+                                "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(metrics["accuracy"])
