@@ -240,3 +240,66 @@ def bench(specs: list, *, accel=None, batches: int = 20, repeats: int = 5, data_
         }
     result.update(peak_memory_mb(accel))
     return result
+
+
+# --- one process against several ------------------------------------------------------------------
+
+
+def _train_worker(rank, world_size, port, name, batches, repeats, out):
+    """One process of ``process_scaling``: one thread, the harness epoch over its share of
+    ``batches`` global batches; rank 0 records the median images/s of the whole group."""
+    import json
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from harness import config as configuration
+    from harness import distributed, plugins
+    from harness.freezing import Parts
+    from harness.train import Trainer, make_optimizer, param_groups
+
+    distributed.init("cpu")
+    spec = plugins.load(report=False).models[name].spec
+    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
+    stage = next(s for s in recipe.stages if s.trainable == "all")
+    n = batches * stage.batch_size
+    model = _model(spec)
+    parts = Parts.of(model, spec.head, spec.blocks)
+    trainer = Trainer(model, _splits(n, spec.size_for("quick")), recipe, input_size=spec.size_for("quick"), seed=0,
+                      parts=parts, show_progress=False)
+    trainer.frozen = []
+    if trainer.world.active:
+        trainer.forward = distributed.wrap(model, "cpu")
+    optimizer = make_optimizer(stage, param_groups(model, parts, stage))
+
+    def epoch():
+        trainer.train_epoch(stage, optimizer, None, "bench")
+        return n
+
+    rate = images_per_second(epoch, repeats)
+    if rank == 0:
+        with open(out, "w") as handle:
+            json.dump({"img_s": rate}, handle)
+    distributed.shutdown()
+
+
+def process_scaling(name: str = "deep_cnn", nproc: int = 2, batches: int = 16, repeats: int = 3) -> dict:
+    """Training images/s of ``name`` with 1 and with ``nproc`` data-parallel processes (gloo, one
+    thread each) over the same global batches, and the ratio."""
+    import json
+    import socket
+    import tempfile
+
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for size in (1, nproc):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            out = f"{folder}/{size}.json"
+            torch.multiprocessing.spawn(_train_worker, args=(size, port, name, batches, repeats, out), nprocs=size)
+            with open(out) as handle:
+                rates[size] = json.load(handle)["img_s"]
+    return {"model": name, "img_s_1_process": rates[1], f"img_s_{nproc}_processes": rates[nproc],
+            "ratio": rates[nproc] / rates[1], "threads_per_process": 1}

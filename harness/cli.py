@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="models to measure (default: baseline_cnn deep_cnn)")
     bench.add_argument("--batches", type=int, default=20, help="training batches per timed epoch (default: 20)")
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default: 5)")
+    bench.add_argument("--processes", type=int, metavar="N", help="also train with 1 and N data-parallel CPU "
+                       "processes (gloo, one thread each) and report the ratio")
     bench.add_argument("--json", action="store_true", help="print every measurement as JSON")
     add_accel_options(bench)
 
@@ -248,6 +250,12 @@ def cmd_bench(args, argv) -> int:
         raise HarnessError("--batches must be at least 2 and --repeats at least 1")
     result = bench.bench([registry.models[name].spec for name in args.model], accel=accel_of(args),
                          batches=args.batches, repeats=args.repeats, data_images=max(512, 200 * args.batches))
+    if args.processes:
+        if args.processes < 2:
+            raise HarnessError("--processes must be at least 2")
+        for name in args.model:
+            result["models"][name]["process_scaling"] = bench.process_scaling(
+                name, args.processes, batches=max(args.batches, 2 * args.processes), repeats=args.repeats)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -258,6 +266,11 @@ def cmd_bench(args, argv) -> int:
              "eval img/s": round(m["eval"]["harness_img_s"]), "bare eval img/s": round(m["eval"]["bare_img_s"]),
              "eval ratio": round(m["eval_ratio_vs_bare"], 3)} for name, m in result["models"].items()]
     print(tabulate(rows, headers="keys"))
+    for name, m in result["models"].items():
+        if "process_scaling" in m:
+            scaling = m["process_scaling"]
+            print(f"{name}: 1 process {scaling['img_s_1_process']:.0f} img/s, {args.processes} processes "
+                  f"{scaling[f'img_s_{args.processes}_processes']:.0f} img/s: {scaling['ratio']:.2f}x (one thread each)")
     data = result["data"]
     print(f"\ndata pipeline: {data['harness_img_s']:.0f} img/s vs torchvision DataLoader {data['torchvision_img_s']:.0f} "
           f"img/s: {data['speedup_vs_torchvision']:.1f}x; peak memory {result['peak_rss_mb']:.0f} MB "

@@ -72,3 +72,12 @@ def test_nproc_2_run_writes_one_set_of_results(tmp_path):
     evaluated = subprocess.run([sys.executable, "-m", "harness", "evaluate", "--model-dir", str(out / "baseline_cnn"),
                                 "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+def test_process_scaling_measures_one_and_two_processes():
+    """The measurement behind `harness bench --processes 2` runs end to end (speed is benchmarked
+    in benchmarks/, not asserted here)."""
+    from harness.bench import process_scaling
+
+    result = process_scaling("baseline_cnn", 2, batches=4, repeats=1)
+    assert result["img_s_1_process"] > 0 and result["img_s_2_processes"] > 0 and result["ratio"] > 0
