@@ -2,6 +2,7 @@
 data pipeline against torchvision's PIL ``DataLoader`` doing the same augmentation."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -303,3 +304,38 @@ def process_scaling(name: str = "deep_cnn", nproc: int = 2, batches: int = 16, r
                 rates[size] = json.load(handle)["img_s"]
     return {"model": name, "img_s_1_process": rates[1], f"img_s_{nproc}_processes": rates[nproc],
             "ratio": rates[nproc] / rates[1], "threads_per_process": 1}
+
+
+# --- cost against data size and batch size -------------------------------------------------------
+
+
+def epoch_scaling(spec, sizes=(5000, 10000, 25000, 45000), batch_sizes=(64, 128, 256), accel=None) -> list:
+    """Seconds for one training epoch of the harness (``Trainer.train_epoch``) for each number of
+    training images and batch size, after one warm-up epoch per batch size on the smallest size."""
+    from harness import config as configuration
+    from harness.accel import CPU
+    from harness.freezing import Parts
+    from harness.train import Trainer, make_optimizer, param_groups
+
+    accel = accel or CPU
+    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
+    base = next(s for s in recipe.stages if s.trainable == "all")
+    size = spec.size_for("quick")
+    rows = []
+    for batch_size in batch_sizes:
+        stage = dataclasses.replace(base, batch_size=batch_size)
+        for n in (sizes[0], *sizes):  # the first is the warm-up
+            model = _model(spec)
+            parts = Parts.of(model, spec.head, spec.blocks)
+            trainer = Trainer(model, _splits(n, size), recipe, input_size=size, seed=0, parts=parts,
+                              accel=accel, show_progress=False)
+            trainer.frozen = []
+            optimizer = make_optimizer(stage, param_groups(model, parts, stage))
+            started = time.perf_counter()
+            trainer.train_epoch(stage, optimizer, None, "bench")
+            accel.sync()
+            rows.append({"train_images": n, "batch_size": batch_size, "epoch_s": time.perf_counter() - started})
+        del rows[-len(sizes) - 1]  # drop the warm-up
+    for row in rows:
+        row["us_per_image"] = 1e6 * row["epoch_s"] / row["train_images"]
+    return rows

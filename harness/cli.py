@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default: 5)")
     bench.add_argument("--processes", type=int, metavar="N", help="also train with 1 and N data-parallel CPU "
                        "processes (gloo, one thread each) and report the ratio")
+    bench.add_argument("--scaling", action="store_true", help="also time one training epoch for 5k/10k/25k/45k "
+                       "images and batch sizes 64/128/256 (cost should grow linearly with the images)")
     bench.add_argument("--json", action="store_true", help="print every measurement as JSON")
     add_accel_options(bench)
 
@@ -256,6 +258,10 @@ def cmd_bench(args, argv) -> int:
         for name in args.model:
             result["models"][name]["process_scaling"] = bench.process_scaling(
                 name, args.processes, batches=max(args.batches, 2 * args.processes), repeats=args.repeats)
+    if args.scaling:
+        for name in args.model:
+            result["models"][name]["epoch_scaling"] = bench.epoch_scaling(registry.models[name].spec,
+                                                                          accel=accel_of(args))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -271,6 +277,14 @@ def cmd_bench(args, argv) -> int:
             scaling = m["process_scaling"]
             print(f"{name}: 1 process {scaling['img_s_1_process']:.0f} img/s, {args.processes} processes "
                   f"{scaling[f'img_s_{args.processes}_processes']:.0f} img/s: {scaling['ratio']:.2f}x (one thread each)")
+    for name, m in result["models"].items():
+        if "epoch_scaling" in m:
+            print(f"\n{name}: seconds per training epoch")
+            table = {}
+            for row in m["epoch_scaling"]:
+                table.setdefault(row["train_images"], {"train images": row["train_images"]})[
+                    f"batch {row['batch_size']}"] = round(row["epoch_s"], 1)
+            print(tabulate(list(table.values()), headers="keys"))
     data = result["data"]
     print(f"\ndata pipeline: {data['harness_img_s']:.0f} img/s vs torchvision DataLoader {data['torchvision_img_s']:.0f} "
           f"img/s: {data['speedup_vs_torchvision']:.1f}x; peak memory {result['peak_rss_mb']:.0f} MB "
