@@ -243,3 +243,12 @@ def test_bench_reports_every_ratio_as_json(capsys):
         assert model[key] > 0
     assert model["train"]["batch_size"] == 64 and model["train"]["harness_img_s"] > 0
     assert result["peak_rss_mb"] > 0 and result["accel"]["device"] == "cpu"
+
+
+def test_epoch_scaling_rows_leave_out_the_warm_up():
+    from harness import plugins
+    from harness.bench import epoch_scaling
+
+    rows = epoch_scaling(plugins.load().models["baseline_cnn"].spec, sizes=(64, 128), batch_sizes=(32, 64))
+    assert [(r["train_images"], r["batch_size"]) for r in rows] == [(64, 32), (128, 32), (64, 64), (128, 64)]
+    assert all(r["epoch_s"] > 0 and r["us_per_image"] > 0 for r in rows)
