@@ -115,38 +115,52 @@ def _model(spec):
     return spec.build(10)
 
 
+def _quick_training(spec):
+    """The quick profile's recipe, its first stage that trains every layer, and the input size."""
+    from harness import config as configuration
+
+    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
+    return recipe, next(s for s in recipe.stages if s.trainable == "all"), spec.size_for("quick")
+
+
+def _trainer(spec, recipe, stage, *, n: int, size: int, accel=None, show_progress=True):
+    """A harness ``Trainer`` on ``n`` random images, set up for ``stage`` as ``harness run`` sets
+    it up (freezing, DDP when several processes), and the stage's optimizer."""
+    from harness.accel import CPU
+    from harness.freezing import Parts
+    from harness.train import Trainer, make_optimizer, param_groups
+
+    model = _model(spec)
+    parts = Parts.of(model, spec.head, spec.blocks)
+    trainer = Trainer(model, _splits(n, size), recipe, input_size=size, seed=0, parts=parts, accel=accel or CPU,
+                      show_progress=show_progress)
+    trainer.begin_stage(stage)
+    return trainer, make_optimizer(stage, param_groups(model, parts, stage))
+
+
 def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dict:
     """Training images/s of ``harness run``'s own epoch (``Trainer.train_epoch``: indexing,
     scaling, the recipe's augmentation, loss/accuracy bookkeeping, progress reporting) against a
     bare loop (zero_grad, forward, loss, backward, step) over the same batches already in memory as
     float tensors, with the same model, batch size and optimizer. Harness and bare epochs
     alternate so drift in the machine's speed hits both; medians after one warm-up each."""
-    from harness import config as configuration
     from harness.accel import CPU
     from harness.freezing import Parts
-    from harness.train import Trainer, make_optimizer, param_groups
+    from harness.train import make_optimizer, param_groups
 
     import torch.nn.functional as F
 
     accel = accel or CPU
-    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
-    stage = next(s for s in recipe.stages if s.trainable == "all")
-    size = spec.size_for("quick")
+    recipe, stage, size = _quick_training(spec)
     n = batches * stage.batch_size
-    splits = _splits(n, size)
-
-    model = _model(spec)
-    parts = Parts.of(model, spec.head, spec.blocks)
-    trainer = Trainer(model, splits, recipe, input_size=size, seed=0, parts=parts, accel=accel)
-    trainer.frozen = []
-    optimizer = make_optimizer(stage, param_groups(model, parts, stage))
+    trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, accel=accel)
 
     bare_model = _model(spec)
     bare_forward = accel.prepare(bare_model)
     bare_optimizer = make_optimizer(stage, param_groups(bare_model, Parts.of(bare_model, spec.head, spec.blocks), stage))
-    x = accel.layout(accel.to_device(torch.from_numpy(splits.train_x).float().div_(255)))
-    y = accel.to_device(torch.from_numpy(splits.train_y))
-    bare_batches = [(x[i : i + stage.batch_size], y[i : i + stage.batch_size]) for i in range(0, n, stage.batch_size)]
+    x = accel.layout(trainer.train_x.float().div(255))  # the same images, already on the device
+    bare_batches = [(x[i : i + stage.batch_size], trainer.train_y[i : i + stage.batch_size])
+                    for i in range(0, n, stage.batch_size)]
 
     def harness_epoch():
         trainer.train_epoch(stage, optimizer, None, "bench")
@@ -172,13 +186,11 @@ def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dic
 def eval_speed(spec, *, batches: int = 10, repeats: int = 5, accel=None) -> dict:
     """Evaluation images/s of ``predict_logits`` (what validation and the test set use) against a
     bare ``model(x)`` loop in inference mode over the same batches already scaled to floats."""
-    from harness import config as configuration
     from harness.accel import CPU
     from harness.evaluate import predict_logits
 
     accel = accel or CPU
-    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
-    size = spec.size_for("quick")
+    recipe, _, size = _quick_training(spec)
     batch = recipe.eval_batch_size
     n = batches * batch
     images = accel.to_device(torch.from_numpy(random_images(n, size)[0]))
@@ -255,24 +267,13 @@ def _train_worker(rank, world_size, port, name, batches, repeats, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from harness import config as configuration
     from harness import distributed, plugins
-    from harness.freezing import Parts
-    from harness.train import Trainer, make_optimizer, param_groups
 
     distributed.init("cpu")
     spec = plugins.load(report=False).models[name].spec
-    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
-    stage = next(s for s in recipe.stages if s.trainable == "all")
+    recipe, stage, size = _quick_training(spec)
     n = batches * stage.batch_size
-    model = _model(spec)
-    parts = Parts.of(model, spec.head, spec.blocks)
-    trainer = Trainer(model, _splits(n, spec.size_for("quick")), recipe, input_size=spec.size_for("quick"), seed=0,
-                      parts=parts, show_progress=False)
-    trainer.frozen = []
-    if trainer.world.active:
-        trainer.forward = distributed.wrap(model, "cpu")
-    optimizer = make_optimizer(stage, param_groups(model, parts, stage))
+    trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, show_progress=False)
 
     def epoch():
         trainer.train_epoch(stage, optimizer, None, "bench")
@@ -312,25 +313,15 @@ def process_scaling(name: str = "deep_cnn", nproc: int = 2, batches: int = 16, r
 def epoch_scaling(spec, sizes=(5000, 10000, 25000, 45000), batch_sizes=(64, 128, 256), accel=None) -> list:
     """Seconds for one training epoch of the harness (``Trainer.train_epoch``) for each number of
     training images and batch size, after one warm-up epoch per batch size on the smallest size."""
-    from harness import config as configuration
     from harness.accel import CPU
-    from harness.freezing import Parts
-    from harness.train import Trainer, make_optimizer, param_groups
 
     accel = accel or CPU
-    recipe = configuration.to_recipe(configuration.resolve(spec, "quick", {}))
-    base = next(s for s in recipe.stages if s.trainable == "all")
-    size = spec.size_for("quick")
+    recipe, base, size = _quick_training(spec)
     rows = []
     for batch_size in batch_sizes:
         stage = dataclasses.replace(base, batch_size=batch_size)
         for n in (sizes[0], *sizes):  # the first is the warm-up
-            model = _model(spec)
-            parts = Parts.of(model, spec.head, spec.blocks)
-            trainer = Trainer(model, _splits(n, size), recipe, input_size=size, seed=0, parts=parts,
-                              accel=accel, show_progress=False)
-            trainer.frozen = []
-            optimizer = make_optimizer(stage, param_groups(model, parts, stage))
+            trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, accel=accel, show_progress=False)
             started = time.perf_counter()
             trainer.train_epoch(stage, optimizer, None, "bench")
             accel.sync()

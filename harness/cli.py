@@ -250,7 +250,8 @@ def cmd_bench(args, argv) -> int:
             raise unknown("model", name, registry.models, "see 'harness list'")
     if args.batches < 2 or args.repeats < 1:
         raise HarnessError("--batches must be at least 2 and --repeats at least 1")
-    result = bench.bench([registry.models[name].spec for name in args.model], accel=accel_of(args),
+    accel = accel_of(args)
+    result = bench.bench([registry.models[name].spec for name in args.model], accel=accel,
                          batches=args.batches, repeats=args.repeats, data_images=max(512, 200 * args.batches))
     if args.processes:
         if args.processes < 2:
@@ -260,8 +261,7 @@ def cmd_bench(args, argv) -> int:
                 name, args.processes, batches=max(args.batches, 2 * args.processes), repeats=args.repeats)
     if args.scaling:
         for name in args.model:
-            result["models"][name]["epoch_scaling"] = bench.epoch_scaling(registry.models[name].spec,
-                                                                          accel=accel_of(args))
+            result["models"][name]["epoch_scaling"] = bench.epoch_scaling(registry.models[name].spec, accel=accel)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -4,7 +4,8 @@ the best weights restored at the end of every stage; a checkpoint after every ep
 an interrupted run resumes exactly.
 
 Data stays in memory as uint8 (on the GPU when training there); each step indexes a batch, scales
-it to [0, 1] and augments it as a batch. Nothing here knows about particular models: plugins give recipes, this runs them.
+it to [0, 1] and augments it as a batch. Nothing here knows about particular models: plugins give
+recipes, this runs them.
 """
 from __future__ import annotations
 
@@ -253,10 +254,15 @@ class Trainer:
             result.stages.append(self.run_stage(index, stage, result, state))
         return result
 
-    def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
+    def begin_stage(self, stage: Stage) -> None:
+        """Freeze what the stage leaves frozen; with several processes, wrap the model in DDP anew
+        (DDP fixes the set of trainable parameters when it is made)."""
         self.frozen = freeze(self.model, self.parts, stage.trainable)
         if self.world.active:
             self.forward = self.accel.compiled(distributed.wrap(self.model, self.accel.device))
+
+    def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
+        self.begin_stage(stage)
         batches = self.batch_count(stage.batch_size)
         optimizer = make_optimizer(stage, param_groups(self.model, self.parts, stage))
         step_schedule = make_step_schedule(stage, optimizer, batches)

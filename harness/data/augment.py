@@ -24,8 +24,9 @@ class Transforms:
     shift_x: torch.Tensor  # fraction of the width, positive moves the content right
     shift_y: torch.Tensor  # fraction of the height, positive moves the content down
 
-    def to(self, device) -> "Transforms":
-        return Transforms(*(value.to(device) for value in vars(self).values()))
+    def map(self, change) -> "Transforms":
+        """The same transforms with ``change`` applied to each field (a device move, a row slice)."""
+        return Transforms(*(change(value) for value in vars(self).values()))
 
 
 def is_identity(augment: Augment) -> bool:
@@ -68,8 +69,8 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator,
     if is_identity(augment):
         return x
     total, rows = (x.shape[0], slice(None)) if rows is None else (total, rows)
-    transforms = Transforms(*(value[rows] for value in vars(sample(total, augment, generator)).values()))
-    x = apply(x, transforms.to(x.device), resample=bool(augment.rotation or augment.zoom or augment.shift))
+    transforms = sample(total, augment, generator).map(lambda value: value[rows].to(x.device))
+    x = apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift))
     return translate(x, augment.translate, generator, rows, total) if augment.translate else x
 
 
@@ -80,6 +81,6 @@ def translate(x: torch.Tensor, pixels: int, generator: torch.Generator, rows=sli
     padded = F.pad(x, (pixels,) * 4, mode="reflect")
     starts = torch.randint(0, 2 * pixels + 1, (2, total or n), generator=generator)[:, rows]
     start_y, start_x = starts.to(x.device)
-    rows = (start_y[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, c, h, w + 2 * pixels)
-    cols = (start_x[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, c, h, w)
-    return padded.gather(2, rows).gather(3, cols)
+    ys = (start_y[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, c, h, w + 2 * pixels)
+    xs = (start_x[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, c, h, w)
+    return padded.gather(2, ys).gather(3, xs)
