@@ -100,6 +100,7 @@ class _TopLevel:
     augment: Augment = None
     eval_batch_size: int = 500
     tta_flip: bool = False
+    tta_translate: int = 0
 
 
 _TOP_LEVEL = [f.name for f in dataclasses.fields(_TopLevel)]
@@ -174,7 +175,7 @@ def _typed(value, annotation, key):
 # --- from plain data back to the dataclasses the trainer uses ---------------------------------
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = (None, "onecycle", "cosine")
+SCHEDULES = (None, "onecycle", "cosine", "triangle")
 
 
 def to_recipe(config: dict) -> Recipe:
@@ -191,11 +192,14 @@ def to_recipe(config: dict) -> Recipe:
         stages.append(stage)
     if not stages:
         raise HarnessError(f"model '{config['model']}' has no training stages")
+    if not 0 <= config.get("tta_translate", 0) < config["input_size"] // 2:
+        raise HarnessError("tta_translate must be between 0 and half the input size")
     return Recipe(
         stages=stages,
         augment=Augment(**config["augment"]),
         eval_batch_size=config["eval_batch_size"],
         tta_flip=config["tta_flip"],
+        tta_translate=config.get("tta_translate", 0),  # configs written before it existed lack it
     )
 
 
@@ -210,7 +214,7 @@ def _check_stage(stage: Stage) -> None:
     if stage.optimizer not in OPTIMIZERS:
         raise unknown("optimizer", stage.optimizer, OPTIMIZERS, f"in {where}; choose {', '.join(OPTIMIZERS)}")
     if stage.schedule not in SCHEDULES:
-        raise unknown("schedule", str(stage.schedule), ["onecycle", "cosine"], f"in {where}; or none")
+        raise unknown("schedule", str(stage.schedule), SCHEDULES[1:], f"in {where}; or none")
     if stage.schedule and stage.reduce_lr:
         raise HarnessError(f"{where}: a fixed schedule and reduce_lr exclude each other; set one to none")
     if stage.epochs < 1 or stage.batch_size < 1 or stage.lr <= 0:
@@ -220,5 +224,7 @@ def _check_stage(stage: Stage) -> None:
             raise HarnessError(f"{where}: monitor must be val_acc or val_loss, got '{callback.monitor}'")
         if callback and callback.patience < 1:
             raise HarnessError(f"{where}: patience must be at least 1 (set the callback to none to turn it off)")
+    if stage.norm_lr_scale <= 0 or not 0 <= stage.lookahead < 1:
+        raise HarnessError(f"{where}: norm_lr_scale must be positive and lookahead in [0, 1)")
     if stage.reduce_lr and not 0 < stage.reduce_lr.factor < 1:
         raise HarnessError(f"{where}: reduce_lr.factor must be between 0 and 1")

@@ -17,21 +17,36 @@ def model_input(x_uint8: torch.Tensor, input_size: int) -> torch.Tensor:
     return x
 
 
+def augmented_logits(model, x: torch.Tensor, flip: bool = False, translate: int = 0) -> torch.Tensor:
+    """Test-time augmentation (``Recipe.tta_flip`` / ``tta_translate``): the mean logits of each
+    image and its mirror; with ``translate``, half of that plus a quarter each for the image moved
+    that many pixels up-left and down-right (reflected edges), each with its mirror too."""
+
+    def with_mirror(images):
+        logits = model(images).float()
+        return (logits + model(images.flip(-1)).float()) / 2 if flip else logits
+
+    logits = with_mirror(x)
+    if translate:
+        height, width = x.shape[-2:]
+        padded = F.pad(x, (translate,) * 4, mode="reflect")
+        up_left, down_right = padded[..., :height, :width], padded[..., 2 * translate :, 2 * translate :]
+        logits = logits / 2 + (with_mirror(up_left) + with_mirror(down_right)) / 4
+    return logits
+
+
 @torch.inference_mode()
 def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size: int = 500, tta_flip=False,
-                   accel=CPU):
-    """Logits for every image (float32, on the CPU), in batches, in eval mode on ``accel``'s device;
-    ``tta_flip`` averages each image with its mirror."""
+                   tta_translate=0, accel=CPU):
+    """Logits for every image (float32, on the CPU), in batches, in eval mode on ``accel``'s device,
+    with the test-time augmentation ``augmented_logits`` describes."""
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, len(x_uint8), batch_size):
         x = accel.layout(model_input(accel.to_device(x_uint8[start : start + batch_size]), input_size))
         with accel.autocast():
-            logits = model(x).float()
-            if tta_flip:
-                logits = (logits + model(x.flip(-1)).float()) / 2
-        outputs.append(logits)
+            outputs.append(augmented_logits(model, x, tta_flip, tta_translate))
     model.train(was_training)
     if not outputs:
         return torch.zeros(0, 0)

@@ -46,19 +46,26 @@ def trainable_prefixes(parts: Parts, trainable: str):
     return [parts.head] + [name for block in chosen for name in ([block] if isinstance(block, str) else block)]
 
 
-def freeze(model, parts: Parts, trainable: str) -> list:
-    """Set ``requires_grad`` for the stage; returns the frozen modules (to keep in eval mode)."""
+def fixed_parameters(model) -> set:
+    """Parameters the model itself keeps out of training (``requires_grad`` off when built, like
+    airbench's whitening filters and batch-norm scales): no stage turns them on."""
+    return {id(p) for p in model.parameters() if not p.requires_grad}
+
+
+def freeze(model, parts: Parts, trainable: str, fixed: set = frozenset()) -> list:
+    """Set ``requires_grad`` for the stage, leaving ``fixed`` parameters off; returns the frozen
+    modules (to keep in eval mode)."""
     prefixes = trainable_prefixes(parts, trainable)
     if prefixes is None:
         for parameter in model.parameters():
-            parameter.requires_grad_(True)
+            parameter.requires_grad_(id(parameter) not in fixed)
         return []
     names = dict(model.named_modules())
     missing = [p for p in prefixes if p not in names]
     if missing:
         raise HarnessError(f"the model has no module named {missing[0]!r} (head or block of its spec)")
     for name, parameter in model.named_parameters():
-        parameter.requires_grad_(any(_under(name, p) for p in prefixes))
+        parameter.requires_grad_(id(parameter) not in fixed and any(_under(name, p) for p in prefixes))
     # the largest modules none of whose parameters or buffers is under a trainable prefix
     frozen = []
     for name, module in model.named_modules():

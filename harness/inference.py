@@ -55,7 +55,8 @@ def predict(registry, model_dir: Path, images: list, top: int = 3) -> list:
 
     model, config, _ = load_saved(registry, model_dir)
     batch = read_images(images, config["image_size"])
-    logits = predict_logits(model, batch, input_size=config["input_size"], tta_flip=config.get("tta_flip", False))
+    logits = predict_logits(model, batch, input_size=config["input_size"], tta_flip=config.get("tta_flip", False),
+                            tta_translate=config.get("tta_translate", 0))
     probabilities = torch.softmax(logits, 1)
     values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     return [
@@ -84,6 +85,7 @@ def evaluate(registry, model_dir: Path, data: str | None, stage: str | None = No
     splits = make_splits(images, val_size=settings.val_size, train_size=settings.train_size,
                          test_size=settings.test_size, seed=settings.split_seed)
     logits = predict_logits(model, torch.from_numpy(splits.test_x), input_size=config["input_size"],
-                            batch_size=config["eval_batch_size"], tta_flip=config["tta_flip"])
+                            batch_size=config["eval_batch_size"], tta_flip=config["tta_flip"],
+                            tta_translate=config.get("tta_translate", 0))
     return {"model": config["model"], "weights": str(weights), "data": str(source),
             **classification_metrics(splits.test_y, logits, splits.classes)}

@@ -254,6 +254,9 @@ def fingerprint(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
+INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airbench whitens on 5,000)
+
+
 def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None) -> dict:
     import torch
 
@@ -301,6 +304,11 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
             )
         log(f"{spec.name}: resuming from stage '{recipe.stages[resume['stage_index']].name}' "
             f"epoch {resume['epoch']}")
+    elif spec.init_from_data is not None:  # a resumed run loads the state this made
+        from harness.evaluate import model_input
+
+        with torch.no_grad():
+            spec.init_from_data(model, model_input(torch.from_numpy(splits.train_x[:INIT_IMAGES]), config["input_size"]))
     if main:
         write_json(folder / "config.json", {"command": request.command, **config, "classes": splits.classes,
                                             "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source})
@@ -322,7 +330,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         eval_started = time.perf_counter()
         logits = distributed.sharded(lambda part: predict_logits(
             trained, part, input_size=config["input_size"], batch_size=recipe.eval_batch_size,
-            tta_flip=recipe.tta_flip, accel=accel), test_x)
+            tta_flip=recipe.tta_flip, tta_translate=recipe.tta_translate, accel=accel), test_x)
         eval_time = time.perf_counter() - eval_started
         scores = classification_metrics(splits.test_y, logits, splits.classes)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
@@ -354,6 +362,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         "weights_source": source.as_dict(),
         "data": {"source": str(splits.source), **splits.sizes()},
         "tta_flip": recipe.tta_flip,
+        "tta_translate": recipe.tta_translate,
         "accel": accel.describe(),
         **{key: final[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},
         "environment": environment(),

@@ -61,8 +61,19 @@ class Stage:
     label_smoothing: float = 0.0
     early_stopping: Optional[EarlyStopping] = field(default_factory=EarlyStopping)
     reduce_lr: Optional[ReduceLROnPlateau] = None
-    schedule: Optional[str] = None  # None (constant / plateau) | onecycle | cosine
-    warmup_epochs: float = 0.0  # cosine only; onecycle warms up for its first 30% of steps
+    schedule: Optional[str] = None  # None (constant / plateau) | onecycle | cosine | triangle
+    # cosine and triangle; onecycle warms up for its first 30% of steps. triangle is airbench's:
+    # linear from 0.2 x lr up to lr over the warm-up, then linear down to 0.07 x lr at the end
+    warmup_epochs: float = 0.0
+    # learning-rate multiplier for the parameters of normalization layers (batch norm's shift and
+    # scale); their weight decay is divided by it, so the decay per step stays that of the other
+    # weights (with SGD and AdamW). airbench trains batch-norm biases 64x faster.
+    norm_lr_scale: float = 1.0
+    # Lookahead (Zhang et al. 2019) as airbench uses it: every 5 steps slow weights move toward the
+    # trained ones and the trained ones are reset to them, with the per-step decay of the slow
+    # weights ramped as lookahead**5 x (progress)^3 (so it acts late); the stage ends on the slow
+    # weights. 0 turns it off; airbench uses 0.95.
+    lookahead: float = 0.0
     # a stage that trains only the head runs the frozen base once per image and trains the head on
     # the cached features; augmented_views > 0 caches that many augmented views of each image
     feature_cache: bool = True
@@ -77,6 +88,9 @@ class Recipe:
     augment: Augment = field(default_factory=Augment)
     eval_batch_size: int = 500
     tta_flip: bool = False  # average the logits of each test image and its mirror image
+    # also average over the image moved this many pixels up-left and down-right (edges reflected),
+    # weighted 1/4 each against 1/2 for the image itself: airbench's test-time augmentation
+    tta_translate: int = 0
 
 
 @dataclass
@@ -115,6 +129,10 @@ class ModelSpec:
     head: str = "head"
     blocks: Union[None, list, Callable[[Any], list]] = None
     weights: Optional[Weights] = None  # pretrained weights to start from (transfer learning)
+    # ``init_from_data(module, images)``: a data-dependent initialisation (airbench's whitening
+    # layer, say), called once before training from scratch (not on --resume) with up to 5,000
+    # training images as a float batch in [0, 1] at the input size, unaugmented
+    init_from_data: Optional[Callable[[Any, Any], None]] = None
 
     def size_for(self, profile: str) -> int:
         if isinstance(self.input_size, dict):

@@ -23,12 +23,13 @@ from harness.callbacks import EarlyStopper
 from harness.data.augment import augment_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits
 from harness.fileio import atomic_path
-from harness.freezing import Parts, freeze, train_mode
+from harness.freezing import Parts, fixed_parameters, freeze, train_mode
 from harness.progress import Progress
 from harness.specs import Recipe, Stage
 
 CHECKPOINT_VERSION = 1
 GPU_FINITE_CHECK_EVERY = 25  # steps between loss checks on a GPU, where each check waits for the device
+TRIANGLE_START, TRIANGLE_END = 0.2, 0.07  # airbench94's schedule, as fractions of the peak LR
 
 
 @dataclass
@@ -50,17 +51,25 @@ class FitResult:
     train_images: int = 0
 
 
+NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+
+
 def param_groups(model, parts: Parts, stage: Stage) -> list:
-    """Trainable parameters only; the base gets ``base_lr`` when the stage sets one."""
-    head, base = [], []
+    """Trainable parameters only; the base gets ``base_lr`` when the stage sets one, and the
+    parameters of normalization layers ``norm_lr_scale`` times the learning rate (and the weight
+    decay divided by it). The first group is the head's, whose LR the history records."""
+    norms = {id(p) for module in model.modules() if isinstance(module, NORM_LAYERS) for p in module.parameters()}
+    scale = stage.norm_lr_scale if stage.norm_lr_scale != 1 else None
+    groups = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             under_head = name == parts.head or name.startswith(parts.head + ".")
-            (head if under_head or stage.base_lr is None else base).append(parameter)
-    groups = [{"params": head, "lr": stage.lr}]
-    if base:
-        groups.append({"params": base, "lr": stage.base_lr})
-    return [g for g in groups if g["params"]]
+            lr = stage.lr if under_head or stage.base_lr is None else stage.base_lr
+            norm = scale is not None and id(parameter) in norms
+            groups.setdefault((lr != stage.lr, norm), {"params": [], "lr": lr * (scale if norm else 1),
+                                                       "weight_decay": stage.weight_decay / (scale if norm else 1)})
+            groups[(lr != stage.lr, norm)]["params"].append(parameter)
+    return [groups[key] for key in sorted(groups)]
 
 
 def make_optimizer(stage: Stage, groups: list) -> torch.optim.Optimizer:
@@ -87,7 +96,49 @@ def make_step_schedule(stage: Stage, optimizer, steps_per_epoch: int):
             return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if stage.schedule == "triangle":
+        warm = max(1, int(stage.warmup_epochs * steps_per_epoch))
+
+        def factor(step):
+            if step < warm:
+                return TRIANGLE_START + (1 - TRIANGLE_START) * step / warm
+            return 1 + (TRIANGLE_END - 1) * min(1.0, (step - warm) / max(1, total - warm))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return None
+
+
+class Lookahead:
+    """Slow weights (every floating-point entry of the state dict, batch-norm statistics
+    included, as airbench does) that the trained weights are pulled back to every ``EVERY``
+    steps; see ``Stage.lookahead``."""
+
+    EVERY = 5
+
+    def __init__(self, model, decay: float, total_steps: int):
+        self.decay, self.total = decay, total_steps
+        self.steps = 0
+        self.slow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def step(self, model) -> None:
+        self.steps += 1
+        if self.steps % self.EVERY and self.steps < self.total:
+            return
+        # the ramp keeps early training free; at the last step the model takes the slow weights
+        decay = 1.0 if self.steps >= self.total else self.decay ** self.EVERY * (self.steps / self.total) ** 3
+        for key, value in model.state_dict().items():
+            if key in self.slow:
+                self.slow[key].lerp_(value, 1 - decay)
+                value.copy_(self.slow[key])
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "slow": {k: v.cpu() for k, v in self.slow.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps = state["steps"]
+        for key, value in state["slow"].items():
+            self.slow[key].copy_(value)
 
 
 def make_plateau(stage: Stage, optimizer):
@@ -233,6 +284,8 @@ class Trainer:
         # one generator for shuffling and augmentation, so a seed fixes both
         self.generator = torch.Generator().manual_seed(seed)
         self.frozen = []
+        self.fixed = fixed_parameters(model)
+        self.lookahead = None
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -257,7 +310,7 @@ class Trainer:
     def begin_stage(self, stage: Stage) -> None:
         """Freeze what the stage leaves frozen; with several processes, wrap the model in DDP anew
         (DDP fixes the set of trainable parameters when it is made)."""
-        self.frozen = freeze(self.model, self.parts, stage.trainable)
+        self.frozen = freeze(self.model, self.parts, stage.trainable, self.fixed)
         if self.world.active:
             self.forward = self.accel.compiled(distributed.wrap(self.model, self.accel.device))
 
@@ -268,6 +321,7 @@ class Trainer:
         step_schedule = make_step_schedule(stage, optimizer, batches)
         plateau = make_plateau(stage, optimizer)
         stopper = EarlyStopper(stage.early_stopping)
+        self.lookahead = Lookahead(self.model, stage.lookahead, stage.epochs * batches) if stage.lookahead else None
         epoch, finished = 0, False
         if resume is not None:  # the generator as it was when the stage began, for the feature cache
             self.generator.set_state(resume["rng"]["stage_start"])
@@ -285,6 +339,8 @@ class Trainer:
             if plateau is not None:
                 plateau.load_state_dict(resume["plateau"])
             stopper.load_state_dict(resume["stopper"])
+            if self.lookahead is not None:
+                self.lookahead.load_state_dict(resume["lookahead"])
             torch.set_rng_state(resume["rng"]["torch"])
             if self.accel.on_gpu and resume["rng"].get("cuda") is not None:  # dropout on the GPU draws from it
                 torch.cuda.set_rng_state(resume["rng"]["cuda"], self.accel.device)
@@ -363,6 +419,8 @@ class Trainer:
             check = not self.accel.on_gpu or step % GPU_FINITE_CHECK_EVERY == 0 or step == batches - 1
             loss, logits = train_step(module, inputs(index, len(batch)), y, stage, optimizer, step_schedule,
                                       self.accel, check, world)
+            if self.lookahead is not None:
+                self.lookahead.step(self.model)
             with torch.no_grad():
                 loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum()
@@ -391,6 +449,7 @@ class Trainer:
             "step_schedule": step_schedule.state_dict() if step_schedule is not None else None,
             "plateau": plateau.state_dict() if plateau is not None else None,
             "stopper": stopper.state_dict(),
+            "lookahead": self.lookahead.state_dict() if self.lookahead is not None else None,
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
                     "stage_start": self.stage_start,
                     "cuda": torch.cuda.get_rng_state(self.accel.device) if self.accel.on_gpu else None},

@@ -89,10 +89,21 @@ def two_stage_recipe():
     )
 
 
-@pytest.mark.parametrize("interrupt_at", [("frozen", 2), ("frozen", 3), ("finetune", 1), ("finetune", 3)])
-def test_resume_after_interruption_gives_the_same_history_and_weights(tmp_path, interrupt_at):
+def airbench_recipe():
+    """One stage with the airbench options, whose state (lookahead's slow weights) must resume too."""
+    return Recipe(stages=[Stage(name="train", optimizer="sgd", lr=0.05, momentum=0.85, nesterov=True, epochs=4,
+                                batch_size=16, schedule="triangle", warmup_epochs=1, norm_lr_scale=8,
+                                lookahead=0.95, weight_decay=1e-3, early_stopping=None)],
+                  augment=Augment(flip=True, translate=1))
+
+
+@pytest.mark.parametrize("recipe, interrupt_at", [
+    (two_stage_recipe, ("frozen", 2)), (two_stage_recipe, ("frozen", 3)), (two_stage_recipe, ("finetune", 1)),
+    (two_stage_recipe, ("finetune", 3)), (airbench_recipe, ("train", 2)), (airbench_recipe, ("train", 4)),
+])
+def test_resume_after_interruption_gives_the_same_history_and_weights(tmp_path, recipe, interrupt_at):
     def trainer(checkpoint, on_epoch=None):
-        return Trainer(net(), tiny_splits(), two_stage_recipe(), input_size=8, seed=7, checkpoint=checkpoint,
+        return Trainer(net(), tiny_splits(), recipe(), input_size=8, seed=7, checkpoint=checkpoint,
                        on_epoch=on_epoch, fingerprint="x", on_stage_end=lambda stage, model: {"n": 1})
 
     reference = trainer(tmp_path / "a.pt")
