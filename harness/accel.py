@@ -3,8 +3,10 @@
 ``--amp``, ``--channels-last``, ``--compile``) and not ``--set`` keys; each is recorded with the
 results because it changes the last bits of them.
 
-Defaults: on a GPU, bfloat16 autocast and channels-last (tensor cores want both); on a CPU
-neither, so a CPU run is bit-for-bit reproducible and as fast as measured in the README.
+Defaults: channels-last everywhere (measured on the 2-core CPU, training: baseline_cnn 2,983 vs
+2,159 img/s, deep_cnn 428 vs 312, MobileNetV3-Small at 160 px 206 vs 153, ResNet50 at 32 px 170
+vs 161); bfloat16 autocast on a GPU only (tensor cores want it; on a CPU it is slower and costs
+bits). A CPU run is bit-for-bit reproducible with either layout.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from harness.errors import HarnessError
 class Accel:
     device: str = "cpu"
     amp: bool = False  # bfloat16 autocast for the forward pass (no loss scaling needed, unlike float16)
-    channels_last: bool = False
+    channels_last: bool = True
     compile: bool = False
 
     @classmethod
@@ -35,7 +37,7 @@ class Accel:
             raise HarnessError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
         on_gpu = kind == "cuda"
         return cls(device, on_gpu if amp is None else bool(amp),
-                   on_gpu if channels_last is None else bool(channels_last), bool(compile))
+                   True if channels_last is None else bool(channels_last), bool(compile))
 
     @property
     def on_gpu(self) -> bool:

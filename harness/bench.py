@@ -3,6 +3,7 @@ data pipeline against torchvision's PIL ``DataLoader`` doing the same augmentati
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -128,17 +129,25 @@ def _trainer(spec, recipe, stage, *, n: int, size: int, accel=None, show_progres
     it up (freezing, DDP when several processes), and the stage's optimizer."""
     from harness.accel import CPU
     from harness.freezing import Parts
-    from harness.train import Trainer, make_optimizer, param_groups
+    from harness.train import Lookahead, Trainer, make_optimizer, param_groups
 
     model = _model(spec)
     parts = Parts.of(model, spec.head, spec.blocks)
     trainer = Trainer(model, _splits(n, size), recipe, input_size=size, seed=0, parts=parts, accel=accel or CPU,
                       show_progress=show_progress)
     trainer.begin_stage(stage)
+    if stage.lookahead:  # a stage far from its end: the pulls cost what they cost mid-run
+        trainer.lookahead = Lookahead(model, stage.lookahead, total_steps=10**9)
     return trainer, make_optimizer(stage, param_groups(model, parts, stage))
 
 
-def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dict:
+def batches_for(images: int, batch_size: int, at_least: int = 2) -> int:
+    """Batches of ``batch_size`` that make about ``images`` images (so a model trained on large
+    batches is timed on as many images as one trained on small ones)."""
+    return max(at_least, math.ceil(images / batch_size))
+
+
+def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> dict:
     """Training images/s of ``harness run``'s own epoch (``Trainer.train_epoch``: indexing,
     scaling, the recipe's augmentation, loss/accuracy bookkeeping, progress reporting) against a
     bare loop (zero_grad, forward, loss, backward, step) over the same batches already in memory as
@@ -152,7 +161,7 @@ def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dic
 
     accel = accel or CPU
     recipe, stage, size = _quick_training(spec)
-    n = batches * stage.batch_size
+    n = batches_for(images, stage.batch_size) * stage.batch_size
     trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, accel=accel)
 
     bare_model = _model(spec)
@@ -161,6 +170,7 @@ def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dic
     x = accel.layout(trainer.train_x.float().div(255))  # the same images, already on the device
     bare_batches = [(x[i : i + stage.batch_size], trainer.train_y[i : i + stage.batch_size])
                     for i in range(0, n, stage.batch_size)]
+    slow = {k: v.clone() for k, v in bare_model.state_dict().items() if v.is_floating_point()}
 
     def harness_epoch():
         trainer.train_epoch(stage, optimizer, None, "bench")
@@ -169,12 +179,18 @@ def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dic
 
     def bare_epoch():
         bare_model.train()
-        for xb, yb in bare_batches:
+        for step, (xb, yb) in enumerate(bare_batches, 1):
             bare_optimizer.zero_grad(set_to_none=True)
             with accel.autocast():
                 logits = bare_forward(xb)
             F.cross_entropy(logits.float(), yb, label_smoothing=stage.label_smoothing).backward()
             bare_optimizer.step()
+            if stage.lookahead and step % 5 == 0:
+                with torch.no_grad():
+                    for key, value in bare_model.state_dict().items():
+                        if key in slow:
+                            slow[key].lerp_(value, 1.0)  # the harness side's pull, far from the end
+                            value.copy_(slow[key])
         accel.sync()
         return n
 
@@ -183,7 +199,7 @@ def train_speed(spec, *, batches: int = 20, repeats: int = 5, accel=None) -> dic
             "batch_size": stage.batch_size, "input_size": size}
 
 
-def eval_speed(spec, *, batches: int = 10, repeats: int = 5, accel=None) -> dict:
+def eval_speed(spec, *, images: int = 2048, repeats: int = 5, accel=None) -> dict:
     """Evaluation images/s of ``predict_logits`` (what validation and the test set use) against a
     bare ``model(x)`` loop in inference mode over the same batches already scaled to floats."""
     from harness.accel import CPU
@@ -192,14 +208,14 @@ def eval_speed(spec, *, batches: int = 10, repeats: int = 5, accel=None) -> dict
     accel = accel or CPU
     recipe, _, size = _quick_training(spec)
     batch = recipe.eval_batch_size
-    n = batches * batch
-    images = accel.to_device(torch.from_numpy(random_images(n, size)[0]))
+    n = batches_for(images, batch) * batch
+    data = accel.to_device(torch.from_numpy(random_images(n, size)[0]))
     model = _model(spec)
     forward = accel.prepare(model)
-    x = accel.layout(images.float().div(255))
+    x = accel.layout(data.float().div(255))
 
     def harness_pass():
-        predict_logits(forward, images, input_size=size, batch_size=batch, accel=accel)
+        predict_logits(forward, data, input_size=size, batch_size=batch, accel=accel)
         return n
 
     @torch.inference_mode()
@@ -237,15 +253,15 @@ def peak_memory_mb(accel=None) -> dict:
     return peak
 
 
-def bench(specs: list, *, accel=None, batches: int = 20, repeats: int = 5, data_images: int = 4096) -> dict:
+def bench(specs: list, *, accel=None, images: int = 4096, repeats: int = 5) -> dict:
     """Everything ``harness bench`` reports, measured in this one process."""
     from harness.provenance import environment
 
     result = {"environment": environment(), "accel": (accel.describe() if accel else None), "models": {}}
-    result["data"] = data_pipeline_speedup(n=data_images, repeats=repeats)
+    result["data"] = data_pipeline_speedup(n=max(512, images), repeats=repeats)
     for spec in specs:
-        train = train_speed(spec, batches=batches, repeats=repeats, accel=accel)
-        evaluation = eval_speed(spec, batches=max(2, batches // 4), repeats=repeats, accel=accel)
+        train = train_speed(spec, images=images, repeats=repeats, accel=accel)
+        evaluation = eval_speed(spec, images=images // 2, repeats=repeats, accel=accel)
         result["models"][spec.name] = {
             "train": train, "eval": evaluation,
             "train_ratio_vs_bare": train["ratio_vs_bare"], "eval_ratio_vs_bare": evaluation["ratio_vs_bare"],
@@ -258,9 +274,10 @@ def bench(specs: list, *, accel=None, batches: int = 20, repeats: int = 5, data_
 # --- one process against several ------------------------------------------------------------------
 
 
-def _train_worker(rank, world_size, port, name, batches, repeats, out):
-    """One process of ``process_scaling``: one thread, the harness epoch over its share of
-    ``batches`` global batches; rank 0 records the median images/s of the whole group."""
+def _train_worker(rank, world_size, port, name, images, repeats, out):
+    """One process of ``process_scaling``: one thread, the harness epoch over its share of about
+    ``images`` images (whole global batches, at least two per process); rank 0 records the median
+    images/s of the whole group."""
     import json
     import os
 
@@ -272,7 +289,7 @@ def _train_worker(rank, world_size, port, name, batches, repeats, out):
     distributed.init("cpu")
     spec = plugins.load(report=False).models[name].spec
     recipe, stage, size = _quick_training(spec)
-    n = batches * stage.batch_size
+    n = batches_for(images, stage.batch_size, at_least=2 * world_size) * stage.batch_size
     trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, show_progress=False)
 
     def epoch():
@@ -286,7 +303,7 @@ def _train_worker(rank, world_size, port, name, batches, repeats, out):
     distributed.shutdown()
 
 
-def process_scaling(name: str = "deep_cnn", nproc: int = 2, batches: int = 16, repeats: int = 3) -> dict:
+def process_scaling(name: str = "deep_cnn", nproc: int = 2, images: int = 4096, repeats: int = 3) -> dict:
     """Training images/s of ``name`` with 1 and with ``nproc`` data-parallel processes (gloo, one
     thread each) over the same global batches, and the ratio."""
     import json
@@ -300,7 +317,7 @@ def process_scaling(name: str = "deep_cnn", nproc: int = 2, batches: int = 16, r
                 probe.bind(("127.0.0.1", 0))
                 port = probe.getsockname()[1]
             out = f"{folder}/{size}.json"
-            torch.multiprocessing.spawn(_train_worker, args=(size, port, name, batches, repeats, out), nprocs=size)
+            torch.multiprocessing.spawn(_train_worker, args=(size, port, name, images, repeats, out), nprocs=size)
             with open(out) as handle:
                 rates[size] = json.load(handle)["img_s"]
     return {"model": name, "img_s_1_process": rates[1], f"img_s_{nproc}_processes": rates[nproc],

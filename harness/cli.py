@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure the trainer against a bare PyTorch loop, and the data pipeline")
     bench.add_argument("--model", nargs="+", default=["baseline_cnn", "deep_cnn"], metavar="NAME",
                        help="models to measure (default: baseline_cnn deep_cnn)")
-    bench.add_argument("--batches", type=int, default=20, help="training batches per timed epoch (default: 20)")
+    bench.add_argument("--images", type=int, default=4096, help="images per timed training epoch, in whole "
+                       "batches of the model's recipe (default: 4096)")
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default: 5)")
     bench.add_argument("--processes", type=int, metavar="N", help="also train with 1 and N data-parallel CPU "
                        "processes (gloo, one thread each) and report the ratio")
@@ -101,12 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_accel_options(parser) -> None:
-    group = parser.add_argument_group("speed (defaults: GPU if present; on a GPU bf16 autocast and channels-last)")
+    group = parser.add_argument_group("speed (defaults: GPU if present, channels-last; on a GPU bf16 autocast)")
     group.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                        help="bfloat16 autocast for the forward pass")
     group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                       help="NHWC memory layout for the model and its inputs")
+                       help="NHWC memory layout for the model and its inputs (default: on)")
     group.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays for it)")
 
 
@@ -248,17 +249,17 @@ def cmd_bench(args, argv) -> int:
     for name in args.model:
         if name not in registry.models:
             raise unknown("model", name, registry.models, "see 'harness list'")
-    if args.batches < 2 or args.repeats < 1:
-        raise HarnessError("--batches must be at least 2 and --repeats at least 1")
+    if args.images < 2 or args.repeats < 1:
+        raise HarnessError("--images must be at least 2 and --repeats at least 1")
     accel = accel_of(args)
     result = bench.bench([registry.models[name].spec for name in args.model], accel=accel,
-                         batches=args.batches, repeats=args.repeats, data_images=max(512, 200 * args.batches))
+                         images=args.images, repeats=args.repeats)
     if args.processes:
         if args.processes < 2:
             raise HarnessError("--processes must be at least 2")
         for name in args.model:
             result["models"][name]["process_scaling"] = bench.process_scaling(
-                name, args.processes, batches=max(args.batches, 2 * args.processes), repeats=args.repeats)
+                name, args.processes, images=args.images, repeats=args.repeats)
     if args.scaling:
         for name in args.model:
             result["models"][name]["epoch_scaling"] = bench.epoch_scaling(registry.models[name].spec, accel=accel)

@@ -258,6 +258,7 @@ INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airben
 
 
 def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None) -> dict:
+    import numpy as np
     import torch
 
     from harness.data.splits import make_splits
@@ -307,8 +308,11 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     elif spec.init_from_data is not None:  # a resumed run loads the state this made
         from harness.evaluate import model_input
 
+        # a seeded sample of the whole training set: sources list images class by class, so the
+        # first 5,000 would be airplanes
+        chosen = np.sort(np.random.default_rng(config["seed"]).permutation(len(splits.train_y))[:INIT_IMAGES])
         with torch.no_grad():
-            spec.init_from_data(model, model_input(torch.from_numpy(splits.train_x[:INIT_IMAGES]), config["input_size"]))
+            spec.init_from_data(model, model_input(torch.from_numpy(splits.train_x[chosen]), config["input_size"]))
     if main:
         write_json(folder / "config.json", {"command": request.command, **config, "classes": splits.classes,
                                             "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source})

@@ -236,12 +236,12 @@ def test_a_named_variant_trains_even_when_only_set_changes_it(tmp_path):
 
 def test_bench_reports_every_ratio_as_json(capsys):
     """The measurement runs end to end (its numbers are checked in benchmarks/, not here)."""
-    assert main(["bench", "--model", "baseline_cnn", "--batches", "2", "--repeats", "1", "--json", "--device", "cpu"]) == 0
+    assert main(["bench", "--model", "baseline_cnn", "--images", "128", "--repeats", "1", "--json", "--device", "cpu"]) == 0
     result = json.loads(capsys.readouterr().out)
     model = result["models"]["baseline_cnn"]
     for key in ("train_ratio_vs_bare", "eval_ratio_vs_bare", "data_speedup_vs_torchvision"):
         assert model[key] > 0
-    assert model["train"]["batch_size"] == 64 and model["train"]["harness_img_s"] > 0
+    assert model["train"]["batch_size"] == 128 and model["train"]["harness_img_s"] > 0  # the quick recipe's
     assert result["peak_rss_mb"] > 0 and result["accel"]["device"] == "cpu"
 
 

@@ -13,7 +13,8 @@ def baseline():
 
 def test_profile_then_model_profile_then_set(baseline):
     quick = resolve(baseline, "quick", {})
-    assert quick["stages"][0]["epochs"] == 30  # the model's own quick budget
+    assert quick["stages"][0]["epochs"] == 18  # the model's own quick budget
+    assert resolve(baseline, "full", {})["stages"][0]["epochs"] == 100  # the study's recipe
     smoke = resolve(baseline, "smoke", {})
     assert smoke["stages"][0]["epochs"] == 2 and smoke["data"]["train_size"] == 1000
     overridden = resolve(baseline, "smoke", parse_overrides(["epochs=3", "stages.train.lr=1e-4", "augment.rotation=0"]))
@@ -22,10 +23,10 @@ def test_profile_then_model_profile_then_set(baseline):
 
 
 def test_nested_callbacks_can_be_tuned_and_turned_off(baseline):
-    config = resolve(baseline, "quick", parse_overrides(["early_stopping.patience=3", "reduce_lr=none"]))
+    config = resolve(baseline, "full", parse_overrides(["early_stopping.patience=3", "reduce_lr=none"]))
     stage = to_recipe(config).stages[0]
     assert stage.early_stopping.patience == 3 and stage.reduce_lr is None
-    config = resolve(baseline, "quick", parse_overrides(["reduce_lr=none", "reduce_lr.factor=0.2"]))
+    config = resolve(baseline, "full", parse_overrides(["reduce_lr=none", "reduce_lr.factor=0.2"]))
     assert to_recipe(config).stages[0].reduce_lr.factor == 0.2  # turned back on from defaults
 
 

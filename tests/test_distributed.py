@@ -79,5 +79,5 @@ def test_process_scaling_measures_one_and_two_processes():
     in benchmarks/, not asserted here)."""
     from harness.bench import process_scaling
 
-    result = process_scaling("baseline_cnn", 2, batches=4, repeats=1)
+    result = process_scaling("baseline_cnn", 2, images=256, repeats=1)
     assert result["img_s_1_process"] > 0 and result["img_s_2_processes"] > 0 and result["ratio"] > 0

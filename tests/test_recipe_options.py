@@ -151,6 +151,8 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
 
     def init(model, images):
         calls.append((images.dtype, tuple(images.shape), float(images.min()), float(images.max())))
+        red = images[:, 0].mean((1, 2))  # about 0.04 for class a, 0.38 for class b
+        calls.append(bool((red < 0.2).any() and (red > 0.2).any()))  # not just the source's first images
 
     x, y = pattern_images(30, 2, size=8)
     images = Images(["a", "b"], x, y, x[:10], y[:10], "mem")
@@ -165,6 +167,7 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
             raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "log", lambda message: None)
+    monkeypatch.setattr(runner, "INIT_IMAGES", 10)  # of 50 training images, listed class by class
     original = Trainer.fit
 
     def interrupted(self, resume=None):
@@ -174,8 +177,8 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
     monkeypatch.setattr(Trainer, "fit", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.run_model(spec, config, images, tmp_path / "m", request)
-    assert len(calls) == 1 and calls[0][0] == torch.float32 and calls[0][1][1:] == (3, 8, 8)
+    assert len(calls) == 2 and calls[0][0] == torch.float32 and calls[0][1][1:] == (3, 8, 8) and calls[1]
     assert 0 <= calls[0][2] and calls[0][3] <= 1
     monkeypatch.setattr(Trainer, "fit", original)
     metrics = runner.run_model(spec, config, images, tmp_path / "m", request)  # resumes from the checkpoint
-    assert len(calls) == 1 and metrics["epochs"] == 2
+    assert len(calls) == 2 and metrics["epochs"] == 2
