@@ -101,6 +101,7 @@ class _TopLevel:
     eval_batch_size: int = 500
     tta_flip: bool = False
     tta_translate: int = 0
+    dropout: typing.Optional[float] = None
 
 
 _TOP_LEVEL = [f.name for f in dataclasses.fields(_TopLevel)]
@@ -194,12 +195,15 @@ def to_recipe(config: dict) -> Recipe:
         raise HarnessError(f"model '{config['model']}' has no training stages")
     if not 0 <= config.get("tta_translate", 0) < config["input_size"] // 2:
         raise HarnessError("tta_translate must be between 0 and half the input size")
+    if config.get("dropout") is not None and not 0 <= config["dropout"] < 1:
+        raise HarnessError("dropout must be in [0, 1), or none for the model's own")
     return Recipe(
         stages=stages,
         augment=Augment(**config["augment"]),
         eval_batch_size=config["eval_batch_size"],
         tta_flip=config["tta_flip"],
-        tta_translate=config.get("tta_translate", 0),  # configs written before it existed lack it
+        tta_translate=config.get("tta_translate", 0),  # configs written before it existed lack these
+        dropout=config.get("dropout"),
     )
 
 

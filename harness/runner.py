@@ -283,6 +283,10 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     source = source or weights.Source("scratch")
     weights.load_into(model, source, spec)
     check_output_width(model, config["input_size"], len(splits.classes))
+    if recipe.dropout is not None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+                module.p = recipe.dropout
     if request.sync_bn and distributed.current().active:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameter names
     params = sum(p.numel() for p in model.parameters())

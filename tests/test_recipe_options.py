@@ -182,3 +182,26 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
     monkeypatch.setattr(Trainer, "fit", original)
     metrics = runner.run_model(spec, config, images, tmp_path / "m", request)  # resumes from the checkpoint
     assert len(calls) == 2 and metrics["epochs"] == 2
+
+
+def test_recipe_dropout_sets_every_dropout_module_and_none_keeps_the_models(tmp_path, monkeypatch):
+    from harness import runner
+    from harness.data import Images
+    from conftest import pattern_images
+
+    seen = []
+    x, y = pattern_images(20, 2, size=8)
+    images = Images(["a", "b"], x, y, x[:10], y[:10], "mem")
+    spec = ModelSpec(name="m", input_size=8, init_from_data=lambda model, _: seen.append(
+                         [m.p for m in model.modules() if isinstance(m, nn.Dropout)]),
+                     build=lambda n: nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(192, 16), nn.Dropout(0.3),
+                                                   nn.Linear(16, n)),
+                     recipe=Recipe(stages=[Stage(name="train", epochs=1, batch_size=8)]))
+    monkeypatch.setattr(runner, "log", lambda message: None)
+    request = runner.RunRequest(models=["m"], out=tmp_path, command="test")
+    for dropout, folder in ((0.1, "a"), (None, "b")):
+        config = resolve(spec, "quick", {"data.val_size": 10, "dropout": dropout})
+        runner.run_model(spec, config, images, tmp_path / folder, request)
+    assert seen == [[0.1, 0.1], [0.5, 0.3]]
+    with pytest.raises(HarnessError):
+        resolve(spec, "quick", {"dropout": 1.0})

@@ -20,13 +20,16 @@ def _whiten(model, images):
     fit_whitening(model, images)
 
 
-# Measured (2-core CPU, 45k train): Adam 2e-3 one-cycle, 15 epochs, flip + translate 2, label
-# smoothing 0.1, flip TTA -> 0.7937 test in 5.3 min of training (21 s per epoch at batch 128).
+# Measured (2-core CPU, 45k train), each step adding to the last: Adam 2e-3 one-cycle, 15 epochs,
+# flip + translate 2, label smoothing 0.1, flip TTA: 0.7937 test (NCHW, 21 s per epoch); Adam
+# 3e-3, lookahead, flip + shift TTA, 18 epochs (NHWC, 16 s per epoch): 0.8123, train accuracy
+# level with validation (0.81 / 0.80) - underfitting, so the dense layer's dropout goes from 0.5
+# to 0.25 here (the full profile keeps the study's 0.5).
 QUICK_BASELINE = {
     "epochs": 18, "stages.train.optimizer": "adam", "stages.train.lr": 3e-3, "stages.train.batch_size": 128,
     "stages.train.schedule": "onecycle", "stages.train.reduce_lr": None, "stages.train.label_smoothing": 0.1,
     "stages.train.lookahead": 0.95, "augment.rotation": 0, "augment.zoom": 0, "augment.shift": 0,
-    "augment.translate": 2, "tta_flip": True, "tta_translate": 1,
+    "augment.translate": 2, "tta_flip": True, "tta_translate": 1, "dropout": 0.25,
 }
 
 
