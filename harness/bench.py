@@ -9,8 +9,7 @@ import time
 import numpy as np
 import torch
 
-from harness.data.augment import augment_batch
-from harness.evaluate import model_input
+from harness.data.augment import training_batch
 from harness.specs import Augment
 
 STUDY_AUGMENT = Augment(rotation=15, flip=True, zoom=0.1, shift=0.1)
@@ -27,7 +26,7 @@ def harness_epoch(x: torch.Tensor, y: torch.Tensor, augment: Augment, batch_size
     seen = 0
     for start in range(0, len(y), batch_size):
         index = order[start : start + batch_size]
-        batch = augment_batch(model_input(x[index], x.shape[-1]), augment, generator)
+        batch = training_batch(x[index], x.shape[-1], augment, generator)
         seen += batch.shape[0]
     return seen
 

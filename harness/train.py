@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from harness import distributed
 from harness.accel import CPU
 from harness.callbacks import EarlyStopper
-from harness.data.augment import augment_batch
+from harness.data.augment import augment_batch, training_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits
 from harness.fileio import atomic_path
 from harness.freezing import Parts, fixed_parameters, freeze, train_mode
@@ -393,9 +393,8 @@ class Trainer:
         def inputs(index, total):
             # transforms are drawn for the whole global batch, so every process advances the
             # generator alike and each image gets the transform it would get in one process
-            x = augment_batch(model_input(self.train_x[index], self.input_size), self.recipe.augment, self.generator,
-                              rows=slice(world.rank, None, world.size), total=total)
-            return self.accel.layout(x)
+            return training_batch(self.train_x[index], self.input_size, self.recipe.augment, self.generator,
+                                  rows=slice(world.rank, None, world.size), total=total, layout=self.accel.layout)
 
         return self.epoch_loop(self.forward, order, inputs, stage, optimizer, step_schedule, description,
                                world=world)

@@ -1,4 +1,5 @@
 """Batched augmentation does what each setting says and is reproducible under a seed."""
+import pytest
 import torch
 
 from harness.data.augment import augment_batch
@@ -125,3 +126,23 @@ def test_translate_moves_whole_pixels_with_reflected_edges():
         if dy == 0 and dx > 0:  # the column moved in from the left edge mirrors the second column
             assert torch.equal(y[i, :, :, dx - 1], x[i, :, :, 1])
     assert len(offsets) == (2 * p + 1) ** 2
+
+
+@pytest.mark.parametrize("augment", [Augment(flip=True, translate=2), Augment(flip=True), Augment(translate=3),
+                                     Augment(flip=True, translate=1, rotation=10)], ids=str)
+@pytest.mark.parametrize("rows", [None, slice(1, None, 2)], ids=["one process", "rank 1 of 2"])
+def test_training_batch_is_bit_for_bit_the_float_path(augment, rows):
+    """Flips and translation done as one gather on the uint8 pixels give exactly the batch (and
+    leave the generator exactly where) scaling to floats and augmenting them would."""
+    from harness.data.augment import training_batch
+    from harness.evaluate import model_input
+
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    part = images if rows is None else images[rows]
+    total = None if rows is None else len(images)
+    to_nhwc = lambda x: x.contiguous(memory_format=torch.channels_last)  # noqa: E731
+    first, second = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    expected = to_nhwc(augment_batch(model_input(part, 8), augment, first, rows, total))
+    got = training_batch(part, 8, augment, second, rows, total, layout=to_nhwc)
+    assert torch.equal(got, expected) and got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(first.get_state(), second.get_state())

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from harness.evaluate import model_input
 from harness.specs import Augment
 
 
@@ -72,6 +73,39 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator,
     transforms = sample(total, augment, generator).map(lambda value: value[rows].to(x.device))
     x = apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift))
     return translate(x, augment.translate, generator, rows, total) if augment.translate else x
+
+
+def training_batch(x_uint8: torch.Tensor, input_size: int, augment: Augment, generator: torch.Generator, rows=None,
+                   total=None, layout=lambda x: x) -> torch.Tensor:
+    """A training batch as the model takes it: uint8 images -> floats in [0, 1] at ``input_size``,
+    augmented, in the memory layout ``layout`` gives. When the augmentation only moves whole
+    pixels (flips, ``translate``) and no resize is needed, it is done on the uint8 pixels as one
+    gather (``move_pixels``): the same draws and bit-for-bit the same batch as ``augment_batch``
+    on floats, with a quarter of the memory traffic and no padded copy."""
+    resize = x_uint8.shape[-1] != input_size or x_uint8.shape[-2] != input_size
+    if resize or augment.rotation or augment.zoom or augment.shift or is_identity(augment):
+        return layout(augment_batch(model_input(x_uint8, input_size), augment, generator, rows, total))
+    return model_input(layout(move_pixels(x_uint8, augment, generator, rows, total)), input_size)
+
+
+def move_pixels(x: torch.Tensor, augment: Augment, generator: torch.Generator, rows=None, total=None) -> torch.Tensor:
+    """``augment_batch`` for flips and whole-pixel translation only, on any dtype: each output
+    pixel is read from where the flip, then the reflect-padded shift, would take it from."""
+    n, c, h, w = x.shape
+    total, rows = (n, slice(None)) if rows is None else (total, rows)
+    flip = sample(total, augment, generator).flip[rows].to(x.device)  # the draws augment_batch makes
+    pixels = augment.translate
+    shifts = (torch.randint(0, 2 * pixels + 1, (2, total), generator=generator)[:, rows] - pixels
+              if pixels else torch.zeros(2, n, dtype=torch.long)).to(x.device)
+
+    def reflect(k, size):  # index into the reflect-padded image -> index into the image
+        return torch.where(k < 0, -k, torch.where(k > size - 1, 2 * (size - 1) - k, k))
+
+    ys = reflect(shifts[0][:, None] + torch.arange(h, device=x.device), h)
+    xs = reflect(shifts[1][:, None] + torch.arange(w, device=x.device), w)
+    xs = torch.where(flip[:, None], w - 1 - xs, xs)
+    index = (ys[:, :, None] * w + xs[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    return x.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
 
 
 def translate(x: torch.Tensor, pixels: int, generator: torch.Generator, rows=slice(None), total=None) -> torch.Tensor:
