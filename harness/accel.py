@@ -3,10 +3,10 @@
 ``--amp``, ``--channels-last``, ``--compile``) and not ``--set`` keys; each is recorded with the
 results because it changes the last bits of them.
 
-Defaults: channels-last everywhere (measured on the 2-core CPU, training: baseline_cnn 2,983 vs
-2,159 img/s, deep_cnn 428 vs 312, MobileNetV3-Small at 160 px 206 vs 153, ResNet50 at 32 px 170
-vs 161); bfloat16 autocast on a GPU only (tensor cores want it; on a CPU it is slower and costs
-bits). A CPU run is bit-for-bit reproducible with either layout.
+Defaults: channels-last everywhere (training on the 2-core CPU, `harness bench`: baseline_cnn
+2,999 vs 2,501 img/s, deep_cnn 432 vs 345, MobileNetV3-Small at 160 px 202 vs 154, ResNet50 at
+64 px 82 vs 80); bfloat16 autocast on a GPU only (tensor cores want it; on a CPU it is an
+option). A CPU run is bit-for-bit reproducible with either layout.
 """
 from __future__ import annotations
 
