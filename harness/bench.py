@@ -154,7 +154,7 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
     alternate so drift in the machine's speed hits both; medians after one warm-up each."""
     from harness.accel import CPU
     from harness.freezing import Parts
-    from harness.train import make_optimizer, param_groups
+    from harness.train import Lookahead, make_optimizer, param_groups
 
     import torch.nn.functional as F
 
@@ -169,7 +169,8 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
     x = accel.layout(trainer.train_x.float().div(255))  # the same images, already on the device
     bare_batches = [(x[i : i + stage.batch_size], trainer.train_y[i : i + stage.batch_size])
                     for i in range(0, n, stage.batch_size)]
-    slow = {k: v.clone() for k, v in bare_model.state_dict().items() if v.is_floating_point()}
+    # lookahead belongs to the optimizer: the bare loop runs the same pulls
+    bare_lookahead = Lookahead(bare_model, stage.lookahead, total_steps=10**9) if stage.lookahead else None
 
     def harness_epoch():
         trainer.train_epoch(stage, optimizer, None, "bench")
@@ -178,18 +179,14 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
 
     def bare_epoch():
         bare_model.train()
-        for step, (xb, yb) in enumerate(bare_batches, 1):
+        for xb, yb in bare_batches:
             bare_optimizer.zero_grad(set_to_none=True)
             with accel.autocast():
                 logits = bare_forward(xb)
             F.cross_entropy(logits.float(), yb, label_smoothing=stage.label_smoothing).backward()
             bare_optimizer.step()
-            if stage.lookahead and step % 5 == 0:
-                with torch.no_grad():
-                    for key, value in bare_model.state_dict().items():
-                        if key in slow:
-                            slow[key].lerp_(value, 1.0)  # the harness side's pull, far from the end
-                            value.copy_(slow[key])
+            if bare_lookahead is not None:
+                bare_lookahead.step(bare_model)
         accel.sync()
         return n
 

@@ -59,16 +59,15 @@ def param_groups(model, parts: Parts, stage: Stage) -> list:
     parameters of normalization layers ``norm_lr_scale`` times the learning rate (and the weight
     decay divided by it). The first group is the head's, whose LR the history records."""
     norms = {id(p) for module in model.modules() if isinstance(module, NORM_LAYERS) for p in module.parameters()}
-    scale = stage.norm_lr_scale if stage.norm_lr_scale != 1 else None
     groups = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             under_head = name == parts.head or name.startswith(parts.head + ".")
             lr = stage.lr if under_head or stage.base_lr is None else stage.base_lr
-            norm = scale is not None and id(parameter) in norms
-            groups.setdefault((lr != stage.lr, norm), {"params": [], "lr": lr * (scale if norm else 1),
-                                                       "weight_decay": stage.weight_decay / (scale if norm else 1)})
-            groups[(lr != stage.lr, norm)]["params"].append(parameter)
+            factor = stage.norm_lr_scale if id(parameter) in norms else 1
+            group = groups.setdefault((lr != stage.lr, factor != 1), {
+                "params": [], "lr": lr * factor, "weight_decay": stage.weight_decay / factor})
+            group["params"].append(parameter)
     return [groups[key] for key in sorted(groups)]
 
 

@@ -80,22 +80,24 @@ def training_batch(x_uint8: torch.Tensor, input_size: int, augment: Augment, gen
     """A training batch as the model takes it: uint8 images -> floats in [0, 1] at ``input_size``,
     augmented, in the memory layout ``layout`` gives. When the augmentation only moves whole
     pixels (flips, ``translate``) and no resize is needed, it is done on the uint8 pixels as one
-    gather (``move_pixels``): the same draws and bit-for-bit the same batch as ``augment_batch``
-    on floats, with a quarter of the memory traffic and no padded copy."""
+    gather: the same draws and bit-for-bit the same batch as ``augment_batch`` on floats, with a
+    quarter of the memory traffic."""
     resize = x_uint8.shape[-1] != input_size or x_uint8.shape[-2] != input_size
     if resize or augment.rotation or augment.zoom or augment.shift or is_identity(augment):
         return layout(augment_batch(model_input(x_uint8, input_size), augment, generator, rows, total))
-    return model_input(layout(move_pixels(x_uint8, augment, generator, rows, total)), input_size)
+    total, rows = (x_uint8.shape[0], slice(None)) if rows is None else (total, rows)
+    flip = sample(total, augment, generator).flip[rows]  # the draws augment_batch makes
+    moved = translate(x_uint8, augment.translate, generator, rows, total, flip=flip)
+    return model_input(layout(moved), input_size)
 
 
-def move_pixels(x: torch.Tensor, augment: Augment, generator: torch.Generator, rows=None, total=None) -> torch.Tensor:
-    """``augment_batch`` for flips and whole-pixel translation only, on any dtype: each output
-    pixel is read from where the flip, then the reflect-padded shift, would take it from."""
+def translate(x: torch.Tensor, pixels: int, generator: torch.Generator, rows=slice(None), total=None,
+              flip=None) -> torch.Tensor:
+    """Move each image by a whole number of pixels in [-pixels, pixels] on both axes, reflecting
+    at the edges (a random crop of the reflect-padded image), after mirroring the images ``flip``
+    marks: one gather over the batch, on any dtype; no draws when ``pixels`` is 0."""
     n, c, h, w = x.shape
-    total, rows = (n, slice(None)) if rows is None else (total, rows)
-    flip = sample(total, augment, generator).flip[rows].to(x.device)  # the draws augment_batch makes
-    pixels = augment.translate
-    shifts = (torch.randint(0, 2 * pixels + 1, (2, total), generator=generator)[:, rows] - pixels
+    shifts = (torch.randint(0, 2 * pixels + 1, (2, total or n), generator=generator)[:, rows] - pixels
               if pixels else torch.zeros(2, n, dtype=torch.long)).to(x.device)
 
     def reflect(k, size):  # index into the reflect-padded image -> index into the image
@@ -103,18 +105,7 @@ def move_pixels(x: torch.Tensor, augment: Augment, generator: torch.Generator, r
 
     ys = reflect(shifts[0][:, None] + torch.arange(h, device=x.device), h)
     xs = reflect(shifts[1][:, None] + torch.arange(w, device=x.device), w)
-    xs = torch.where(flip[:, None], w - 1 - xs, xs)
+    if flip is not None:  # the mirror image's column x is the image's column w - 1 - x
+        xs = torch.where(flip.to(x.device)[:, None], w - 1 - xs, xs)
     index = (ys[:, :, None] * w + xs[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
     return x.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
-
-
-def translate(x: torch.Tensor, pixels: int, generator: torch.Generator, rows=slice(None), total=None) -> torch.Tensor:
-    """Move each image by a whole number of pixels in [-pixels, pixels] on both axes, reflecting
-    at the edges: a random crop of the reflect-padded batch, gathered for all images at once."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (pixels,) * 4, mode="reflect")
-    starts = torch.randint(0, 2 * pixels + 1, (2, total or n), generator=generator)[:, rows]
-    start_y, start_x = starts.to(x.device)
-    ys = (start_y[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, c, h, w + 2 * pixels)
-    xs = (start_x[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, c, h, w)
-    return padded.gather(2, ys).gather(3, xs)
