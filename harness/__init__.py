@@ -5,8 +5,10 @@ The public plugin API is what this module exports; nothing here imports torch.
 from harness.hookspecs import hookimpl
 from harness.specs import (
     Augment,
+    CallbackSpec,
     DatasetSpec,
     EarlyStopping,
+    EvaluatorSpec,
     ModelSpec,
     Recipe,
     ReduceLROnPlateau,
@@ -18,11 +20,30 @@ __all__ = [
     "hookimpl",
     "ModelSpec",
     "DatasetSpec",
+    "CallbackSpec",
+    "EvaluatorSpec",
     "Recipe",
     "Stage",
     "Augment",
     "EarlyStopping",
     "ReduceLROnPlateau",
     "Weights",
+    "run",
+    "leaderboard",
 ]
 __version__ = "0.1.0"
+
+
+def run(models="all", **options):
+    """Train and evaluate models as ``harness run`` does; returns the leaderboard (a DataFrame).
+    See ``harness.api.run``."""
+    from harness.api import run as run_models
+
+    return run_models(models, **options)
+
+
+def leaderboard(*paths):
+    """The leaderboard of results folders as a DataFrame. See ``harness.api.leaderboard``."""
+    from harness.api import leaderboard as read
+
+    return read(*paths)

@@ -11,11 +11,21 @@ option). A CPU run is bit-for-bit reproducible with either layout.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from dataclasses import asdict, dataclass
 
-import torch
-
 from harness.errors import HarnessError
+
+
+def gpu_available() -> bool:
+    """torch's answer; on Linux without a GPU driver loaded the answer is no, known without the
+    seconds it takes to import torch (so that a refused command is refused at once)."""
+    if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/kfd")):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @dataclass(frozen=True)
@@ -29,11 +39,11 @@ class Accel:
     def choose(cls, device: str = "auto", amp=None, channels_last=None, compile: bool = False) -> "Accel":
         """``None`` means the device's default; a CUDA device that is not there is an error."""
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = "cuda" if gpu_available() else "cpu"
         kind = device.split(":")[0]
         if kind not in ("cpu", "cuda"):
             raise HarnessError(f"--device {device}: use auto, cpu, cuda or cuda:N")
-        if kind == "cuda" and not torch.cuda.is_available():
+        if kind == "cuda" and not gpu_available():
             raise HarnessError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
         on_gpu = kind == "cuda"
         return cls(device, on_gpu if amp is None else bool(amp),
@@ -49,14 +59,20 @@ class Accel:
     def autocast(self):
         if not self.amp:
             return contextlib.nullcontext()
+        import torch
+
         return torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
 
-    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+    def to_device(self, tensor):
         # pinned host memory lets the copy overlap with compute; only worth it towards a GPU
         return tensor.to(self.device, non_blocking=self.on_gpu)
 
-    def layout(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+    def layout(self, x):
+        if self.channels_last and x.dim() == 4:
+            import torch
+
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def prepare(self, model):
         """Move the model to the device (and layout) in place; return what to call forward on.
@@ -67,17 +83,25 @@ class Accel:
         return self.compiled(self.place(model))
 
     def place(self, model):
+        import torch
+
         model.to(self.device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         return model
 
     def compiled(self, module):
-        return torch.compile(module) if self.compile else module
+        if not self.compile:
+            return module
+        import torch
+
+        return torch.compile(module)
 
     def sync(self) -> None:
         """Wait for queued GPU work (timings and benchmarks only)."""
         if self.on_gpu:
+            import torch
+
             torch.cuda.synchronize(self.device)
 
 

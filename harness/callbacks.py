@@ -1,50 +1,124 @@
-"""Early stopping with Keras's semantics. (ReduceLROnPlateau is torch's own; see train.py.)"""
+"""How the trainer calls callbacks: the objects ``CallbackSpec.make`` returns, in registration order,
+each guarded so that one that raises is switched off with a one-line warning naming it and its
+plugin while training goes on. The callbacks themselves (early stopping, ReduceLROnPlateau, the
+loggers) are plugins: ``plugins/harness_callbacks``."""
 from __future__ import annotations
 
-from harness.specs import EarlyStopping
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HOOKS = ("on_run_start", "on_stage_start", "on_epoch_end", "on_stage_end", "on_run_end")
 
 
-def improved(value: float, best: float | None, monitor: str, min_delta: float) -> bool:
-    """Whether ``value`` beats ``best`` by more than ``min_delta`` (higher is better for val_acc)."""
+def improved(value: float, best: float | None, monitor: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta``: lower is better for a loss
+    (``val_loss``, ``train_loss``), higher for everything else (Keras's ``mode="auto"``)."""
     if best is None:
         return True
-    if monitor == "val_loss":
+    if monitor.endswith("loss"):
         return value < best - min_delta
     return value > best + min_delta
 
 
-class EarlyStopper:
-    """Tracks the best epoch of a stage and says when ``patience`` epochs have passed without
-    improvement; keeps a copy of the best weights when ``restore_best_weights`` is on."""
+@dataclass
+class RunInfo:
+    """What ``on_run_start`` sees: the run's folder name, resolved config and output folder."""
 
-    def __init__(self, settings: EarlyStopping | None, monitor: str = "val_acc"):
-        self.settings = settings
-        self.monitor = settings.monitor if settings else monitor
-        self.best = None
-        self.best_epoch = 0
-        self.wait = 0
-        self.best_state = None
+    name: str
+    config: dict
+    folder: Path
+    out: Path  # the results folder (--out) the model's folder is in
+    main: bool = True  # False on the other processes of a data-parallel run: they write nothing
 
-    def update(self, epoch: int, metrics: dict, model) -> bool:
-        """Record an epoch's metrics; True when training should stop."""
-        value = metrics[self.monitor]
-        min_delta = self.settings.min_delta if self.settings else 0.0
-        if improved(value, self.best, self.monitor, min_delta):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.settings is not None and self.settings.restore_best_weights:
-                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            return False
-        self.wait += 1
-        return self.settings is not None and self.wait >= self.settings.patience
+
+class Control:
+    """The handle a callback gets at ``on_stage_start``: the model and the learning rate.
+
+    ``lr`` is the head's learning rate (the one ``history.csv`` records); ``set_lr`` changes it and
+    keeps every other parameter group at its ratio to it (a lower ``base_lr``, ``norm_lr_scale``).
+    """
+
+    def __init__(self, model, optimizer, stage):
+        self.model, self.optimizer, self.stage = model, optimizer, stage
+        self.starting_lrs = [group["lr"] for group in optimizer.param_groups]
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def set_lr(self, value: float) -> None:
+        ratio = value / self.lr
+        self.optimizer.param_groups[0]["lr"] = value
+        for group in self.optimizer.param_groups[1:]:
+            group["lr"] *= ratio
+
+    def scale_lr(self, factor: float, min_lr: float = 0.0) -> None:
+        """Multiply every group's learning rate by ``factor``, each floored at ``min_lr`` times the
+        group's starting ratio to the head (so a lower base LR keeps its own floor); a change
+        smaller than 1e-8 is skipped (torch's ReduceLROnPlateau does the same arithmetic)."""
+        for group, floor in zip(self.optimizer.param_groups, self.floors(min_lr)):
+            new = max(group["lr"] * factor, floor)
+            if group["lr"] - new > 1e-8:
+                group["lr"] = new
+
+    def floors(self, min_lr: float) -> list:
+        return [min_lr * start / self.stage.lr for start in self.starting_lrs]
+
+
+class CallbackList:
+    """Named callback objects, called in order; a failing one is reported and switched off."""
+
+    def __init__(self, entries=()):
+        self.entries = list(entries)  # (name, plugin, object)
+
+    @classmethod
+    def make(cls, registry, config: dict, chosen=()) -> "CallbackList":
+        """The default callbacks of ``registry`` and the ``chosen`` ones, made for ``config``."""
+        names = [name for name, r in registry.callbacks.items() if r.spec.default]
+        names += [name for name in chosen if name not in names]
+        entries = []
+        for name in names:
+            registered = registry.callbacks[name]
+            try:
+                entries.append((name, registered.plugin, registered.spec.make(config)))
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure is that plugin's
+                if getattr(exc, "exit_code", None):  # a HarnessError (a missing extra): the user's to fix
+                    raise
+                _warn(name, registered.plugin, "make", exc)
+        return cls(entries)
+
+    def call(self, hook: str, *args) -> list:
+        results = []
+        for entry in list(self.entries):
+            name, plugin, callback = entry
+            method = getattr(callback, hook, None)
+            if method is None:
+                continue
+            try:
+                results.append(method(*args))
+            except Exception as exc:  # noqa: BLE001
+                _warn(name, plugin, hook, exc)
+                self.entries.remove(entry)
+        return results
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> bool:
+        """True when a callback asks to end the stage (every callback still sees the epoch)."""
+        return any(result is True for result in self.call("on_epoch_end", epoch, logs))
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "best_state": self.best_state}
+        return {name: callback.state_dict() for name, _, callback in self.entries if hasattr(callback, "state_dict")}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        self.best_state = state["best_state"]
+    def load_state_dict(self, states: dict) -> None:
+        for name, _, callback in self.entries:
+            if name in states and hasattr(callback, "load_state_dict"):
+                callback.load_state_dict(states[name])
 
-    def restore(self, model) -> None:
-        """Put the best epoch's weights back; without early stopping the last epoch's weights stay."""
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
+    def names(self) -> list:
+        return [name for name, _, _ in self.entries]
+
+
+def _warn(name: str, plugin: str, hook: str, exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    print(f"harness: warning: callback '{name}' (plugin '{plugin}') failed in {hook}: {reason}; switched off",
+          file=sys.stderr, flush=True)

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(e.g. one per --set data.train_size)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")
+    add_eval_option(run)
+    run.add_argument("--callback", action="append", default=[], metavar="NAME",
+                     help="also run this callback plugin, e.g. tensorboard or mlflow (repeatable; see 'harness list')")
     run.add_argument("--weights-dir", metavar="DIR", help="pretrained weights files named <timm arch>.*.safetensors|.pth "
                      "(default: $HARNESS_WEIGHTS_DIR)")
     run.add_argument("--no-pretrained", action="store_true", help="train transfer models from scratch")
@@ -67,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
     evaluate.add_argument("--data", metavar="PATH", help="test data (default: the data the model was trained on)")
     evaluate.add_argument("--stage", help="which stage's model (default: the last)")
+    evaluate.add_argument("--dataset", metavar="NAME", help="dataset plugin to read the data with (default: the run's)")
+    add_eval_option(evaluate)
+    evaluate.add_argument("--set", action="append", default=[], metavar="eval.NAME.KEY=VALUE",
+                          help="an evaluator option, e.g. --set eval.robustness.severity=5")
     evaluate.add_argument("--json", action="store_true", help="print every metric as JSON")
+    add_accel_options(evaluate)
 
     data = commands.add_parser("data", help="inspect a dataset: class counts, image sizes, a sample grid")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -98,7 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("dirs", nargs="*", default=["results"], metavar="DIR",
                        help="results folders to merge (default: results)")
     board.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    board.add_argument("--columns", metavar="A,B,...", help="the columns to show, from leaderboard.csv's "
+                       "(e.g. model,stage,accuracy,ece); default: the readable table (md) or every column")
     return parser
+
+
+def add_eval_option(parser) -> None:
+    parser.add_argument("--eval", action="append", metavar="NAME[,NAME...]",
+                        help="evaluators to run besides classification: calibration, robustness, latency or a "
+                        "plugin's (default: the profile's; 'none' for none)")
 
 
 def add_accel_options(parser) -> None:
@@ -159,12 +175,16 @@ def cmd_list(args, argv) -> int:
         }
         for name, r in sorted(registry.models.items())
     ]
-    datasets = [
-        {"name": name, "plugin": r.plugin, "package": r.package, "description": r.spec.description}
-        for name, r in sorted(registry.datasets.items())
-    ]
+    def described(table):
+        return [{"name": name, "plugin": r.plugin, "package": r.package, "description": r.spec.description,
+                 **({"default": r.spec.default} if hasattr(r.spec, "default") else {})}
+                for name, r in sorted(table.items())]
+
+    datasets, evaluators, callbacks = described(registry.datasets), described(registry.evaluators), \
+        described(registry.callbacks)
     if args.json:
-        print(json.dumps({"models": models, "datasets": datasets, "problems": registry.problems}, indent=2))
+        print(json.dumps({"models": models, "datasets": datasets, "evaluators": evaluators, "callbacks": callbacks,
+                          "problems": registry.problems}, indent=2))
         return 0
     from tabulate import tabulate
 
@@ -173,8 +193,9 @@ def cmd_list(args, argv) -> int:
 
     print(tabulate([{**m, "input_size": sizes(m["input_size"]), "stages": ",".join(m["stages"])} for m in models],
                    headers="keys"))
-    print()
-    print(tabulate(datasets, headers="keys"))
+    for table in (datasets, evaluators, callbacks):
+        print()
+        print(tabulate(table, headers="keys", maxcolwidths=[None, None, None, 70, None]))
     return 0
 
 
@@ -197,6 +218,10 @@ def cmd_run(args, argv) -> int:
         for name in names:
             if name not in registry.models:
                 raise unknown("model", name, registry.models, "see 'harness list'")
+    for name in args.callback:
+        if name not in registry.callbacks:
+            raise unknown("callback", name, registry.callbacks, "see 'harness list'")
+    overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
     request = runner.RunRequest(
         models=names,
         profile=args.profile,
@@ -205,7 +230,10 @@ def cmd_run(args, argv) -> int:
         download=args.download,
         out=Path(args.out),
         seeds=seeds_of(args),
-        overrides=config.parse_overrides(args.set),
+        overrides=overrides,
+        evaluators=config.evaluator_names(args.eval, args.profile),
+        eval_options=eval_options,
+        callbacks=list(dict.fromkeys(args.callback)),
         command="harness " + shlex.join(argv),
         resume=args.resume,
         overwrite=args.overwrite,
@@ -368,17 +396,24 @@ def cmd_predict(args, argv) -> int:
 
 
 def cmd_evaluate(args, argv) -> int:
-    from harness import inference, plugins
+    from harness import config, inference, plugins
 
-    result = inference.evaluate(plugins.load(), Path(args.model_dir), args.data, args.stage)
+    overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
+    if overrides:
+        raise HarnessError(f"--set {next(iter(overrides))}: evaluate takes only eval.<evaluator>.<option> settings")
+    result = inference.evaluate(plugins.load(), Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
+                                evaluators=config.evaluator_names(args.eval), eval_options=eval_options,
+                                accel=accel_of(args))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     from tabulate import tabulate
 
     print(f"{result['model']} ({result['weights']}) on {result['data']}")
-    print(tabulate([[result[k] for k in ("accuracy", "precision", "recall", "f1")]],
-                   headers=["accuracy", "precision", "recall", "f1"], floatfmt=".4f"))
+    numbers = ["accuracy", "precision", "recall", "f1"] + [
+        key for name, entry in result["evaluators"].items() if name != "classification"
+        for key in entry["fields"] if isinstance(result.get(key), (int, float)) and not isinstance(result[key], bool)]
+    print(tabulate([[result[k] for k in numbers]], headers=numbers, floatfmt=".4f"))
     print()
     print("confusion (rows: true, columns: predicted)")
     print(tabulate(result["confusion"], headers=result["classes"], showindex=result["classes"]))
@@ -393,6 +428,15 @@ def cmd_leaderboard(args, argv) -> int:
         if not folder.is_dir():
             raise HarnessError(f"results folder '{folder}' does not exist; run 'harness run' first or pass a folder")
     frame = leaderboard.table(leaderboard.read_results(*folders))
+    if args.columns:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        for column in columns:
+            if column not in frame.columns:
+                raise unknown("column", column, list(frame.columns), "see leaderboard.csv's header")
+        frame = frame[columns]
+        if args.format == "md":
+            print(frame.astype(object).where(frame.notna(), "").to_markdown(index=False), end="\n")
+            return 0
     if args.format == "csv":
         print(frame.to_csv(index=False), end="")
     elif args.format == "json":

@@ -18,7 +18,9 @@ from harness.specs import Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnP
 
 @dataclasses.dataclass
 class DataConfig:
-    val_size: int = 5000  # held out of the training set, stratified
+    # held out of the training set, stratified; None: 10% of the training images, at most 5,000
+    # (CIFAR-10's 50,000 keep 5,000; a folder of 1,500 images keeps 150)
+    val_size: typing.Optional[int] = None
     train_size: typing.Optional[int] = None  # stratified cap on training images (None: all)
     test_size: typing.Optional[int] = None  # stratified cap on test images (None: all)
     split_seed: int = 0  # fixed across run seeds, so seeds measure training variance only
@@ -35,6 +37,18 @@ PROFILES = {
     "quick": {},  # a real result on a 2-core CPU: models set their own epoch budgets
     "full": {},  # the study's settings, for a GPU
 }
+
+# --ablate callbacks: the study's question, what early stopping and LR reduction each bring
+ABLATIONS = {
+    "callbacks": {
+        "no-early-stopping": {"early_stopping": "none"},
+        "no-reduce-lr": {"reduce_lr": "none"},
+    },
+}
+
+# evaluators each profile runs besides classification when --eval is not given (calibration costs
+# nothing: it reads the logits the test pass computed anyway)
+PROFILE_EVALUATORS = {"smoke": [], "quick": ["calibration"], "full": ["calibration"]}
 
 # the nested dataclasses a key may descend into, by field name
 NESTED = {"early_stopping": EarlyStopping, "reduce_lr": ReduceLROnPlateau, "augment": Augment, "data": DataConfig}
@@ -69,6 +83,28 @@ def parse_overrides(pairs) -> dict:
             raise HarnessError(f"--set expects key=value, got '{pair}'")
         out[key.strip()] = value.strip()
     return out
+
+
+def split_eval_options(overrides: dict) -> tuple[dict, dict]:
+    """``--set`` values: recipe overrides, and ``eval.<evaluator>.<option>`` settings by evaluator."""
+    recipe, options = {}, {}
+    for key, value in overrides.items():
+        if key.startswith("eval."):
+            parts = key.split(".")
+            if len(parts) != 3:
+                raise HarnessError(f"--set {key}: write eval.<evaluator>.<option>=value, e.g. eval.robustness.severity=5")
+            options.setdefault(parts[1], {})[parts[2]] = value
+        else:
+            recipe[key] = value
+    return recipe, options
+
+
+def evaluator_names(values, profile: str | None = None) -> list:
+    """``--eval a,b --eval c`` -> [a, b, c]; without ``--eval``, the profile's default evaluators."""
+    if not values:
+        return list(PROFILE_EVALUATORS.get(profile, []))
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return list(dict.fromkeys(name for name in names if name != "none"))
 
 
 def set_value(config: dict, key: str, value) -> None:
@@ -171,6 +207,12 @@ def _typed(value, annotation, key):
     elif base is str:
         return str(parsed)
     raise HarnessError(f"--set {key}={value}: expected {base.__name__}, got '{value}'")
+
+
+def typed_like(value, default, key: str):
+    """``value`` (text from ``--set``) as the type of ``default`` (an option's default value)."""
+    annotation = type(default) if default is not None else str
+    return _typed(value, annotation, key)
 
 
 # --- from plain data back to the dataclasses the trainer uses ---------------------------------

@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.distributed as dist
+if TYPE_CHECKING:  # torch is imported where it is used: a single process may never need it here
+    import torch
+
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,14 @@ def init(device: str) -> World:
     """Join the process group torchrun set up (no-op for one process); returns this process's place."""
     global _world
     world = from_environment()
-    if world.active and not dist.is_initialized():
+    if not world.active:  # one process: torch is not even imported here (a locked folder is refused fast)
+        _world = world
+        return world
+    import torch
+    import torch.distributed as dist
+
+
+    if not dist.is_initialized():
         on_gpu = device.startswith("cuda")
         if on_gpu:
             torch.cuda.set_device(world.local_rank)
@@ -69,11 +78,18 @@ def is_main() -> bool:
 
 
 def shutdown() -> None:
-    if _world.active and dist.is_initialized():
+    if not _world.active:
+        return
+    import torch.distributed as dist
+
+
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    import torch.distributed as dist
+
     if _world.active:
         dist.all_reduce(tensor)
     return tensor
@@ -81,6 +97,9 @@ def reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 
 def gather_rows(part: torch.Tensor) -> torch.Tensor:
     """Concatenate every process's rows in rank order (parts may differ in length by a few)."""
+    import torch
+    import torch.distributed as dist
+
     if not _world.active:
         return part
     length = torch.tensor([len(part)], device=part.device)
@@ -97,6 +116,8 @@ def gather_rows(part: torch.Tensor) -> torch.Tensor:
 def sharded(predict, x: torch.Tensor) -> torch.Tensor:
     """``predict`` on this process's part of ``x``, results of all parts gathered in order.
     Runs on the CPU for gloo; nccl gathers on the GPU."""
+    import torch.distributed as dist
+
     if not _world.active:
         return predict(x)
     out = predict(x[_world.rows(len(x))])
@@ -107,6 +128,8 @@ def sharded(predict, x: torch.Tensor) -> torch.Tensor:
 
 def broadcast(value):
     """Rank 0's ``value`` on every process."""
+    import torch.distributed as dist
+
     if not _world.active:
         return value
     box = [value]
@@ -117,6 +140,8 @@ def broadcast(value):
 def wrap(model, device: str):
     """DistributedDataParallel around ``model`` when several processes train; built per stage,
     since DDP fixes the set of trainable parameters when it is made."""
+    import torch
+
     if not _world.active or not any(p.requires_grad for p in model.parameters()):
         return model
     from torch.nn.parallel import DistributedDataParallel
@@ -156,6 +181,8 @@ def agree(decide):
 def sync_buffers(model) -> None:
     """Give every process rank 0's buffers (batch-norm running statistics). DDP sends them at the
     start of each forward pass, so after an epoch's last step each process holds its own."""
+    import torch.distributed as dist
+
     if _world.active:
         for buffer in model.buffers():
             dist.broadcast(buffer, src=0)

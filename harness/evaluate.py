@@ -1,12 +1,21 @@
-"""Predictions on held-out data and the metrics reported for them (scikit-learn)."""
+"""Predictions on held-out data, and the one function that scores a trained model on a test split
+for ``run`` and ``evaluate`` alike: one batched prediction pass, then every chosen evaluator plugin
+(``classification`` always first) on those logits."""
 from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from harness import distributed
 from harness.accel import CPU
+from harness.errors import HarnessError
 
 
 def model_input(x_uint8: torch.Tensor, input_size: int) -> torch.Tensor:
@@ -59,29 +68,66 @@ def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float
     return loss, accuracy
 
 
-def classification_metrics(labels, logits: torch.Tensor, classes: list) -> dict:
-    """Accuracy, macro precision/recall/F1, per-class scores and the confusion matrix
-    (rows: true class, columns: predicted class). Probabilities are the softmax of the logits."""
-    labels = np.asarray(labels)
-    predicted = logits.argmax(1).numpy()
-    every = list(range(len(classes)))
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predicted, labels=every, average="macro", zero_division=0
-    )
-    per_p, per_r, per_f, support = precision_recall_fscore_support(
-        labels, predicted, labels=every, average=None, zero_division=0
-    )
-    confidence = torch.softmax(logits, 1).max(1).values.mean().item()
-    return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "mean_confidence": confidence,
-        "per_class": {
-            name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(classes, per_p, per_r, per_f, support)
-        },
-        "classes": list(classes),
-        "confusion": confusion_matrix(labels, predicted, labels=every).tolist(),
-    }
+@dataclass
+class EvalContext:
+    """What ``EvaluatorSpec.evaluate(ctx)`` gets; see ``harness.specs.EvaluatorSpec``."""
+
+    model: Any
+    predict: Callable[[torch.Tensor], torch.Tensor]
+    test_x: torch.Tensor
+    test_y: np.ndarray
+    classes: list
+    input_size: int
+    logits: torch.Tensor
+    folder: Path
+    stage: str
+    config: dict
+    options: dict
+    main: bool
+    accel: Any
+    batch_size: int
+
+
+def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, evaluators: list, folder: Path,
+          stage: str, accel=CPU) -> dict:
+    """A trained model's test-set results: the plain pass's logits (with the config's test-time
+    augmentation, on ``accel``), then each evaluator's fields. An evaluator that raises is
+    reported in one line naming it and its plugin; its fields stay empty and the others run."""
+    from harness.config import to_recipe
+
+    recipe = to_recipe(config)
+
+    def predict(x_uint8):
+        return distributed.sharded(lambda part: predict_logits(
+            model, part, input_size=config["input_size"], batch_size=recipe.eval_batch_size,
+            tta_flip=recipe.tta_flip, tta_translate=recipe.tta_translate, accel=accel), x_uint8)
+
+    model.eval()
+    started = time.perf_counter()
+    logits = predict(test_x)
+    eval_time = time.perf_counter() - started
+    fields = {"eval_time_s": eval_time, "eval_img_s": len(test_y) / eval_time if eval_time else None}
+    ran, failed = {}, {}
+    for evaluator in evaluators:
+        ctx = EvalContext(model, predict, test_x, np.asarray(test_y), list(classes), config["input_size"], logits,
+                          Path(folder), stage, config, evaluator.options, distributed.is_main(), accel,
+                          recipe.eval_batch_size)
+        try:
+            out = evaluator.spec.evaluate(ctx)
+            if not isinstance(out, dict):
+                raise TypeError(f"evaluate() returned {type(out).__name__}, not a dict")
+        except HarnessError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure is that plugin's
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if distributed.is_main():
+                print(f"harness: warning: evaluator '{evaluator.name}' (plugin '{evaluator.plugin}') failed: {reason}",
+                      file=sys.stderr, flush=True)
+            failed[evaluator.name] = reason
+            continue
+        fields.update(out)
+        ran[evaluator.name] = {"fields": list(out), "options": evaluator.options}
+    fields["evaluators"] = ran
+    if failed:
+        fields["evaluator_errors"] = failed
+    return fields

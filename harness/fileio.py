@@ -8,21 +8,36 @@ import os
 import tempfile
 from pathlib import Path
 
+from harness.errors import HarnessError
+
+
+class WriteFailed(HarnessError):
+    """A results file could not be written (disk full, permission lost): one line, and the file's
+    previous version is still there, because nothing was renamed over it."""
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path):
     """Yield a temp path beside ``target``; on success it replaces ``target`` atomically."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except (OSError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and "writ" not in str(exc).lower():  # torch's stream writer's
+            raise
+        kept = "its previous version is kept" if target.exists() else "nothing was written in its place"
+        reason = getattr(exc, "strerror", None) or exc
+        raise WriteFailed(f"could not write '{target}' ({reason}); {kept}, and the other files "
+                          "of this model are as they were before this write") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
 
 

@@ -1,4 +1,4 @@
-"""The whole plugin contract: two hooks, each handed a ``register`` callback."""
+"""The whole plugin contract: four hooks, each handed a ``register`` callback."""
 import pluggy
 
 hookspec = pluggy.HookspecMarker("harness")
@@ -13,3 +13,13 @@ def register_models(register):
 @hookspec
 def register_datasets(register):
     """Call ``register(DatasetSpec(...))`` once for each dataset this plugin provides."""
+
+
+@hookspec
+def register_callbacks(register):
+    """Call ``register(CallbackSpec(...))`` once for each training callback this plugin provides."""
+
+
+@hookspec
+def register_evaluators(register):
+    """Call ``register(EvaluatorSpec(...))`` once for each evaluator (metric set) this plugin provides."""

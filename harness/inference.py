@@ -1,15 +1,21 @@
-"""Using a saved model without training: predict classes for image files, or re-evaluate it on a
-test set. A model folder holds ``config.json`` and one ``<stage>.pt`` per finished stage."""
+"""Using a saved model without training: predict classes for image files, or score it on a test
+split. A model folder holds ``config.json`` and one ``<stage>.pt`` per finished stage.
+
+Both take the run's own data path: the dataset recorded in ``config.json`` (unless ``--data`` /
+``--dataset`` say otherwise), decoded at the same size, the same split, and the run's scoring
+function (``harness.evaluate.score``) with its test-time augmentation; images given to
+``predict`` are decoded and resized as the training images were."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 from harness.errors import HarnessError, unknown
+from harness.fileio import write_json
 
 
 def load_saved(registry, model_dir: Path, stage: str | None = None):
-    """(model in eval mode, config) for the last finished stage (or the named one) in ``model_dir``."""
+    """(model in eval mode, config, weights file) for the last finished stage (or the named one)."""
     import torch
 
     config_path = Path(model_dir) / "config.json"
@@ -17,6 +23,8 @@ def load_saved(registry, model_dir: Path, stage: str | None = None):
         raise HarnessError(f"'{model_dir}' has no config.json; pass a model folder written by 'harness run'")
     config = json.loads(config_path.read_text())
     stages = [s["name"] for s in config["stages"]]
+    if stage and stage not in stages:
+        raise unknown("stage", stage, stages, f"of '{model_dir}'; its stages: {', '.join(stages)}")
     names = [stage] if stage else list(reversed(stages))
     weights = next((Path(model_dir) / f"{n}.pt" for n in names if (Path(model_dir) / f"{n}.pt").is_file()), None)
     if weights is None:
@@ -25,38 +33,48 @@ def load_saved(registry, model_dir: Path, stage: str | None = None):
     if config["model"] not in registry.models:
         raise unknown("model", config["model"], registry.models, "is its plugin installed? see 'harness list'")
     model = registry.models[config["model"]].spec.build(len(config["classes"]))
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to replace
+        raise HarnessError(f"'{weights}' cannot be loaded into {config['model']} ({type(exc).__name__}); "
+                           "train it again with 'harness run ... --overwrite'") from None
     model.eval()
     return model, config, weights
 
 
 def read_images(paths, size: int):
-    """Image files as a uint8 (N, 3, size, size) tensor, at the size the model was trained on."""
+    """Image files as a uint8 (N, 3, size, size) tensor, decoded and resized exactly as the
+    image-folder datasets decode training images (``harness.data.folders.decode``)."""
     import numpy as np
     import torch
-    from PIL import Image
+
+    from harness.data.folders import decode
 
     arrays = []
     for path in paths:
         try:
-            with Image.open(path) as image:
-                image = image.convert("RGB").resize((size, size), Image.BILINEAR)
-                arrays.append(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
-        except (OSError, ValueError) as exc:
-            raise HarnessError(f"cannot read image '{path}' ({exc}); pass JPEG, PNG, BMP or WebP files") from None
+            image = decode(Path(path).read_bytes(), size)
+        except OSError as exc:
+            raise HarnessError(f"cannot read image '{path}' ({exc.strerror})") from None
+        if image is None:
+            raise HarnessError(f"cannot read image '{path}'; pass JPEG, PNG, BMP or WebP files")
+        arrays.append(image)
     return torch.from_numpy(np.stack(arrays))
 
 
-def predict(registry, model_dir: Path, images: list, top: int = 3) -> list:
+def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -> list:
     """For each image: its path and the ``top`` (class, probability) pairs."""
     import torch
 
+    from harness.accel import CPU
     from harness.evaluate import predict_logits
 
+    accel = accel or CPU
     model, config, _ = load_saved(registry, model_dir)
-    batch = read_images(images, config["image_size"])
-    logits = predict_logits(model, batch, input_size=config["input_size"], tta_flip=config.get("tta_flip", False),
-                            tta_translate=config.get("tta_translate", 0))
+    batch = read_images(images, config["image_size"])  # the size the training images had
+    logits = predict_logits(accel.place(model), batch, input_size=config["input_size"],
+                            batch_size=config["eval_batch_size"], tta_flip=config.get("tta_flip", False),
+                            tta_translate=config.get("tta_translate", 0), accel=accel)
     probabilities = torch.softmax(logits, 1)
     values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     return [
@@ -65,27 +83,68 @@ def predict(registry, model_dir: Path, images: list, top: int = 3) -> list:
     ]
 
 
-def evaluate(registry, model_dir: Path, data: str | None, stage: str | None = None) -> dict:
-    """Test-set metrics of a saved model, on its own data source or on ``data``."""
+def dataset_of(registry, config: dict, source: Path, name: str | None):
+    """The dataset plugin to read ``source`` with: ``name``, else the one the run used, else detected."""
+    from harness.runner import pick_dataset
+
+    name = name or (config.get("dataset") if config.get("dataset") in registry.datasets else None)
+    return pick_dataset(registry, source, name)
+
+
+def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | None = None, *, dataset=None,
+             evaluators=(), eval_options=None, accel=None) -> dict:
+    """Test-set results of a saved model, on its own data (or ``data``), with the default evaluators
+    and ``evaluators``. On its own data the chosen evaluators' fields are added to the model's
+    ``metrics.json`` (and its results folder's leaderboard and report are rebuilt)."""
     import torch
 
     from harness import config as configuration
+    from harness.accel import CPU
     from harness.data.locate import resolve_source
     from harness.data.splits import make_splits
-    from harness.evaluate import classification_metrics, predict_logits
-    from harness.runner import pick_dataset
+    from harness.evaluate import score
+    from harness.plugins import choose_evaluators
 
+    accel = accel or CPU
+    chosen = choose_evaluators(registry, evaluators, eval_options)
     model, config, weights = load_saved(registry, model_dir, stage)
+    stage_name = weights.stem
     source = resolve_source(data or config["data_source"], profile=config["profile"], download=False)
-    images = pick_dataset(registry, source, None).load(source)
+    images = dataset_of(registry, config, source, dataset).load(source, config["input_size"])
     if list(images.classes) != list(config["classes"]):
         raise HarnessError(f"'{source}' has classes {images.classes[:4]}..., the model was trained on "
                            f"{config['classes'][:4]}...; pass data with the same classes")
     settings = configuration.data_config(config)
     splits = make_splits(images, val_size=settings.val_size, train_size=settings.train_size,
                          test_size=settings.test_size, seed=settings.split_seed)
-    logits = predict_logits(model, torch.from_numpy(splits.test_x), input_size=config["input_size"],
-                            batch_size=config["eval_batch_size"], tta_flip=config["tta_flip"],
-                            tta_translate=config.get("tta_translate", 0))
-    return {"model": config["model"], "weights": str(weights), "data": str(source),
-            **classification_metrics(splits.test_y, logits, splits.classes)}
+    fields = score(accel.place(model), torch.from_numpy(splits.test_x), splits.test_y, splits.classes, config,
+                   evaluators=chosen, folder=Path(model_dir), stage=stage_name, accel=accel)
+    if data is None:
+        add_to_results(Path(model_dir), stage_name, fields, registry)
+    return {"model": config["model"], "stage": stage_name, "weights": str(weights), "data": str(source), **fields}
+
+
+def add_to_results(model_dir: Path, stage: str, fields: dict, registry) -> None:
+    """Put the evaluators' fields into ``metrics.json`` (the stage's entry, and the run's own
+    fields when it is the last stage), keeping what earlier evaluations added."""
+    path = model_dir / "metrics.json"
+    if not path.is_file():
+        return
+    metrics = json.loads(path.read_text())
+    added = {key: value for key, value in fields.items()
+             if key not in ("evaluators", "evaluator_errors", "eval_time_s", "eval_img_s")
+             and key not in (fields.get("evaluators", {}).get("classification", {}).get("fields") or [])}
+    ran = {name: entry for name, entry in fields.get("evaluators", {}).items() if name != "classification"}
+    for entry in metrics.get("stages") or []:
+        if entry.get("name") == stage:
+            entry.update(added)
+            entry["evaluators"] = {**(entry.get("evaluators") or {}), **ran}
+    if metrics.get("stage") == stage:
+        metrics.update(added)
+        metrics["evaluators"] = {**(metrics.get("evaluators") or {}), **ran}
+    write_json(path, metrics)
+    results = model_dir.parent.parent if model_dir.name.startswith("seed-") else model_dir.parent
+    if (results / "leaderboard.md").is_file():
+        from harness.runner import write_reports
+
+        write_reports(results, registry)

@@ -5,14 +5,17 @@ and the others keep working (llm's known pain, done better).
 """
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 from importlib import metadata
 
 import pluggy
 
 from harness import hookspecs
-from harness.specs import DatasetSpec, ModelSpec
+from harness.errors import unknown
+from harness.specs import CallbackSpec, DatasetSpec, EvaluatorSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "harness"
 
@@ -30,6 +33,8 @@ class Registered:
 class Registry:
     models: dict = field(default_factory=dict)  # name -> Registered(ModelSpec)
     datasets: dict = field(default_factory=dict)  # name -> Registered(DatasetSpec)
+    callbacks: dict = field(default_factory=dict)  # name -> Registered(CallbackSpec)
+    evaluators: dict = field(default_factory=dict)  # name -> Registered(EvaluatorSpec)
     problems: list = field(default_factory=list)  # one line per broken plugin or registration
     plugins: list = field(default_factory=list)  # (entry-point name, package, module) loaded fine
 
@@ -58,12 +63,14 @@ def load(extra_plugins=(), report=True) -> Registry:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     registry = Registry()
-    candidates = [(ep.name, ep.dist.name if ep.dist else "?", ep) for ep in _entry_points()]
-    candidates += [(getattr(p, "__name__", repr(p)), "(in-process)", p) for p in extra_plugins]
+    # (name, package, how to get the plugin); entry points are told apart by where they came from,
+    # not by class: some packages (mlflow's dependencies) swap importlib.metadata's EntryPoint class
+    candidates = [(ep.name, ep.dist.name if ep.dist else "?", ep.load) for ep in _entry_points()]
+    candidates += [(getattr(p, "__name__", repr(p)), "(in-process)", lambda p=p: p) for p in extra_plugins]
 
-    for name, package, source in candidates:
+    for name, package, get in candidates:
         try:
-            plugin = source.load() if isinstance(source, metadata.EntryPoint) else source
+            plugin = get()
             pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin is that plugin's problem
             registry.problems.append(f"plugin '{name}' ({package}) failed to load: {_describe(exc)}")
@@ -78,6 +85,8 @@ def load(extra_plugins=(), report=True) -> Registry:
         for hook, table, kind in (
             (pm.hook.register_models, registry.models, ModelSpec),
             (pm.hook.register_datasets, registry.datasets, DatasetSpec),
+            (pm.hook.register_callbacks, registry.callbacks, CallbackSpec),
+            (pm.hook.register_evaluators, registry.evaluators, EvaluatorSpec),
         ):
             for impl in hook.get_hookimpls():
                 if impl.plugin is not plugin:
@@ -92,6 +101,45 @@ def load(extra_plugins=(), report=True) -> Registry:
         for line in registry.problems:
             print(f"harness: warning: {line}", file=sys.stderr)
     return registry
+
+
+@dataclass
+class Evaluator:
+    """A chosen evaluator: its spec, the plugin it came from and its resolved options."""
+
+    name: str
+    plugin: str
+    spec: Any
+    options: dict = field(default_factory=dict)
+
+
+def choose_evaluators(registry, chosen=(), options=None) -> list:
+    """The default evaluators (``classification``) then the ``chosen`` ones, with their options:
+    the spec's defaults overridden by ``options[name]`` (from ``--set eval.<name>.<key>=value``)."""
+    from harness.config import typed_like
+
+    options = options or {}
+    for name in list(chosen) + list(options):
+        if name not in registry.evaluators:
+            raise unknown("evaluator", name, registry.evaluators, "see 'harness list'")
+    names = [name for name, r in registry.evaluators.items() if r.spec.default]
+    names += [name for name in chosen if name not in names]
+    out = []
+    for name in names:
+        registered = registry.evaluators[name]
+        settings = dict(registered.spec.options)
+        for key, value in options.get(name, {}).items():
+            if key not in settings:
+                raise unknown("option", key, settings, f"of evaluator '{name}'; its options: {', '.join(settings) or 'none'}")
+            settings[key] = typed_like(value, settings[key], f"eval.{name}.{key}")
+        out.append(Evaluator(name, registered.plugin, registered.spec, settings))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def installed() -> Registry:
+    """The installed plugins, loaded once per process (for code that is not handed a registry)."""
+    return load(report=False)
 
 
 def _describe(exc: BaseException) -> str:

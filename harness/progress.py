@@ -1,36 +1,31 @@
-"""A progress bar per epoch on a terminal; nothing mid-epoch when output is not a TTY (the runner
-prints one line per epoch instead)."""
+"""A progress bar per epoch (tqdm; ``tqdm.auto`` draws a widget in a notebook) on a terminal or in
+a notebook; nothing mid-epoch otherwise, e.g. in a log file (the runner prints one line per epoch)."""
 from __future__ import annotations
 
 import sys
-import time
+
+
+def interactive(stream=None) -> bool:
+    """A terminal, or a Jupyter kernel (whose stderr is no TTY but shows widgets)."""
+    stream = stream or sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
 
 
 class Progress:
     def __init__(self, total: int, description: str, enabled: bool = True, stream=None):
-        self.stream = stream or sys.stderr
-        self.enabled = enabled and self.stream.isatty()
-        self.total = max(1, total)
-        self.description = description
-        self.started = time.perf_counter()
-        self.last_draw = 0.0
+        self.bar = None
+        if enabled and interactive(stream):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=max(1, total), desc=description, leave=False, file=stream or sys.stderr,
+                            unit="batch", mininterval=0.2, dynamic_ncols=True)
+        self.done = 0
 
     def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.last_draw < 0.2 and done < self.total:
-            return  # redraw at most five times a second
-        self.last_draw = now
-        width = 30
-        filled = int(width * done / self.total)
-        rate = done / max(now - self.started, 1e-9)
-        eta = (self.total - done) / max(rate, 1e-9)
-        bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r{self.description} [{bar}] {done}/{self.total} {rate:.1f} it/s eta {eta:.0f}s ")
-        self.stream.flush()
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+            self.done = done
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()

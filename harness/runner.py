@@ -18,6 +18,7 @@ from harness import config as configuration
 from harness import distributed
 from harness.errors import HarnessError, unknown
 from harness.fileio import atomic_path, write_json, write_text
+from harness.locks import LOCK
 
 CHECKPOINT = "checkpoint.pt"
 # the default accel is left out of configs, so CPU runs keep the fingerprints they always had
@@ -44,6 +45,9 @@ class RunRequest:
     variant: str | None = None  # a name for this run's recipe variant: results go to <model>@<variant>
     accel: object = None  # harness.accel.Accel: device, mixed precision, layout, compile (default: CPU)
     sync_bn: bool = False  # several GPU processes: batch norm over the global batch
+    evaluators: list = field(default_factory=list)  # --eval: evaluators beyond the default ones
+    eval_options: dict = field(default_factory=dict)  # --set eval.<name>.<key>=value
+    callbacks: list = field(default_factory=list)  # --callback: callbacks beyond the default ones
 
 
 def log(message: str) -> None:
@@ -76,15 +80,6 @@ def check_writable(folder: Path) -> None:
         raise HarnessError(f"cannot write to output folder '{folder}' ({exc.strerror}); pass --out DIR") from None
 
 
-# --ablate callbacks: the study's question, what early stopping and LR reduction each bring
-ABLATIONS = {
-    "callbacks": {
-        "no-early-stopping": {"early_stopping": "none"},
-        "no-reduce-lr": {"reduce_lr": "none"},
-    },
-}
-
-
 @dataclass
 class Job:
     """One training run: a model, a variant of its recipe, a seed, and the folder it writes."""
@@ -95,6 +90,7 @@ class Job:
     folder: Path
     weights: object = None  # harness.weights.Source
     skipped: str | None = None  # why this model cannot run (no pretrained weights)
+    callbacks: object = None  # harness.callbacks.CallbackList, made for this job's config
 
 
 def jobs_for(registry, request: RunRequest) -> list:
@@ -114,9 +110,9 @@ def jobs_for(registry, request: RunRequest) -> list:
             log(f"{model}: skipped: {exc}")
         variants = {request.variant or "": {}}
         if request.ablate:
-            if request.ablate not in ABLATIONS:
-                raise unknown("ablation", request.ablate, ABLATIONS, f"choose {', '.join(ABLATIONS)}")
-            variants.update(ABLATIONS[request.ablate])
+            if request.ablate not in configuration.ABLATIONS:
+                raise unknown("ablation", request.ablate, configuration.ABLATIONS, f"choose {', '.join(configuration.ABLATIONS)}")
+            variants.update(configuration.ABLATIONS[request.ablate])
         for variant, changes in variants.items():
             name = f"{model}@{variant}" if variant else model
             for seed in request.seeds:
@@ -139,25 +135,56 @@ def jobs_for(registry, request: RunRequest) -> list:
 
 def run(registry, request: RunRequest) -> int:
     """Train and evaluate every requested model; returns the process exit code."""
-    from harness.data.locate import resolve_source
+    from harness import weights
+    from harness.callbacks import CallbackList
+    from harness.plugins import choose_evaluators
+    from harness.locks import FolderLock
     from harness.provenance import git_commit
 
     git_commit()  # recorded now, while the checkout is the code this process loaded
     jobs = jobs_for(registry, request)
-    main = distributed.is_main()
+    # every check that needs no data comes before the data is decoded: plugin lookups, the
+    # loggers' extras, the weights files (read and fitted to the architecture once per model)
+    evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
+    for job in jobs:
+        job.callbacks = CallbackList.make(registry, job.config, request.callbacks)
+    for spec, source in {(job.spec.name, job.weights.describe()): (job.spec, job.weights)
+                         for job in jobs if job.weights is not None and not job.skipped}.values():
+        weights.check(spec, source)
+
+    held = []  # one lock per model folder this run writes (rank 0's)
 
     def decide():  # files are looked at (and --overwrite removes them) by rank 0 alone
         check_writable(request.out)
-        return [plan(job.folder, request) for job in jobs]
+        plans = []
+        for job in jobs:
+            held.append(FolderLock(job.folder, request.command).acquire())
+            plans.append(plan(job.folder, request))
+        return plans
 
-    plans = distributed.agree(decide)
+    try:
+        plans = distributed.agree(decide)
+        for lock, job, state in zip(held, jobs, plans):
+            if state == "finished" and not job.skipped:
+                lock.release()  # nothing to write there
+        return train_jobs(registry, request, jobs, plans, evaluators)
+    finally:
+        for lock in held:
+            lock.release()
+
+
+def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluators: list) -> int:
+    """Train every job planned to run (one after another), then write the reports."""
+    from harness.data.locate import resolve_source
+
+    main = distributed.is_main()
     for job in jobs:
         if job.skipped and main:  # recorded now: the leaderboard lists the model, with the reason
             write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "skipped",
                                                      "reason": job.skipped})
     jobs_to_train = [(job, state) for job, state in zip(jobs, plans) if not job.skipped]
     if not jobs_to_train:
-        write_reports(request.out)
+        write_reports(request.out, registry)
         log(f"nothing to train; leaderboard: {request.out / 'leaderboard.md'}")
         return 0
     source = resolve_source(request.data, profile=request.profile, download=request.download)
@@ -187,7 +214,8 @@ def run(registry, request: RunRequest) -> int:
             log(f"{label}: finished earlier, skipped (--overwrite to train it again)")
             continue
         try:
-            run_model(job.spec, job.config, images_for(job.config["input_size"]), job.folder, request, job.weights)
+            run_model(job.spec, job.config, images_for(job.config["input_size"]), job.folder, request, job.weights,
+                      callbacks=job.callbacks, evaluators=evaluators, dataset=dataset.name, name=job.name)
         except KeyboardInterrupt:
             resume = request.command if "--resume" in request.command else request.command + " --resume"
             log(f"{label}: interrupted; its last finished epoch is checkpointed. Resume with: {resume}")
@@ -198,14 +226,16 @@ def run(registry, request: RunRequest) -> int:
             failures += 1
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             log(f"{label}: failed: {reason}")
+            failed = {**_identity(job.config), "status": "failed", "reason": reason}
             if main:
                 job.folder.mkdir(parents=True, exist_ok=True)
                 write_text(job.folder / "error.log", traceback.format_exc())
-                write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "failed", "reason": reason})
-        write_reports(request.out)
+                write_json(job.folder / "metrics.json", failed)
+            job.callbacks.call("on_run_end", failed)
+        write_reports(request.out, registry)
         reports_written = True
     if not reports_written:
-        write_reports(request.out)
+        write_reports(request.out, registry)
     log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
     return 1 if failures else 0
 
@@ -214,7 +244,9 @@ def plan(folder: Path, request) -> str:
     """fresh | finished | interrupted, refusing to overwrite results silently."""
     metrics, checkpoint = folder / "metrics.json", folder / CHECKPOINT
     if request.overwrite and folder.exists():
-        shutil.rmtree(folder)
+        for entry in folder.iterdir():  # everything but this run's own lock
+            if entry.name != LOCK:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return "fresh"
     finished = metrics.exists() and _status(metrics) == "ok"
     if not (metrics.exists() or checkpoint.exists()):
@@ -241,13 +273,13 @@ def _identity(config: dict) -> dict:
     return {key: config.get(key) for key in keys}
 
 
-def write_reports(folder: Path) -> None:
+def write_reports(folder: Path, registry=None) -> None:
     if not distributed.is_main():
         return
     from harness.report import leaderboard, markdown
 
     leaderboard.write(folder)
-    markdown.write_report(folder)
+    markdown.write_report(folder, registry)
 
 
 def fingerprint(config: dict) -> str:
@@ -257,19 +289,29 @@ def fingerprint(config: dict) -> str:
 INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airbench whitens on 5,000)
 
 
-def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None) -> dict:
+def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None, *, callbacks=None,
+              evaluators=None, dataset: str | None = None, name: str | None = None, registry=None) -> dict:
+    """Train one job and write its folder. ``callbacks`` (a ``CallbackList``) and ``evaluators``
+    default to the installed plugins' default ones."""
     import numpy as np
     import torch
 
+    from harness import plugins
+    from harness.accel import CPU
+    from harness.callbacks import CallbackList, RunInfo
     from harness.data.splits import make_splits
-    from harness.evaluate import classification_metrics, predict_logits
+    from harness.evaluate import score
+    from harness.plugins import choose_evaluators
     from harness.freezing import Parts
     from harness.modelcheck import check_output_width, count_macs
     from harness.provenance import environment
     from harness.report.plots import confusion_png, curves_png
     from harness.train import Trainer, load_checkpoint
-    from harness.accel import CPU
 
+    registry = registry or plugins.installed()
+    callbacks = callbacks if callbacks is not None else CallbackList.make(registry, config, request.callbacks)
+    evaluators = evaluators if evaluators is not None else choose_evaluators(registry, request.evaluators,
+                                                                             request.eval_options)
     accel = request.accel or CPU
     started = time.perf_counter()
     recipe = configuration.to_recipe(config)
@@ -302,7 +344,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to replace
             raise HarnessError(f"checkpoint '{checkpoint}' cannot be read ({type(exc).__name__}); "
                                "pass --overwrite to train this model again") from None
-        if not isinstance(resume, dict) or resume.get("fingerprint") != fingerprint(config):
+        if resume.get("fingerprint") != fingerprint(config):
             raise HarnessError(
                 f"'{checkpoint}' was made with other settings than this command's; run the original "
                 "command with --resume, or pass --overwrite to start again"
@@ -317,9 +359,11 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         chosen = np.sort(np.random.default_rng(config["seed"]).permutation(len(splits.train_y))[:INIT_IMAGES])
         with torch.no_grad():
             spec.init_from_data(model, model_input(torch.from_numpy(splits.train_x[chosen]), config["input_size"]))
+    plugins_used = {"callbacks": callbacks.names(), "evaluators": [e.name for e in evaluators]}
     if main:
         write_json(folder / "config.json", {"command": request.command, **config, "classes": splits.classes,
-                                            "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source})
+                                            "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source,
+                                            "dataset": dataset, **plugins_used})
     log(f"{spec.name}: {params / 1e6:.2f}M parameters, input {config['input_size']}px, "
         f"train {len(splits.train_y)} / val {len(splits.val_y)} / test {len(splits.test_y)}")
 
@@ -335,18 +379,16 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         if main:
             with atomic_path(folder / f"{stage.name}.pt") as tmp:
                 torch.save({key: value.cpu() for key, value in trained.state_dict().items()}, tmp)
-        eval_started = time.perf_counter()
-        logits = distributed.sharded(lambda part: predict_logits(
-            trained, part, input_size=config["input_size"], batch_size=recipe.eval_batch_size,
-            tta_flip=recipe.tta_flip, tta_translate=recipe.tta_translate, accel=accel), test_x)
-        eval_time = time.perf_counter() - eval_started
-        scores = classification_metrics(splits.test_y, logits, splits.classes)
+        scores = score(trained, test_x, splits.test_y, splits.classes, config, evaluators=evaluators, folder=folder,
+                       stage=stage.name, accel=accel)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
-        return {**scores, "eval_time_s": eval_time, "eval_img_s": len(splits.test_y) / eval_time}
+        return scores
 
+    callbacks.call("on_run_start", RunInfo(name or spec.name, config, folder, request.out, main))
     trainer = Trainer(model, splits, recipe, input_size=config["input_size"], seed=config["seed"],
                       parts=Parts.of(model, spec.head, spec.blocks), label=spec.name, on_epoch=on_epoch,
-                      on_stage_end=on_stage_end, checkpoint=checkpoint, fingerprint=fingerprint(config), accel=accel)
+                      on_stage_end=on_stage_end, checkpoint=checkpoint, fingerprint=fingerprint(config), accel=accel,
+                      callbacks=callbacks)
     fit = trainer.fit(resume)
 
     stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
@@ -355,24 +397,22 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         **_identity(config),
         "status": "ok",
         "stage": final["name"],
-        **{key: final[key] for key in ("accuracy", "precision", "recall", "f1")},
+        **{key: value for key, value in final.items() if key not in STAGE_BOOKKEEPING},
         "best_epoch": final["best_epoch"],
         "epochs": sum(stage["epochs"] for stage in stages),
         "stages": stages,
         "train_time_s": fit.train_time_s,
         "train_img_s": fit.train_images / fit.train_time_s if fit.train_time_s else None,
-        "eval_time_s": final["eval_time_s"],
-        "eval_img_s": final["eval_img_s"],
         "wall_time_s": time.perf_counter() - started,
         "params": params,
         "macs": macs,
         "weights": source.describe(),
         "weights_source": source.as_dict(),
-        "data": {"source": str(splits.source), **splits.sizes()},
+        "data": {"source": str(splits.source), "dataset": dataset, **splits.sizes()},
         "tta_flip": recipe.tta_flip,
         "tta_translate": recipe.tta_translate,
         "accel": accel.describe(),
-        **{key: final[key] for key in ("mean_confidence", "per_class", "classes", "confusion")},
+        "callbacks": plugins_used["callbacks"],
         "environment": environment(),
     }
     if main:
@@ -381,9 +421,14 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         curves_png(folder / "curves.png", fit.history, spec.name)
         write_json(folder / "metrics.json", metrics)
         checkpoint.unlink(missing_ok=True)  # finished: the stage .pt files hold the models
+    callbacks.call("on_run_end", metrics)
     log(f"{spec.name}: done, test accuracy {final['accuracy']:.4f} ({metrics['epochs']} epochs, "
         f"{metrics['wall_time_s']:.0f}s)")
     return metrics
+
+
+# a stage's own entries, kept under "stages"; its test-set fields are also the run's
+STAGE_BOOKKEEPING = ("name", "epochs", "best_epoch", "best_value", "monitor", "stopped_early")
 
 
 HISTORY_COLUMNS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s"]

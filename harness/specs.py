@@ -1,4 +1,4 @@
-"""The dataclasses plugins fill in: facts about a model or a dataset, never mechanism.
+"""The dataclasses plugins fill in: facts about a model, a dataset, a callback or an evaluator.
 
 Recipe words follow Keras (``patience``, ``min_delta``, ``factor``, ``min_lr``, ``cooldown``) so a
 user of the original study recognises every knob; metric names are ``val_acc`` / ``val_loss``.
@@ -159,3 +159,48 @@ class DatasetSpec:
     accepts: Callable[[Any], bool] = lambda path: False
     description: str = ""
     fallback: bool = False
+
+
+@dataclass
+class CallbackSpec:
+    """A training callback a plugin registers, named as Keras and Lightning users expect.
+
+    ``make(config)`` gets the run's resolved config (plain data) and returns an object with any of:
+    ``on_run_start(run)`` (``run.name``, ``run.config``, ``run.folder``, ``run.main``: whether this
+    process writes files), ``on_stage_start(stage, control)`` (``control.model``, ``control.lr``,
+    ``control.set_lr(value)``), ``on_epoch_end(epoch, logs)`` (``logs``: ``train_loss``,
+    ``train_acc``, ``val_loss``, ``val_acc``, ``lr``, ``stage``; returning True ends the stage),
+    ``on_stage_end(stage, control)`` and ``on_run_end(metrics)``; ``state_dict()`` /
+    ``load_state_dict(state)`` put its state in the checkpoint, so ``--resume`` continues it.
+    ``default`` callbacks are in every run (they act on recipe words such as ``early_stopping``);
+    others are chosen with ``--callback NAME``.
+    """
+
+    name: str
+    make: Callable[[dict], Any]
+    description: str = ""
+    default: bool = False
+
+
+@dataclass
+class EvaluatorSpec:
+    """A set of test-set metrics a plugin registers.
+
+    ``evaluate(ctx)`` runs once per trained stage and returns a dict: its numbers become result
+    fields and leaderboard columns (other JSON values are kept in ``metrics.json``). ``ctx`` holds
+    ``model`` (eval mode, on the run's device), ``predict(x_uint8) -> logits`` (the harness's batched
+    path with the run's device, layout, precision and test-time augmentation), ``test_x`` (uint8,
+    N x 3 x H x W), ``test_y``, ``classes``, ``input_size``, ``logits`` (of the plain test pass),
+    ``folder`` (the model's output folder, for files the report shows), ``stage``, ``config``,
+    ``options`` and ``main``. ``options`` are this evaluator's settings with their defaults, changed
+    with ``--set eval.<name>.<key>=value``. ``report(results, folder)``, if given, returns the
+    report's section for this evaluator. ``default`` evaluators always run; others are chosen with
+    ``--eval NAME``.
+    """
+
+    name: str
+    evaluate: Callable[[Any], dict]
+    description: str = ""
+    default: bool = False
+    options: dict = field(default_factory=dict)
+    report: Optional[Callable[[list, Any], str]] = None

@@ -1,7 +1,9 @@
 """The training loop: stages run in order, each with its own trainable parts, optimizer and
 learning-rate schedule; validation after every epoch; early stopping on a validation metric with
 the best weights restored at the end of every stage; a checkpoint after every epoch from which
-an interrupted run resumes exactly.
+an interrupted run resumes exactly. Early stopping, ReduceLROnPlateau and loggers are callbacks
+(``harness.callbacks``, built-ins in ``plugins/harness_callbacks``): the loop calls them at the end of
+every epoch and they may end the stage or change the learning rate.
 
 Data stays in memory as uint8 (on the GPU when training there); each step indexes a batch, scales
 it to [0, 1] and augments it as a batch. Nothing here knows about particular models: plugins give
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 
 from harness import distributed
 from harness.accel import CPU
-from harness.callbacks import EarlyStopper
+from harness.callbacks import CallbackList, Control, improved
 from harness.data.augment import augment_batch, training_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits
 from harness.fileio import atomic_path
@@ -27,7 +29,7 @@ from harness.freezing import Parts, fixed_parameters, freeze, train_mode
 from harness.progress import Progress
 from harness.specs import Recipe, Stage
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: callback states replace the fixed early-stopping / plateau entries
 GPU_FINITE_CHECK_EVERY = 25  # steps between loss checks on a GPU, where each check waits for the device
 TRIANGLE_START, TRIANGLE_END = 0.2, 0.07  # airbench94's schedule, as fractions of the peak LR
 
@@ -140,30 +142,6 @@ class Lookahead:
             self.slow[key].copy_(value)
 
 
-def make_plateau(stage: Stage, optimizer):
-    """torch's ReduceLROnPlateau with the Keras settings of the stage, or None.
-
-    Keras cuts the LR once ``patience`` epochs in a row failed to improve; torch cuts when more
-    than ``patience`` did, so torch is given ``patience - 1``. ``cooldown`` is torch's: that many
-    epochs after a cut are not counted as bad. ``min_lr`` is scaled for a base group that starts
-    lower than the head.
-    """
-    plateau = stage.reduce_lr
-    if plateau is None:
-        return None
-    min_lrs = [plateau.min_lr * group["lr"] / stage.lr for group in optimizer.param_groups]
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer,
-        mode="min" if plateau.monitor == "val_loss" else "max",
-        factor=plateau.factor,
-        patience=plateau.patience - 1,
-        threshold=plateau.min_delta,
-        threshold_mode="abs",
-        cooldown=plateau.cooldown,
-        min_lr=min_lrs,
-    )
-
-
 def train_step(module, x, y, stage: Stage, optimizer, step_schedule, accel=CPU, check_finite=True,
                world=distributed.SINGLE):
     """One optimisation step; returns the (detached) loss and the logits.
@@ -249,19 +227,47 @@ class FeatureCache:
         return logits.cpu()
 
 
+class BestEpoch:
+    """The stage's best epoch for the results, on early stopping's monitor (``val_acc`` when the
+    stage has none); early stopping itself is a callback, which restores the weights."""
+
+    def __init__(self, stage: Stage):
+        settings = stage.early_stopping
+        self.monitor = settings.monitor if settings else "val_acc"
+        self.min_delta = settings.min_delta if settings else 0.0
+        self.value, self.epoch = None, 0
+
+    def update(self, epoch: int, row: dict) -> None:
+        if improved(row[self.monitor], self.value, self.monitor, self.min_delta):
+            self.value, self.epoch = row[self.monitor], epoch
+
+    def state_dict(self) -> dict:
+        return {"value": self.value, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.value, self.epoch = state["value"], state["epoch"]
+
+
 class Trainer:
     """Runs a recipe on a model over in-memory splits.
 
-    ``on_epoch(row)`` sees each history row; ``on_stage_end(stage, model)`` runs once per stage
-    with the best weights restored and returns a dict kept in the stage's result (and checkpoint).
+    ``callbacks`` (a ``CallbackList``; default: the installed plugins' default callbacks, early
+    stopping and ReduceLROnPlateau) see every stage and epoch. ``on_epoch(row)`` sees each history
+    row; ``on_stage_end(stage, model)`` runs once per stage after the callbacks' ``on_stage_end``
+    (the best weights restored) and returns a dict kept in the stage's result (and checkpoint).
     With ``checkpoint`` set, state is saved there atomically after every epoch. ``accel`` says
     where and how to compute (``harness.accel``); the model is moved there.
     """
 
     def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, parts: Parts | None = None,
                  label="", on_epoch=None, on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
-                 show_progress=True, accel=CPU):
+                 show_progress=True, accel=CPU, callbacks: CallbackList | None = None):
         self.model = model
+        if callbacks is None:
+            from harness import plugins
+
+            callbacks = CallbackList.make(plugins.installed(), {})
+        self.callbacks = callbacks
         self.accel = accel
         self.world = distributed.current()
         self.forward = accel.prepare(model)  # the model, or its compiled form (same parameters)
@@ -317,9 +323,10 @@ class Trainer:
         self.begin_stage(stage)
         batches = self.batch_count(stage.batch_size)
         optimizer = make_optimizer(stage, param_groups(self.model, self.parts, stage))
+        control = Control(self.model, optimizer, stage)
         step_schedule = make_step_schedule(stage, optimizer, batches)
-        plateau = make_plateau(stage, optimizer)
-        stopper = EarlyStopper(stage.early_stopping)
+        self.callbacks.call("on_stage_start", stage, control)
+        best = BestEpoch(stage)
         self.lookahead = Lookahead(self.model, stage.lookahead, stage.epochs * batches) if stage.lookahead else None
         epoch, finished = 0, False
         if resume is not None:  # the generator as it was when the stage began, for the feature cache
@@ -335,9 +342,8 @@ class Trainer:
             optimizer.load_state_dict(resume["optimizer"])
             if step_schedule is not None:
                 step_schedule.load_state_dict(resume["step_schedule"])
-            if plateau is not None:
-                plateau.load_state_dict(resume["plateau"])
-            stopper.load_state_dict(resume["stopper"])
+            self.callbacks.load_state_dict(resume["callbacks"])
+            best.load_state_dict(resume["best"])
             if self.lookahead is not None:
                 self.lookahead.load_state_dict(resume["lookahead"])
             torch.set_rng_state(resume["rng"]["torch"])
@@ -367,12 +373,12 @@ class Trainer:
             result.history.append(row)
             if self.on_epoch:
                 self.on_epoch(row)
-            if plateau is not None:
-                plateau.step(row[stage.reduce_lr.monitor])
-            finished = stopper.update(epoch, row, self.model) or epoch == stage.epochs
-            self.save_checkpoint(index, epoch, finished, result, optimizer, step_schedule, plateau, stopper)
-        stopper.restore(self.model)
-        stage_result = StageResult(stage.name, epoch, stopper.best_epoch, stopper.best, stopper.monitor,
+            best.update(epoch, row)
+            stop = self.callbacks.on_epoch_end(epoch, dict(row))
+            finished = stop or epoch == stage.epochs
+            self.save_checkpoint(index, epoch, finished, result, optimizer, step_schedule, best)
+        self.callbacks.call("on_stage_end", stage, control)
+        stage_result = StageResult(stage.name, epoch, best.epoch, best.value, best.monitor,
                                    stopped_early=epoch < stage.epochs)
         if self.on_stage_end:
             stage_result.extra = self.on_stage_end(stage, self.model) or {}
@@ -433,7 +439,7 @@ class Trainer:
 
     # --- checkpoints --------------------------------------------------------------------------
 
-    def save_checkpoint(self, index, epoch, finished, result, optimizer, step_schedule, plateau, stopper):
+    def save_checkpoint(self, index, epoch, finished, result, optimizer, step_schedule, best):
         if self.checkpoint is None or not self.world.main:
             return
         state = {
@@ -445,8 +451,8 @@ class Trainer:
             "model_state": {key: value.cpu() for key, value in self.model.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "step_schedule": step_schedule.state_dict() if step_schedule is not None else None,
-            "plateau": plateau.state_dict() if plateau is not None else None,
-            "stopper": stopper.state_dict(),
+            "callbacks": self.callbacks.state_dict(),
+            "best": best.state_dict(),
             "lookahead": self.lookahead.state_dict() if self.lookahead is not None else None,
             "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
                     "stage_start": self.stage_start,
@@ -462,4 +468,7 @@ class Trainer:
 
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint written by ``Trainer``; only tensors and plain data are unpickled."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"not a version {CHECKPOINT_VERSION} checkpoint")
+    return state

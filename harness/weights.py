@@ -155,6 +155,14 @@ def load_into(model, source: Source, spec) -> None:
         load_state(net, read_state(source.path), spec.weights.arch, source.path)
 
 
+def check(spec, source: Source) -> None:
+    """Load ``source`` into a freshly built model now (the classifier is left out, so any class
+    count does), so that a damaged file or one made for another architecture stops a run before
+    any data is decoded."""
+    if source.kind != "scratch":
+        load_into(spec.build(2), source, spec)
+
+
 def _classifier(net) -> str:
     return net.pretrained_cfg.get("classifier", "") if hasattr(net, "pretrained_cfg") else ""
 

@@ -12,21 +12,80 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytest_plugins = ["pytester"]  # for the tests of the suite's own guards
+
 CLASSES = ["cat", "dog", "frog"]
+
+
+ISOLATED = ("HOME", "HARNESS_CACHE_DIR", "HARNESS_DATA_DIR", "HF_HUB_CACHE", "MPLCONFIGDIR", "TORCH_HOME",
+            "XDG_CACHE_HOME")
+
+
+def isolate(environ_set, base: Path) -> None:
+    """Point every folder a run may write or read behind the user's back into ``base``; the hub
+    is read from a local cache only: tests never reach the network."""
+    for name, sub in (("HOME", "home"), ("HARNESS_CACHE_DIR", "cache"), ("HARNESS_DATA_DIR", "data"),
+                      ("HF_HUB_CACHE", "hub"), ("MPLCONFIGDIR", "mpl"), ("TORCH_HOME", "torch"),
+                      ("XDG_CACHE_HOME", "xdg")):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+        environ_set(name, str(base / sub))
+    environ_set("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory):
+    """Module- and session-scoped fixtures run before the per-test isolation below: they get a
+    home of their own too (and the user's weights folder is never looked at)."""
+    import os
+
+    saved = {name: os.environ.get(name) for name in (*ISOLATED, "HF_HUB_OFFLINE", "HARNESS_WEIGHTS_DIR")}
+    os.environ.pop("HARNESS_WEIGHTS_DIR", None)
+    isolate(os.environ.__setitem__, tmp_path_factory.mktemp("session-home"))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path_factory, monkeypatch):
-    """Every test gets its own cache and data folders, so nothing leaks between tests or from
+    """Every test gets its own home, cache and data folders, so nothing leaks between tests or from
     the developer's machine (and nothing is ever downloaded)."""
     base = tmp_path_factory.mktemp("harness-home")
-    monkeypatch.setenv("HARNESS_CACHE_DIR", str(base / "cache"))
-    monkeypatch.setenv("HARNESS_DATA_DIR", str(base / "data"))
+    isolate(monkeypatch.setenv, base)
     monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
-    # the hub is read from a local cache only: tests never reach the network
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(base / "hub"))
     return base
+
+
+LOOPBACK = ("127.", "::1", "localhost", "0.0.0.0")
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """Any connection a test makes to an address other than loopback fails that test, naming it."""
+    import socket
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])
+            if not host.startswith(LOOPBACK):
+                pytest.fail(f"this test opened a network connection to {host}:{address[1]}; tests reach loopback only",
+                            pytrace=False)
+
+    def connect(sock, address):
+        check(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 
 
 def pattern_images(n_per_class: int, n_classes: int, size: int = 32, seed: int = 0):

@@ -220,7 +220,7 @@ def test_seeds_and_callback_ablation(tmp_path):
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert len(rows) == 3 and {r["runs"] for r in rows} == {"2"}
     assert all(r["accuracy_ci95"] for r in rows)
-    assert "## Variants and ablations" in (out / "report.md").read_text()
+    assert "## Early stopping and learning-rate reduction" in (out / "report.md").read_text()
 
 
 def test_a_named_variant_trains_even_when_only_set_changes_it(tmp_path):

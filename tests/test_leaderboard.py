@@ -90,6 +90,9 @@ def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):
     report = markdown.write_report(tmp_path).read_text()
     assert "## Accuracy against training-set size" in report
     assert (tmp_path / "data_efficiency.png").read_bytes()[:4] == b"\x89PNG"
+    # the ablated run is left out of the curve and answers the second question instead
+    assert "| cnn (cnn, quick) | 0.5000 | 0.7000 | 0.8000 |" in " ".join(report.split())
+    assert "Without ReduceLROnPlateau, cnn" in report and "(-70.0 points)" in report
 
 
 def test_report_names_the_weights_file_and_its_full_sha256(tmp_path):

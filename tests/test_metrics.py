@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from harness.evaluate import classification_metrics
+from harness_evaluators.classification import classification_metrics
 
 
 def logits_for(predictions, classes=3):

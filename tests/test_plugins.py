@@ -1,5 +1,6 @@
 """Plugins are found through the ``harness`` entry-point group; a broken one is reported alone."""
 import json
+from pathlib import Path
 
 from harness import plugins
 from harness.cli import main
@@ -70,3 +71,17 @@ def test_plugin_that_fails_to_register_is_isolated(site):
     registry = plugins.load(report=False)
     assert registry.models["baseline_cnn"].plugin == "cnn"
     assert any("zz_dupe" in line and "already registered" in line for line in registry.problems)
+
+
+def test_a_connection_beyond_loopback_fails_the_test(pytester):
+    """The suite's guard: a test that opens a socket to a non-loopback address fails, named."""
+    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(test_net="""
+        import socket
+
+        def test_reaches_out():
+            socket.create_connection(("192.0.2.1", 80), timeout=0.5)  # TEST-NET-1: never routed
+    """)
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*opened a network connection to 192.0.2.1:80; tests reach loopback only*"])

@@ -143,7 +143,7 @@ def test_bad_option_values_are_refused(key, value):
 
 
 def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, monkeypatch):
-    from harness import plugins, runner
+    from harness import runner
     from harness.data import Images
     from conftest import pattern_images
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.callbacks import EarlyStopper
+from harness_callbacks import EarlyStopper
 from harness.data import Splits
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
 from harness.train import Trainer
@@ -88,16 +88,39 @@ def test_training_learns_and_is_deterministic():
     assert max(row["val_acc"] for row in first.history) > 0.9  # the classes differ by colour
 
 
-def test_plateau_lowers_lr_by_factor_after_patience_never_below_min_lr(monkeypatch):
-    scripted_val_acc(monkeypatch, [0.5] * 12)  # no improvement after the first epoch
-    stage = Stage(name="train", lr=1e-2, epochs=12, batch_size=16, early_stopping=None,
-                  reduce_lr=ReduceLROnPlateau(factor=0.1, patience=2, cooldown=1, min_lr=1e-5))
-    lrs = [row["lr"] for row in Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8,
-                                        seed=0).fit().history]
-    # epochs 2-3 without improvement -> cut after epoch 3; one epoch of cooldown, then 2 more -> cut
-    # after epoch 6, and so on, floored at min_lr
-    expected = [1e-2] * 3 + [1e-3] * 3 + [1e-4] * 3 + [1e-5] * 3
-    assert lrs == pytest.approx(expected)
+def plateau_lrs(monkeypatch, values, **settings):
+    """The LR of each epoch when validation reports ``values`` (val_acc and val_loss alike)."""
+    import harness.train
+
+    sequence = iter(values)
+    monkeypatch.setattr(harness.train, "loss_and_accuracy", lambda logits, labels: (next(sequence),) * 2)
+    stage = Stage(name="train", lr=1e-2, epochs=len(values), batch_size=16, early_stopping=None,
+                  reduce_lr=ReduceLROnPlateau(**settings))
+    return [row["lr"] for row in Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8,
+                                         seed=0).fit().history]
+
+
+def test_plateau_has_keras_cooldown_never_below_min_lr(monkeypatch):
+    lrs = plateau_lrs(monkeypatch, [0.5] * 12, factor=0.1, patience=2, cooldown=1, min_lr=1e-5)
+    # Keras: epochs 2-3 without improvement -> cut after epoch 3; epoch 4 is the cooldown and
+    # counting starts again at once, so epoch 5 is the second bad one -> cut after 5, then 7
+    # (torch's scheduler would cut after 3, 6, 9); floored at min_lr
+    expected = [1e-2] * 3 + [1e-3] * 2 + [1e-4] * 2 + [1e-5] * 5
+    assert lrs == pytest.approx(expected, rel=1e-9)
+
+
+def test_plateau_counts_again_after_an_improvement(monkeypatch):
+    # bad epochs 2, 4, 6, 7 with improvements at 3 and 5 between them: only 6-7 are two in a row,
+    # so the first cut comes after epoch 7 (without the reset it would come after epoch 4)
+    lrs = plateau_lrs(monkeypatch, [0.5, 0.5, 0.6, 0.6, 0.7, 0.7, 0.7, 0.7], factor=0.5, patience=2)
+    assert lrs == pytest.approx([1e-2] * 7 + [5e-3], rel=1e-9)
+
+
+def test_plateau_min_delta_and_val_loss(monkeypatch):
+    # on val_loss lower is better; a fall of 0.005 is not more than min_delta 0.01, so it is no improvement
+    lrs = plateau_lrs(monkeypatch, [1.0, 0.995, 0.99, 0.5, 0.6, 0.7], monitor="val_loss", factor=0.5, patience=2,
+                      min_delta=0.01)
+    assert lrs == pytest.approx([1e-2] * 3 + [5e-3] * 3, rel=1e-9)
 
 
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine"])

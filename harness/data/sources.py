@@ -51,12 +51,51 @@ def read_canonical(path: Path) -> Images:
     return _assemble_canonical(read, str(folder))
 
 
-def _assemble_canonical(read, source: str) -> Images:
-    def load(name):
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles what the canonical batches hold and nothing else: dicts, lists, str/bytes,
+    numbers and numpy arrays of numeric dtypes. Any other global (``os.system``,
+    ``builtins.eval``, ...) is refused before it can be called (Python's documented restricted
+    ``find_class``), so a crafted file runs no code."""
+
+    NUMPY = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+             ("numpy", "ndarray")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.NUMPY:
+            return super().find_class(module, name)
+        if (module, name) == ("numpy", "dtype"):
+            return _numeric_dtype
+        raise pickle.UnpicklingError(f"it refers to '{module}.{name}', which a CIFAR-10 batch never holds")
+
+
+def _numeric_dtype(*args):
+    import numpy
+
+    dtype = numpy.dtype(*args)
+    if dtype.kind not in "biufc":
+        raise pickle.UnpicklingError(f"it holds an array of dtype {dtype}, not numbers")
+    return dtype
+
+
+def load_batch(data: bytes, where: str) -> dict:
+    """One canonical batch file's dict, read with ``BatchUnpickler``; a one-line HarnessError
+    naming the file for anything else."""
+    import io
+
+    try:
         # the release was pickled by Python 2: its keys load as bytes; files written by Python 3
         # tools have str keys. Both are accepted.
-        entry = pickle.loads(read(name), encoding="bytes")
-        return {key.decode() if isinstance(key, bytes) else key: value for key, value in entry.items()}
+        entry = BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with the file, nothing of it ran
+        raise HarnessError(f"'{where}' is not a CIFAR-10 batch file: {exc}".splitlines()[0]) from None
+    if not isinstance(entry, dict):
+        raise HarnessError(f"'{where}' is not a CIFAR-10 batch file: it holds a {type(entry).__name__}, not a dict")
+    return {key.decode() if isinstance(key, bytes) else key: value for key, value in entry.items()}
+
+
+def _assemble_canonical(read, source: str) -> Images:
+    def load(name):
+        return load_batch(read(name), f"{source}/{name}")
 
     def batch(name):
         entry = load(name)

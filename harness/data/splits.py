@@ -17,9 +17,20 @@ def stratified_subset(labels: np.ndarray, size: int | None, seed: int) -> np.nda
     return np.sort(kept)
 
 
-def make_splits(images: Images, *, val_size: int, train_size=None, test_size=None, seed=0) -> Splits:
-    """Hold out ``val_size`` stratified training images for validation, then cap train and test."""
+VAL_FRACTION, VAL_MAX = 0.1, 5000
+
+
+def default_val_size(train_images: int, classes: int) -> int:
+    """10% of the training images, at most 5,000, at least one per class."""
+    return min(VAL_MAX, max(classes, round(VAL_FRACTION * train_images)))
+
+
+def make_splits(images: Images, *, val_size: int | None, train_size=None, test_size=None, seed=0) -> Splits:
+    """Hold out ``val_size`` stratified training images for validation (None: ``default_val_size``),
+    then cap train and test."""
     labels = images.train_y
+    if val_size is None:
+        val_size = default_val_size(len(labels), len(images.classes))
     if val_size <= 0 or val_size >= len(labels):
         raise HarnessError(
             f"data.val_size={val_size} must be between 1 and the {len(labels)} training images"

@@ -83,44 +83,115 @@ def per_class_f1(results: list) -> str:
     return "## Per-class F1 (test set)\n\n" + table.to_markdown(disable_numparse=True) + "\n\n"
 
 
-def ablation(frame: pd.DataFrame) -> str:
-    variants = frame[frame["model"].str.contains("@", na=False)]
-    if variants.empty:
+def _ok(results: list) -> list:
+    return [r for r in results if r.get("status") == "ok" and isinstance(r.get("accuracy"), (int, float))]
+
+
+def _train_images(result: dict):
+    return (result.get("data") or {}).get("train")
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def ablation(results: list) -> str:
+    """The study's second question: what early stopping and ReduceLROnPlateau each bring, from
+    ``--ablate callbacks`` runs compared with the recipe as it is (same model, profile, data)."""
+    from harness.config import ABLATIONS
+
+    ablated = {name for variants in ABLATIONS.values() for name in variants}
+    groups: dict = {}
+    for result in _ok(results):
+        key = (result.get("model"), result.get("profile"), _train_images(result))
+        groups.setdefault(key, {}).setdefault(result.get("variant") or "as recipe", []).append(result)
+    rows, prose = [], []
+    for (model, profile, train), variants in sorted(groups.items(), key=lambda item: str(item[0])):
+        if not ablated & set(variants):
+            continue
+        summary = {name: {"accuracy": _mean(r["accuracy"] for r in runs), "epochs": _mean(r.get("epochs") or 0 for r in runs),
+                          "best": _mean(r.get("best_epoch") or 0 for r in runs),
+                          "time": _mean(r.get("train_time_s") or 0 for r in runs), "runs": len(runs)}
+                   for name, runs in variants.items()}
+        for name, numbers in sorted(summary.items(), key=lambda item: (item[0] in ablated, item[0])):
+            rows.append({"model": model, "profile": profile, "train images": train, "variant": name,
+                         "epochs run": f"{numbers['epochs']:.0f}", "best epoch": f"{numbers['best']:.0f}",
+                         "test accuracy": _fmt(numbers["accuracy"]), "training time": f"{numbers['time']:.0f} s"})
+        base_name = next((name for name in summary if name not in ablated), None)
+        if base_name is None:
+            continue
+        base = summary[base_name]
+        for name, words in (("no-early-stopping", "Without early stopping"), ("no-reduce-lr", "Without ReduceLROnPlateau")):
+            if name in summary:
+                other = summary[name]
+                prose.append(
+                    f"{words}, {model} ({profile} profile, {train:,} training images) ran {other['epochs']:.0f} epochs "
+                    f"against {base['epochs']:.0f} and reached {_fmt(other['accuracy'])} test accuracy against "
+                    f"{_fmt(base['accuracy'])} ({100 * (other['accuracy'] - base['accuracy']):+.1f} points) in "
+                    f"{other['time']:.0f} s of training against {base['time']:.0f} s"
+                    f" ({other['time'] / base['time']:.1f}x)." if base["time"] else ".")
+    if not rows:
         return ""
-    bases = {m.split("@")[0] for m in variants["model"]}
-    shown = frame[frame["model"].map(lambda m: str(m).split("@")[0] in bases)]
-    table = pd.DataFrame({
-        "model": shown["model"].map(lambda m: str(m).split("@")[0]),
-        "variant": shown["model"].map(lambda m: str(m).split("@")[1] if "@" in str(m) else "as recipe"),
-        "stage": shown["stage"],
-        "accuracy": shown["accuracy"].map(_fmt),
-        "epochs": shown["epochs"],
-        "best_epoch": shown["best_epoch"],
-        "train_time_s": shown["train_time_s"].map(lambda v: _fmt(v, 0)),
-    }).sort_values(["model", "stage", "variant"])
-    return ("## Variants and ablations\n\nThe same model with parts of its recipe changed (`--ablate callbacks`: "
-            "early stopping off trains the stage's full epochs; ReduceLROnPlateau off keeps the LR fixed).\n\n"
-            + table.to_markdown(index=False, disable_numparse=True) + "\n\n")
+    return ("## Early stopping and learning-rate reduction (the study's second question)\n\n"
+            "`--ablate callbacks` trains the recipe as it is and with each callback turned off: without early "
+            "stopping every stage runs its full epochs; without ReduceLROnPlateau the learning rate stays fixed "
+            "(early stopping still ends the stage).\n\n"
+            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n"
+            + "".join(f"- {line}\n" for line in prose) + "\n")
 
 
 def data_efficiency(folder: Path, results: list) -> str:
-    from harness.runner import ABLATIONS
+    """The study's third question: accuracy against training-set size, per model and profile; the
+    plot and, where a transfer model and CNNs share sizes, the gap between them in words."""
+    from harness.config import ABLATIONS
 
     ablated = {name for variants in ABLATIONS.values() for name in variants}
-    points = {}
-    for result in results:
-        train = (result.get("data") or {}).get("train")
-        if result.get("status") == "ok" and train and result.get("variant") not in ablated:
-            points.setdefault((result.get("model"), result.get("family")), {}).setdefault(train, []).append(result["accuracy"])
+    points: dict = {}
+    for result in _ok(results):
+        train = _train_images(result)
+        if train and result.get("variant") not in ablated:
+            key = (result.get("model"), result.get("family"), result.get("profile"))
+            points.setdefault(key, {}).setdefault(train, []).append(result["accuracy"])
     series = {key: value for key, value in points.items() if len(value) > 1}
     if not series:
         return ""
     from harness.report.plots import data_efficiency_png
 
     target = folder / "data_efficiency.png"
-    data_efficiency_png(target, series)
-    return ("## Accuracy against training-set size\n\n" + _link(folder, target, "accuracy against training images")
-            + "\n\n")
+    data_efficiency_png(target, {(f"{model} ({profile})", family): value
+                                 for (model, family, profile), value in series.items()})
+    sizes = sorted({size for value in series.values() for size in value})
+    table = pd.DataFrame([{"model": f"{model} ({family}, {profile})",
+                           **{f"{size:,}": _fmt(_mean(value[size])) if size in value else "" for size in sizes}}
+                          for (model, family, profile), value in sorted(series.items(), key=lambda i: str(i[0]))])
+    lines = []
+    for size in sizes:
+        at = {key: _mean(value[size]) for key, value in series.items() if size in value}
+        transfer = {k: v for k, v in at.items() if k[1] == "transfer"}
+        cnn = {k: v for k, v in at.items() if k[1] != "transfer"}
+        if transfer and cnn:
+            (t_key, t_acc), (c_key, c_acc) = max(transfer.items(), key=lambda i: i[1]), max(cnn.items(), key=lambda i: i[1])
+            lines.append(f"With {size:,} training images the best transfer model, {t_key[0]}, reached {_fmt(t_acc)} "
+                         f"against {_fmt(c_acc)} for the best CNN, {c_key[0]} ({100 * (t_acc - c_acc):+.1f} points).")
+    return ("## Accuracy against training-set size (the study's third question)\n\n"
+            "Test accuracy of the same recipe trained on stratified subsets of the training set "
+            "(`--set data.train_size=N`; validation and test sets unchanged).\n\n"
+            + table.to_markdown(index=False, disable_numparse=True) + "\n\n"
+            + "".join(f"- {line}\n" for line in lines) + ("\n" if lines else "")
+            + _link(folder, target, "accuracy against training images") + "\n\n")
+
+
+def seeds(frame: pd.DataFrame) -> str:
+    """Rows averaged over several seeds, with their 95% intervals in words."""
+    several = frame[(frame["status"] == "ok") & (pd.to_numeric(frame["runs"], errors="coerce") > 1)]
+    if several.empty:
+        return ""
+    lines = [f"- {row['model']} ({row['stage']}): {_fmt(row['accuracy'])} ± {_fmt(row['accuracy_ci95'])} test "
+             f"accuracy over {int(row['runs'])} seeds ({row['seed']}); the 95% interval is Student's t over the "
+             f"seeds' accuracies, so a difference smaller than it is not one this many runs can show.\n"
+             for _, row in several.iterrows()]
+    return "## Runs over several seeds\n\n" + "".join(lines) + "\n"
 
 
 def weights_line(result: dict) -> str:
@@ -156,15 +227,39 @@ def provenance(folder: Path, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(folder: Path) -> Path:
+def evaluator_sections(results: list, folder: Path, registry=None) -> list:
+    """The section of every installed evaluator with a ``report`` function (those whose numbers
+    are not in the results write nothing)."""
+    if registry is None:
+        from harness import plugins
+
+        registry = plugins.installed()
+    parts = []
+    for name, registered in registry.evaluators.items():
+        if registered.spec.report is None:
+            continue
+        try:
+            parts.append(registered.spec.report(results, folder) or "")
+        except Exception as exc:  # noqa: BLE001 - a plugin's section failing leaves the rest of the report
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            parts.append(f"## {name}\n\n_the section of evaluator '{name}' (plugin '{registered.plugin}') "
+                         f"failed: {reason}_\n\n")
+    return parts
+
+
+def write_report(folder: Path, registry=None) -> Path:
     """Write ``folder/report.md`` from what the folder holds; nothing is recomputed."""
     folder = Path(folder)
     results = leaderboard.read_results(folder)
     frame = leaderboard.table(results)
     parts = ["# Report\n\n", "## Leaderboard\n\n", leaderboard.to_markdown(frame), "\n"]
+    if (folder / "pareto.png").is_file():
+        parts += [_link(folder, folder / "pareto.png", "accuracy against training time and MACs"), "\n\n"]
     if not frame.empty:
         parts += ["## CNN against transfer learning\n\n", comparison(frame), "\n", study_table(frame)]
-    parts += [per_class_f1(results), ablation(frame) if not frame.empty else "", data_efficiency(folder, results)]
+    parts += [seeds(frame) if not frame.empty else "", per_class_f1(results), ablation(results),
+              data_efficiency(folder, results)]
+    parts += evaluator_sections(results, folder, registry)
     if (folder / "samples.png").is_file():
         parts += ["## The data\n\n", _link(folder, folder / "samples.png", "sample training images"), "\n\n"]
     parts.append("## Models\n\n")

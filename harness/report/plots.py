@@ -129,3 +129,71 @@ def data_efficiency_png(path: Path, series: dict) -> None:
     with atomic_path(Path(path)) as tmp:
         figure.savefig(tmp, format="png", dpi=80)
     plt.close(figure)
+
+
+def reliability_png(path: Path, bins: list, title: str, ece: float) -> None:
+    """Accuracy against confidence per bin, over the diagonal of perfect calibration, with the
+    share of images in each bin underneath."""
+    plt = _pyplot()
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    width = bins[0]["high"] - bins[0]["low"] if bins else 0.1
+    accuracy = [b["accuracy"] or 0 for b in bins]
+    confidence = [b["confidence"] if b["confidence"] is not None else c for b, c in zip(bins, centres)]
+    top.bar(centres, accuracy, width=width, edgecolor="black", color="tab:blue", label="accuracy")
+    top.bar(centres, [c - a for a, c in zip(accuracy, confidence)], bottom=accuracy, width=width, color="tab:red",
+            alpha=0.3, label="gap to confidence")
+    top.plot([0, 1], [0, 1], "k--", linewidth=1)
+    top.set_ylabel("accuracy")
+    top.set_title(f"{title}: ECE {ece:.4f}")
+    top.legend(loc="upper left")
+    total = max(1, sum(b["count"] for b in bins))
+    bottom.bar(centres, [b["count"] / total for b in bins], width=width, color="gray")
+    bottom.set_xlabel("confidence")
+    bottom.set_ylabel("share")
+    figure.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)
+
+
+def pareto_front(points: list) -> list:
+    """The points no other point beats on both axes (lower cost, higher accuracy), by cost."""
+    front, best = [], -1.0
+    for cost, accuracy, label in sorted(points, key=lambda p: (p[0], -p[1])):
+        if accuracy > best:
+            front.append((cost, accuracy, label))
+            best = accuracy
+    return front
+
+
+def pareto_png(path: Path, frame) -> None:
+    """Test accuracy against training time and against MACs per image, one point per model and
+    stage, log-scaled costs, the Pareto front drawn and its points labelled."""
+    rows = frame[(frame["status"] == "ok") & frame["accuracy"].notna()]
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, column, label in ((axes[0], "train_time_s", "training time (s, log)"),
+                              (axes[1], "macs", "MACs per image (log)")):
+        points = [(float(c), float(a), f"{m} ({s})") for c, a, m, s in
+                  zip(rows[column], rows["accuracy"], rows["model"], rows["stage"])
+                  if c is not None and not (isinstance(c, float) and np.isnan(c)) and float(c) > 0]
+        if not points:
+            ax.set_visible(False)
+            continue
+        ax.scatter([p[0] for p in points], [p[1] for p in points], color="tab:blue", alpha=0.6)
+        front = pareto_front(points)
+        ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:red", drawstyle="steps-post",
+                label="Pareto front")
+        for cost, accuracy, name in front:
+            ax.annotate(name, (cost, accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower right")
+    figure.suptitle("accuracy against cost (labelled: the Pareto front)")
+    figure.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=80)
+    plt.close(figure)
