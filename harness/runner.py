@@ -178,8 +178,10 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
     from harness.data.locate import resolve_source
 
     main = distributed.is_main()
-    for job in jobs:
-        if job.skipped and main:  # recorded now: the leaderboard lists the model, with the reason
+    for job, state in zip(jobs, plans):
+        # recorded now: the leaderboard lists the model, with the reason; results a run with the
+        # weights finished earlier stay (a --resume without --weights-dir must not erase them)
+        if job.skipped and main and state != "finished":
             write_json(job.folder / "metrics.json", {**_identity(job.config), "status": "skipped",
                                                      "reason": job.skipped})
     jobs_to_train = [(job, state) for job, state in zip(jobs, plans) if not job.skipped]

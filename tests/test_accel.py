@@ -55,10 +55,33 @@ def test_each_cpu_path_trains_like_the_default(accel):
     assert all(value.dtype == torch.float32 for value in model.state_dict().values() if value.is_floating_point())
 
 
-def test_compiled_training_keeps_plain_parameter_names():
-    """torch.compile wraps the model for the forward pass only: state dicts and checkpoints keep
-    the module's own names, so a compiled run's files load into a plain model."""
+def test_amp_runs_the_forward_pass_in_bfloat16():
+    """Not just "trains like the default": with --amp the convolutions compute in bfloat16 (an
+    autocast that did nothing would leave them in float32), the weights stay float32."""
+    seen = []
+    model = small_cnn()
+    model[0].register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    recipe = Recipe(stages=[Stage(epochs=1, batch_size=8, lr=3e-2, early_stopping=None)])
+    Trainer(model, tiny_splits(), recipe, input_size=8, seed=0, accel=Accel(amp=True), show_progress=False).fit()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert model[0].weight.dtype == torch.float32
+    seen.clear()
+    Trainer(small_cnn(), tiny_splits(), recipe, input_size=8, seed=0, accel=Accel(), show_progress=False)
+    assert not seen
+
+
+def test_compiled_training_keeps_plain_parameter_names(tmp_path):
+    """torch.compile wraps the model for the forward pass only: the checkpoint a compiled run
+    writes keeps the module's own names and loads into a plain model."""
     pytest.importorskip("torch._inductor")
-    model, result = fit(Accel(compile=True), epochs=1)
-    assert all(not key.startswith("_orig_mod") for key in model.state_dict())
+    from harness.train import load_checkpoint
+
+    recipe = Recipe(stages=[Stage(epochs=1, batch_size=8, lr=3e-2, early_stopping=None)])
+    trainer = Trainer(small_cnn(), tiny_splits(), recipe, input_size=8, seed=0, accel=Accel(compile=True),
+                      show_progress=False, checkpoint=tmp_path / "c.pt")
+    assert trainer.forward is not trainer.model  # the compiled wrapper is what runs
+    result = trainer.fit()
+    saved = load_checkpoint(tmp_path / "c.pt")["model_state"]
+    assert saved and all(not key.startswith("_orig_mod") for key in saved)
+    small_cnn().load_state_dict(saved)  # strict: every name matches a plain model's
     assert result.history[0]["train_loss"] > 0

@@ -108,6 +108,11 @@ def test_rerun_into_same_folder_is_refused_then_resume_skips_and_overwrite_repla
     assert main(argv + ["--resume"]) == 0
     assert "finished earlier, skipped" in capsys.readouterr().err
     assert (out / "baseline_cnn" / "metrics.json").read_text() == before
+    (out / "baseline_cnn" / "stray.txt").write_text("left by the earlier run")
+    assert main(argv + ["--overwrite"]) == 0  # trained again from nothing: the folder is replaced
+    assert not (out / "baseline_cnn" / "stray.txt").exists()
+    after = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
+    assert after["wall_time_s"] != json.loads(before)["wall_time_s"] and after["epochs"] == 2
 
 
 def test_predict_and_evaluate_a_saved_model(smoke_run, tmp_path, capsys):
@@ -147,7 +152,14 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert checkpoint.exists(), "the run finished before it could be killed"
-    subprocess.run(argv + ["--out", str(killed), "--resume"], check=True, env=env, capture_output=True)
+    done = __import__("torch").load(checkpoint, weights_only=True)["epoch"]  # the last epoch that was saved
+    resumed = subprocess.run(argv + ["--out", str(killed), "--resume"], check=True, env=env, capture_output=True,
+                             text=True)
+    # it went on from the checkpoint: only the epochs after it were trained again
+    assert f"resuming from stage 'train' epoch {done}" in resumed.stderr
+    trained = [int(line.split("epoch ")[1].split(":")[0]) for line in resumed.stderr.splitlines()
+               if line.startswith("baseline_cnn train epoch ")]
+    assert trained == list(range(done + 1, 13))
 
     def numbers(folder):
         metrics = json.loads((folder / "baseline_cnn" / "metrics.json").read_text())

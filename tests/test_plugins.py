@@ -80,7 +80,8 @@ def test_a_connection_beyond_loopback_fails_the_test(pytester):
         import socket
 
         def test_reaches_out():
-            socket.create_connection(("192.0.2.1", 80), timeout=0.5)  # TEST-NET-1: never routed
+            # a UDP "connection" sends no packet even if the guard were broken: nothing leaves
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM).connect(("192.0.2.1", 80))
     """)
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)

@@ -115,8 +115,11 @@ def test_resume_after_interruption_gives_the_same_history_and_weights(tmp_path, 
 
     with pytest.raises(KeyboardInterrupt):
         trainer(tmp_path / "b.pt", interrupt).fit()
-    resumed_trainer = trainer(tmp_path / "b.pt")
+    ran = []  # the epochs the resumed run trains: only those after the last checkpoint
+    resumed_trainer = trainer(tmp_path / "b.pt", lambda row: ran.append((row["stage"], row["epoch"])))
     resumed = resumed_trainer.fit(load_checkpoint(tmp_path / "b.pt"))
+    everything = [(row["stage"], row["epoch"]) for row in expected.history]
+    assert ran == everything[everything.index(interrupt_at):]
 
     def strip(rows):
         return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
