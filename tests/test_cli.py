@@ -15,7 +15,7 @@ from conftest import write_image_tree
 def smoke_run(tmp_path_factory):
     """``harness run --all --profile smoke`` with no data anywhere: it runs on the shipped sample."""
     out = tmp_path_factory.mktemp("smoke") / "results"
-    code = main(["run", "--all", "--profile", "smoke", "--out", str(out)])
+    code = main(["run", "--all", "--profile", "smoke", "--out", str(out), "--set", "epochs=2"])
     return code, out
 
 
@@ -101,7 +101,7 @@ def test_console_script_help_is_fast_and_does_not_import_torch():
 
 def test_rerun_into_same_folder_is_refused_then_resume_skips_and_overwrite_replaces(smoke_run, capsys):
     _, out = smoke_run
-    argv = ["run", "--model", "baseline_cnn", "--profile", "smoke", "--out", str(out)]
+    argv = ["run", "--model", "baseline_cnn", "--profile", "smoke", "--out", str(out), "--set", "epochs=2"]
     assert main(argv) == 2
     assert "--resume" in capsys.readouterr().err
     before = (out / "baseline_cnn" / "metrics.json").read_text()
