@@ -88,11 +88,9 @@ class EvalContext:
     batch_size: int
 
 
-def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, evaluators: list, folder: Path,
-          stage: str, accel=CPU) -> dict:
-    """A trained model's test-set results: the plain pass's logits (with the config's test-time
-    augmentation, on ``accel``), then each evaluator's fields. An evaluator that raises is
-    reported in one line naming it and its plugin; its fields stay empty and the others run."""
+def predictor(model, config: dict, accel=CPU) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``predict(x_uint8) -> logits`` as a run scores: the config's input size, evaluation batch
+    size and test-time augmentation, on ``accel`` (shared across data-parallel processes)."""
     from harness.config import to_recipe
 
     recipe = to_recipe(config)
@@ -102,6 +100,18 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
             model, part, input_size=config["input_size"], batch_size=recipe.eval_batch_size,
             tta_flip=recipe.tta_flip, tta_translate=recipe.tta_translate, accel=accel), x_uint8)
 
+    return predict
+
+
+def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, evaluators: list, folder: Path,
+          stage: str, accel=CPU) -> dict:
+    """A trained model's test-set results: the plain pass's logits (with the config's test-time
+    augmentation, on ``accel``), then each evaluator's fields. An evaluator that raises is
+    reported in one line naming it and its plugin; its fields stay empty and the others run."""
+    from harness.config import to_recipe
+
+    recipe = to_recipe(config)
+    predict = predictor(model, config, accel)
     model.eval()
     started = time.perf_counter()
     logits = predict(test_x)

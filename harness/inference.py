@@ -67,14 +67,12 @@ def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -
     import torch
 
     from harness.accel import CPU
-    from harness.evaluate import predict_logits
+    from harness.evaluate import predictor
 
     accel = accel or CPU
     model, config, _ = load_saved(registry, model_dir)
     batch = read_images(images, config["image_size"])  # the size the training images had
-    logits = predict_logits(accel.place(model), batch, input_size=config["input_size"],
-                            batch_size=config["eval_batch_size"], tta_flip=config.get("tta_flip", False),
-                            tta_translate=config.get("tta_translate", 0), accel=accel)
+    logits = predictor(accel.place(model), config, accel)(batch)  # the run's own scoring path
     probabilities = torch.softmax(logits, 1)
     values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     return [
