@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import one_line
+
 HOOKS = ("on_run_start", "on_stage_start", "on_epoch_end", "on_stage_end", "on_run_end")
 
 
@@ -119,6 +121,6 @@ class CallbackList:
 
 
 def _warn(name: str, plugin: str, hook: str, exc: BaseException) -> None:
-    reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    reason = one_line(exc)
     print(f"harness: warning: callback '{name}' (plugin '{plugin}') failed in {hook}: {reason}; switched off",
           file=sys.stderr, flush=True)

@@ -19,3 +19,8 @@ def unknown(kind, name, choices, hint):
     guess = closest(name, choices)
     suggestion = f"; did you mean '{guess}'?" if guess else ""
     return HarnessError(f"unknown {kind} '{name}'{suggestion} {hint}")
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message``, first line only: how a plugin's or a model's failure is reported."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from harness import distributed
 from harness.accel import CPU
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 
 
 def model_input(x_uint8: torch.Tensor, input_size: int) -> torch.Tensor:
@@ -129,7 +129,7 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's failure is that plugin's
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            reason = one_line(exc)
             if distributed.is_main():
                 print(f"harness: warning: evaluator '{evaluator.name}' (plugin '{evaluator.plugin}') failed: {reason}",
                       file=sys.stderr, flush=True)

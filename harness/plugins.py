@@ -14,7 +14,7 @@ from importlib import metadata
 import pluggy
 
 from harness import hookspecs
-from harness.errors import unknown
+from harness.errors import one_line, unknown
 from harness.specs import CallbackSpec, DatasetSpec, EvaluatorSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "harness"
@@ -73,7 +73,7 @@ def load(extra_plugins=(), report=True) -> Registry:
             plugin = get()
             pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin is that plugin's problem
-            registry.problems.append(f"plugin '{name}' ({package}) failed to load: {_describe(exc)}")
+            registry.problems.append(f"plugin '{name}' ({package}) failed to load: {one_line(exc)}")
             continue
         try:
             pm.check_pending()  # a misspelled hook is an error, not silence
@@ -95,7 +95,7 @@ def load(extra_plugins=(), report=True) -> Registry:
                     impl.function(register=_make_register(registry, table, kind, name, package))
                 except Exception as exc:  # noqa: BLE001
                     registry.problems.append(
-                        f"plugin '{name}' ({package}) failed in {hook.name}: {_describe(exc)}"
+                        f"plugin '{name}' ({package}) failed in {hook.name}: {one_line(exc)}"
                     )
     if report:
         for line in registry.problems:
@@ -140,7 +140,3 @@ def choose_evaluators(registry, chosen=(), options=None) -> list:
 def installed() -> Registry:
     """The installed plugins, loaded once per process (for code that is not handed a registry)."""
     return load(report=False)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]

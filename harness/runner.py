@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness import config as configuration
 from harness import distributed
-from harness.errors import HarnessError, unknown
+from harness.errors import HarnessError, one_line, unknown
 from harness.fileio import atomic_path, write_json, write_text
 from harness.locks import LOCK
 
@@ -226,7 +226,7 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
             raise
         except Exception as exc:  # noqa: BLE001 - one model's failure is recorded, the rest go on
             failures += 1
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            reason = one_line(exc)
             log(f"{label}: failed: {reason}")
             failed = {**_identity(job.config), "status": "failed", "reason": reason}
             if main:

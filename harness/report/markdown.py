@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.errors import one_line
 from harness.fileio import write_text
 from harness.report import leaderboard
 
@@ -241,7 +242,7 @@ def evaluator_sections(results: list, folder: Path, registry=None) -> list:
         try:
             parts.append(registered.spec.report(results, folder) or "")
         except Exception as exc:  # noqa: BLE001 - a plugin's section failing leaves the rest of the report
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            reason = one_line(exc)
             parts.append(f"## {name}\n\n_the section of evaluator '{name}' (plugin '{registered.plugin}') "
                          f"failed: {reason}_\n\n")
     return parts
