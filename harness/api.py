@@ -10,7 +10,8 @@ from pathlib import Path
 
 # keyword -> command-line option, for the options that take a value
 VALUED = {"seeds": "--seeds", "variant": "--variant", "ablate": "--ablate", "weights_dir": "--weights-dir",
-          "dataset": "--dataset", "device": "--device", "nproc": "--nproc"}
+          "dataset": "--dataset", "device": "--device", "nproc": "--nproc",
+          "executor": "--executor", "address": "--address", "job_cpus": "--job-cpus", "job_gpus": "--job-gpus"}
 FLAGS = {"resume": "--resume", "overwrite": "--overwrite", "download": "--download", "compile": "--compile",
          "no_pretrained": "--no-pretrained", "sync_bn": "--sync-bn"}
 

@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "(torchrun; for several machines run torchrun yourself, see README)")
     run.add_argument("--sync-bn", action="store_true", help="with several GPU processes, batch-norm statistics "
                      "over the global batch (torch's SyncBatchNorm; GPU only)")
+    scale = run.add_argument_group("scale-out (each job, a model x variant x seed, as a Ray task)")
+    scale.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: one job after another in this process (default); ray: jobs side by side")
+    scale.add_argument("--address", metavar="ADDR", help="with --executor ray: join this cluster ('auto', "
+                       "'ray://host:10001'); default: start a local Ray with this machine's CPUs")
+    scale.add_argument("--job-cpus", type=float, default=1, metavar="N",
+                       help="with --executor ray: CPUs per job, and its torch threads (default: 1)")
+    scale.add_argument("--job-gpus", type=float, default=0, metavar="G",
+                       help="with --executor ray: GPUs per job, fractions share one (default: 0)")
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="skip finished models and continue interrupted ones from their checkpoint")
@@ -202,6 +211,7 @@ def cmd_list(args, argv) -> int:
 def cmd_run(args, argv) -> int:
     from harness import config, distributed, plugins, runner
 
+    check_executor(args)
     if args.nproc is not None:
         if args.nproc < 1:
             raise HarnessError("--nproc must be at least 1")
@@ -242,7 +252,11 @@ def cmd_run(args, argv) -> int:
         weights_dir=args.weights_dir,
         pretrained=not args.no_pretrained,
         skip_missing_weights=args.all,
-        accel=accel_of(args),
+        accel=accel_of(args) if not (args.executor == "ray" and args.job_gpus) else task_gpu_accel(args),
+        executor=args.executor,
+        address=args.address,
+        job_cpus=args.job_cpus,
+        job_gpus=args.job_gpus,
     )
     if args.sync_bn and not request.accel.on_gpu:
         raise HarnessError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm is GPU-only); on CPUs each process "
@@ -255,6 +269,37 @@ def cmd_run(args, argv) -> int:
         return runner.run(registry, request)
     finally:
         distributed.shutdown()
+
+
+def check_executor(args) -> None:
+    """Refuse executor options that cannot work, before anything is loaded."""
+    if args.executor == "local":
+        given = [name for name, value in (("--address", args.address), ("--job-cpus", args.job_cpus != 1),
+                                          ("--job-gpus", args.job_gpus)) if value]
+        if given:
+            raise HarnessError(f"{', '.join(given)}: only used with --executor ray")
+        return
+    from harness import distributed
+
+    if args.nproc is not None or distributed.from_environment().active:
+        raise HarnessError("--executor ray runs each job in one process; --nproc/torchrun spread one job over "
+                           "several: use one or the other (see README, 'Running on a cluster')")
+    if args.job_cpus <= 0 or args.job_gpus < 0:
+        raise HarnessError("--job-cpus must be above 0 and --job-gpus at least 0")
+    from harness import ray_executor
+
+    ray_executor.import_ray()
+
+
+def task_gpu_accel(args):
+    """With --job-gpus the tasks' machines have the GPUs, not necessarily this one: CUDA, on the GPU
+    defaults, without asking this machine's torch (a task without a GPU fails on its own)."""
+    from harness.accel import Accel
+
+    if args.device not in ("auto", "cuda") and not args.device.startswith("cuda:"):
+        raise HarnessError(f"--job-gpus runs jobs on GPUs; --device {args.device} contradicts it")
+    return Accel("cuda", True if args.amp is None else args.amp,
+                 True if args.channels_last is None else args.channels_last, args.compile)
 
 
 def without_option(argv: list, option: str) -> list:

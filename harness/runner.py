@@ -48,6 +48,10 @@ class RunRequest:
     evaluators: list = field(default_factory=list)  # --eval: evaluators beyond the default ones
     eval_options: dict = field(default_factory=dict)  # --set eval.<name>.<key>=value
     callbacks: list = field(default_factory=list)  # --callback: callbacks beyond the default ones
+    executor: str = "local"  # local: one job after another in this process; ray: Ray tasks (harness.ray_executor)
+    address: str | None = None  # --executor ray: an existing cluster ("auto", "ray://host:port"); None starts one
+    job_cpus: float = 1  # --executor ray: CPUs (and torch threads) per job
+    job_gpus: float = 0  # --executor ray: GPUs per job (fractions share a GPU)
 
 
 def log(message: str) -> None:
@@ -208,16 +212,36 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
             loaded[size] = images
         return loaded[size]
 
-    failures = 0
-    reports_written = False  # finished jobs change nothing: reports after the last trained job are current
+    runnable = []
     for job, state in jobs_to_train:
-        label = job.name if len(request.seeds) == 1 else f"{job.name} seed {job.config['seed']}"
         if state == "finished":
-            log(f"{label}: finished earlier, skipped (--overwrite to train it again)")
-            continue
+            log(f"{job_label(job, request)}: finished earlier, skipped (--overwrite to train it again)")
+        else:
+            runnable.append(job)
+    if request.executor == "ray":
+        from harness import ray_executor
+
+        failures = ray_executor.run_jobs(runnable, images_for, request, dataset.name)
+        write_reports(request.out, registry)
+    else:
+        failures = run_one_by_one(registry, request, runnable, images_for, evaluators, dataset.name)
+    log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
+    return 1 if failures else 0
+
+
+def job_label(job: Job, request: RunRequest) -> str:
+    return job.name if len(request.seeds) == 1 else f"{job.name} seed {job.config['seed']}"
+
+
+def run_one_by_one(registry, request: RunRequest, jobs: list, images_for, evaluators: list, dataset: str) -> int:
+    """The local executor: train each job in this process, the reports rewritten after each one.
+    Returns the number of jobs that failed."""
+    failures = 0
+    for job in jobs:
+        label = job_label(job, request)
         try:
             run_model(job.spec, job.config, images_for(job.config["input_size"]), job.folder, request, job.weights,
-                      callbacks=job.callbacks, evaluators=evaluators, dataset=dataset.name, name=job.name)
+                      callbacks=job.callbacks, evaluators=evaluators, dataset=dataset, name=job.name)
         except KeyboardInterrupt:
             resume = request.command if "--resume" in request.command else request.command + " --resume"
             log(f"{label}: interrupted; its last finished epoch is checkpointed. Resume with: {resume}")
@@ -226,20 +250,23 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
             raise
         except Exception as exc:  # noqa: BLE001 - one model's failure is recorded, the rest go on
             failures += 1
-            reason = one_line(exc)
-            log(f"{label}: failed: {reason}")
-            failed = {**_identity(job.config), "status": "failed", "reason": reason}
-            if main:
-                job.folder.mkdir(parents=True, exist_ok=True)
-                write_text(job.folder / "error.log", traceback.format_exc())
-                write_json(job.folder / "metrics.json", failed)
+            failed = record_failure(job, one_line(exc), traceback.format_exc(), label)
             job.callbacks.call("on_run_end", failed)
         write_reports(request.out, registry)
-        reports_written = True
-    if not reports_written:
+    if not jobs:
         write_reports(request.out, registry)
-    log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
-    return 1 if failures else 0
+    return failures
+
+
+def record_failure(job: Job, reason: str, trace: str, label: str) -> dict:
+    """A failed job's row: ``metrics.json`` with the reason, ``error.log`` with the traceback."""
+    log(f"{label}: failed: {reason}")
+    failed = {**_identity(job.config), "status": "failed", "reason": reason}
+    if distributed.is_main():
+        job.folder.mkdir(parents=True, exist_ok=True)
+        write_text(job.folder / "error.log", trace)
+        write_json(job.folder / "metrics.json", failed)
+    return failed
 
 
 def plan(folder: Path, request) -> str:

@@ -1,0 +1,198 @@
+"""``harness run --executor ray``: every job (model x variant x seed) as a Ray task.
+
+The driver decodes the data once and puts it in Ray's object store, one copy per input size, so
+workers need neither the data path nor a shared filesystem. A task trains in a scratch folder of
+its own and returns that folder's files; the driver writes them under ``--out``, each file
+atomically and ``metrics.json`` last, so a folder with a ``metrics.json`` is complete. A worker
+that dies is retried once by Ray; a job that raises gets a ``failed`` row, as with the local
+executor. The driver writes the reports once, after the last job.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from harness.errors import HarnessError, one_line
+
+RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
+
+
+def import_ray():
+    # read when Ray is imported: usage statistics would be sent to Ray's servers (the harness sends
+    # nothing anywhere); identical lines of two jobs are two jobs' lines, not one to fold
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--executor ray needs Ray: pip install -e '.[ray]' (or pip install 'ray>=2.9')") from None
+    return ray
+
+
+def start(ray, request) -> None:
+    """Join ``--address``'s cluster, or start a local one with this machine's CPUs."""
+    if request.address:
+        ray.init(address=request.address, log_to_driver=True)
+    else:  # a cluster of this machine alone: it listens on loopback only
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                 _node_ip_address="127.0.0.1")
+
+
+def run_jobs(jobs: list, images_for, request, dataset: str) -> int:
+    """Run ``jobs`` (``runner.Job``) as Ray tasks; write each one's files as it finishes. Returns
+    the number of jobs that failed."""
+    from harness.runner import job_label, record_failure
+
+    if not jobs:
+        return 0
+    ray = import_ray()
+    start(ray, request)
+    try:
+        train = ray.remote(train_job)
+        stored = {}  # input size -> object ref of the decoded images
+        pending = {}
+        for job in jobs:
+            size = job.config["input_size"]
+            if size not in stored:
+                stored[size] = ray.put(images_for(size))
+            label = job_label(job, request)
+            task = train.options(num_cpus=request.job_cpus, num_gpus=request.job_gpus, max_retries=RETRIES,
+                                 retry_exceptions=False, name=f"harness:{label}")
+            ref = task.remote(payload(job, request, dataset), stored[size], threads(request.job_cpus))
+            pending[ref] = (job, label)
+        log_start(len(jobs), request)
+        return collect(ray, pending, request, record_failure)
+    finally:
+        ray.shutdown()
+
+
+def collect(ray, pending: dict, request, record_failure) -> int:
+    """Wait for the tasks one by one, writing each job's files and a progress line."""
+    started, total, done, failures = time.perf_counter(), len(pending), 0, 0
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job, label = pending.pop(ready[0])
+            try:
+                outcome = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:  # the worker died on every try, or the task was lost
+                outcome = {"status": "failed", "reason": f"worker lost after {RETRIES + 1} tries: {one_line(exc)}",
+                           "traceback": str(exc), "files": {}}
+            write_files(request.out, outcome["files"])
+            done += 1
+            if outcome["status"] == "ok":
+                result = f"ok, test accuracy {outcome['metrics']['accuracy']:.4f}"
+            else:
+                failures += 1
+                record_failure(job, outcome["reason"], outcome["traceback"], label)
+                result = "failed"
+            elapsed = time.perf_counter() - started
+            eta = elapsed / done * (total - done)
+            from harness.runner import log
+
+            log(f"ray: {done}/{total} done: {label} {result} ({elapsed:.0f}s elapsed"
+                + (f", about {eta:.0f}s to go)" if done < total else ")"))
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        from harness.runner import log
+
+        log(f"ray: interrupted; {done} finished jobs kept, {len(pending)} cancelled "
+            "(run the command again with --resume to train them)")
+        raise
+    return failures
+
+
+def log_start(count: int, request) -> None:
+    from harness.runner import log
+
+    where = request.address or "a local Ray instance"
+    log(f"ray: {count} job(s) on {where}, {request.job_cpus:g} CPU(s)"
+        + (f" and {request.job_gpus:g} GPU(s)" if request.job_gpus else "") + " each")
+
+
+def threads(cpus: float) -> int:
+    return max(1, int(cpus))
+
+
+def payload(job, request, dataset: str) -> dict:
+    """What a task needs besides the images: plain data, nothing that points at the driver's disk
+    except the weights file, whose bytes travel along when the worker cannot see it."""
+    relative = job.folder.relative_to(request.out)
+    files = {}
+    if job.folder.is_dir():  # an interrupted run's checkpoint: the task resumes from it
+        from harness.runner import CHECKPOINT
+
+        checkpoint = job.folder / CHECKPOINT
+        if checkpoint.is_file():
+            files[CHECKPOINT] = checkpoint.read_bytes()
+    weights_bytes = None
+    if job.weights is not None and job.weights.kind == "file":
+        weights_bytes = Path(job.weights.path).read_bytes()
+    return {"model": job.spec.name, "config": job.config, "name": job.name, "folder": str(relative),
+            "request": dataclasses.replace(request, out=Path("."), executor="local"), "weights": job.weights,
+            "weights_bytes": weights_bytes, "files": files, "dataset": dataset}
+
+
+def train_job(task: dict, images, threads: int) -> dict:
+    """The Ray task: train one job in a scratch folder and return that folder's files."""
+    import torch
+
+    from harness import plugins
+    from harness.callbacks import CallbackList
+    from harness.plugins import choose_evaluators
+    from harness.runner import run_model
+
+    torch.set_num_threads(threads)
+    scratch = Path(tempfile.mkdtemp(prefix="harness-job-"))
+    try:
+        folder = scratch / task["folder"]
+        folder.mkdir(parents=True)
+        for name, data in task["files"].items():
+            (folder / name).write_bytes(data)
+        source = task["weights"]
+        if task["weights_bytes"] is not None and not Path(source.path).is_file():  # another machine
+            local = scratch / ".weights" / Path(source.path).name
+            local.parent.mkdir()
+            local.write_bytes(task["weights_bytes"])
+            source = dataclasses.replace(source, path=local)
+        request = dataclasses.replace(task["request"], out=scratch)
+        registry = plugins.installed()
+        spec = registry.models[task["model"]].spec
+        callbacks = CallbackList.make(registry, task["config"], request.callbacks)
+        evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
+        try:
+            metrics = run_model(spec, task["config"], images, folder, request, source, callbacks=callbacks,
+                                evaluators=evaluators, dataset=task["dataset"], name=task["name"], registry=registry)
+            outcome = {"status": "ok", "metrics": metrics}
+        except Exception as exc:  # noqa: BLE001 - the driver records the job as failed; the others go on
+            reason = str(exc) if isinstance(exc, HarnessError) else one_line(exc)
+            outcome = {"status": "failed", "reason": reason, "traceback": traceback.format_exc()}
+            callbacks.call("on_run_end", {"status": "failed", "reason": reason})
+        shutil.rmtree(scratch / ".weights", ignore_errors=True)
+        outcome["files"] = files_under(scratch)
+        return outcome
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def files_under(root: Path) -> dict:
+    """Every file under ``root`` by relative path, ``metrics.json`` files last."""
+    paths = sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: (p.name == "metrics.json", str(p)))
+    return {str(p.relative_to(root)): p.read_bytes() for p in paths}
+
+
+def write_files(out: Path, files: dict) -> None:
+    """Write a task's files under ``out`` in the order given, each one atomically."""
+    from harness.fileio import atomic_path
+
+    for relative, data in files.items():
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            Path(tmp).write_bytes(data)
