@@ -5,7 +5,10 @@ import torch
 
 
 def count_macs(model, input_size: int) -> int | None:
-    """Multiply-accumulates of one forward pass on one image (torch's FLOP counter / 2)."""
+    """Multiply-accumulates of one forward pass on one image (torch's FLOP counter / 2); None, with a
+    warning, for a model whose operations the counter cannot trace (any other error is a bug and raised)."""
+    import sys
+
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
@@ -14,7 +17,9 @@ def count_macs(model, input_size: int) -> int | None:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(torch.zeros(1, 3, input_size, input_size))
         return int(counter.get_total_flops() // 2)
-    except Exception:  # noqa: BLE001 - a model the counter cannot trace just has no MACs figure
+    except (RuntimeError, NotImplementedError) as exc:  # an operation the counter cannot dispatch
+        print(f"harness: warning: MACs not counted for {type(model).__name__} ({type(exc).__name__}: "
+              f"{str(exc).splitlines()[0] if str(exc) else ''})", file=sys.stderr)
         return None
     finally:
         model.train(was_training)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import platform
 import subprocess
 from importlib import metadata
@@ -35,6 +34,8 @@ def version(package: str) -> str | None:
 def environment() -> dict:
     import torch
 
+    from harness.runtime import allocator_in_use
+
     return {
         "harness_commit": git_commit(),
         "python": platform.python_version(),
@@ -42,5 +43,5 @@ def environment() -> dict:
         "packages": {name: version(name) for name in ("torchvision", "timm", "numpy", "scikit-learn", "pillow")},
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
-        "allocator": os.environ.get("HARNESS_ALLOCATOR", "system"),
+        "allocator": allocator_in_use(),
     }

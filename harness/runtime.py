@@ -51,3 +51,18 @@ def reexec_with_fast_allocator(argv: list) -> None:
     if env is None or "torch" in sys.modules:
         return
     os.execve(sys.executable, [sys.executable, "-m", "harness", *argv], env)
+
+
+def allocator_in_use() -> str:
+    """What this process really allocates with, read from the process itself rather than from the
+    label the re-execution set: tcmalloc mapped into memory, glibc with the tunables in its
+    start-up environment, or the system's default."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        maps = ""
+    if "libtcmalloc" in maps:
+        return "tcmalloc"
+    if GLIBC_TUNABLES in os.environ.get("GLIBC_TUNABLES", ""):  # glibc reads them at start-up only
+        return "glibc-tunables"
+    return "system"

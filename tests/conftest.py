@@ -168,3 +168,18 @@ def site(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
     return folder
+
+
+@pytest.fixture
+def tree_decodes(monkeypatch):
+    """The image-tree decodes made during the test, as (folder, size): a cache hit adds none."""
+    from harness.data import folders
+
+    calls, real = [], folders.read_tree
+
+    def counting(path, size, *args, **kwargs):
+        calls.append((str(path), size))
+        return real(path, size, *args, **kwargs)
+
+    monkeypatch.setattr(folders, "read_tree", counting)
+    return calls

@@ -146,3 +146,18 @@ def test_training_batch_is_bit_for_bit_the_float_path(augment, rows):
     got = training_batch(part, 8, augment, second, rows, total, layout=to_nhwc)
     assert torch.equal(got, expected) and got.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(first.get_state(), second.get_state())
+
+
+@pytest.mark.parametrize("augment", [Augment(flip=True, translate=2), Augment(flip=True, translate=1, rotation=10,
+                                                                               zoom=0.1, shift=0.1)], ids=str)
+def test_rank_1_of_2_gets_rows_1_2_of_the_batch_one_process_draws(augment):
+    """Data parallelism promises the global batch one process would train on: the second of two
+    processes augments its rows exactly as a single process augments rows 1::2 of the whole batch."""
+    from harness.data.augment import training_batch
+
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    alone, rank1 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    whole = training_batch(images, 8, augment, alone)
+    part = training_batch(images[1::2], 8, augment, rank1, slice(1, None, 2), len(images))
+    assert torch.equal(part, whole[1::2])
+    assert torch.equal(alone.get_state(), rank1.get_state())  # the next batch is drawn alike too

@@ -93,7 +93,7 @@ def test_user_errors_are_one_line(argv, message, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_console_script_help_is_fast_and_does_not_import_torch():
+def test_list_does_not_import_torch():
     code = "import sys; from harness.cli import main; main(['list']); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().endswith("False")
@@ -237,7 +237,7 @@ def test_seeds_and_callback_ablation(tmp_path):
     assert "## Early stopping and learning-rate reduction" in (out / "report.md").read_text()
 
 
-def test_a_named_variant_trains_even_when_only_set_changes_it(tmp_path):
+def test_a_named_variant_is_a_job_even_when_only_set_changes_it(tmp_path):
     """--variant NAME labels a --set change; it is not an ablation that can have nothing to do."""
     from harness import plugins, runner
 

@@ -86,11 +86,12 @@ def test_cache_is_reused_and_invalidated(tmp_path):
     assert len(calls) == 2
 
 
-def test_decoded_and_cached_arrays_have_the_same_layout(tmp_path):
+def test_decoded_and_cached_arrays_have_the_same_layout(tmp_path, tree_decodes):
     """Freshly decoded and cache-loaded images must be laid out alike: conv kernels follow the
     layout, and a different kernel changes results in the last bits."""
     folder = write_image_tree(tmp_path / "t")
     fresh, cached = load_cifar10(folder), load_cifar10(folder)
+    assert len(tree_decodes) == 1  # the second came from the cache
     for images in (fresh, cached):
         assert images.train_x.flags["C_CONTIGUOUS"] and images.test_x.flags["C_CONTIGUOUS"]
     np.testing.assert_array_equal(fresh.train_x, cached.train_x)

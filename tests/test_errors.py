@@ -92,11 +92,15 @@ def test_weights_file_errors(tmp_path, capsys):
     assert_one_line(*run_cli(argv, capsys), "does not fit tf_mobilenetv3_small_100")
 
 
-def test_debug_shows_the_traceback(capsys):
-    from harness.errors import HarnessError
+def test_debug_shows_the_traceback():
+    import subprocess
+    import sys
 
-    with pytest.raises(HarnessError):
-        main(["--debug", "run", "--model", "resnet5"])
+    result = subprocess.run([sys.executable, "-m", "harness", "--debug", "run", "--model", "resnet5"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr.rstrip().splitlines()[-1].startswith("harness.errors.HarnessError: unknown model 'resnet5'")
 
 
 BROKEN_MODELS = '''

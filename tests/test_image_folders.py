@@ -129,15 +129,32 @@ def test_run_on_a_class_folder_dataset_uses_its_class_names(tmp_path):
     assert (out / "samples.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cache_is_rebuilt_when_an_image_changes(tmp_path):
+def test_cache_is_rebuilt_when_an_image_changes(tmp_path, tree_decodes):
     root = mixed_folder(tmp_path / "fruit")
     first = load_imagefolder(root, 16)
     again = load_imagefolder(root, 16)
+    assert len(tree_decodes) == 1  # the second load was a cache hit
     np.testing.assert_array_equal(first.train_x, again.train_x)
     target = root / "apple" / "0.jpg"
     save(target, Image.new("RGB", (30, 30), (0, 255, 0)), "JPEG")  # same name, new content
     changed = load_imagefolder(root, 16)
+    assert len(tree_decodes) == 2  # decoded again
     assert not np.array_equal(np.concatenate([first.train_x, first.test_x]),
                               np.concatenate([changed.train_x, changed.test_x]))
     other_size = load_imagefolder(root, 8)  # the target size is part of the key too
+    assert len(tree_decodes) == 3
     assert other_size.train_x.shape[-1] == 8
+
+
+def test_oversized_images_are_skipped_not_decoded(monkeypatch):
+    """The decompression-bomb guard: a small file that unpacks to a huge image is refused from its
+    header -- PIL's own bomb check for very large ones, MAX_PIXELS for the rest."""
+    buffer = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(buffer, "PNG")  # 144 M pixels in a few kB
+    assert len(buffer.getvalue()) < 100_000
+    assert folders.decode(buffer.getvalue(), 32) is None
+    small = io.BytesIO()
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(small, "PNG")
+    assert folders.decode(small.getvalue(), 32).shape == (3, 32, 32)
+    monkeypatch.setattr(folders, "MAX_PIXELS", 40 * 40 - 1)  # now over the limit: refused by the harness itself
+    assert folders.decode(small.getvalue(), 32) is None

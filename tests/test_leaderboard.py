@@ -49,6 +49,22 @@ def test_seeds_give_mean_and_students_t_interval(tmp_path):
     assert "0.8200 ± 0.0497" in leaderboard.to_markdown(leaderboard.table(leaderboard.read_results(tmp_path)))
 
 
+def test_every_metric_gets_its_own_interval(tmp_path):
+    """precision, recall and F1 are averaged and given intervals from their own values, not accuracy's."""
+    by_seed = [dict(accuracy=0.80, precision=0.60, recall=0.90, f1=0.70), dict(accuracy=0.82, precision=0.70,
+               recall=0.90, f1=0.75), dict(accuracy=0.84, precision=0.80, recall=0.90, f1=0.80)]
+    for seed, values in enumerate(by_seed):
+        stage = {"name": "train", "best_epoch": 3, "epochs": 5, **values}
+        write_metrics(tmp_path / "m" / f"seed-{seed}", **{**result("m", values["accuracy"], seed=seed, stages=[stage]),
+                                                          **values})
+    row = leaderboard.table(leaderboard.read_results(tmp_path)).iloc[0]
+    t = 4.302653  # t(0.975, 2)
+    assert (row["precision"], row["recall"], row["f1"]) == pytest.approx((0.70, 0.90, 0.75))
+    assert row["precision_ci95"] == pytest.approx(t * 0.10 / math.sqrt(3), rel=1e-5)
+    assert row["f1_ci95"] == pytest.approx(t * 0.05 / math.sqrt(3), rel=1e-5)
+    assert row["recall_ci95"] == pytest.approx(0.0, abs=1e-12)  # the same value three times
+
+
 def test_single_run_has_no_interval():
     assert mean_ci95([0.5]) == (0.5, None)
 

@@ -38,3 +38,28 @@ def test_transfer_models_declare_two_stages_and_pretrained_weights(name):
     model = spec.build(10)
     # the normalisation comes from timm's pretrained config of the architecture
     assert torch.allclose(model.mean.flatten(), torch.tensor(model.net.pretrained_cfg["mean"]))
+
+
+def test_macs_are_counted_by_hand_and_an_untraceable_model_says_so(capsys):
+    """conv 3->4, 3x3 on 8x8 with padding: 8*8*4*3*9 = 6,912; linear 256->5: 1,280 (biases not counted)."""
+    from torch import nn
+
+    from harness.modelcheck import count_macs
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5))
+    assert count_macs(model, 8) == 6_912 + 1_280
+    assert model.training  # left as it was found
+
+    class Untraceable(nn.Module):
+        def forward(self, x):
+            raise NotImplementedError("no FLOP formula for my_op")
+
+    assert count_macs(Untraceable(), 8) is None
+    assert "MACs not counted for Untraceable (NotImplementedError: no FLOP formula for my_op)" in capsys.readouterr().err
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            return x.no_such_method()
+
+    with pytest.raises(AttributeError):  # a bug is not hidden as a missing figure
+        count_macs(Broken(), 8)

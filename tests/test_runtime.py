@@ -37,4 +37,22 @@ def test_console_script_trains_under_the_fix(tmp_path):
     subprocess.run([script, "run", "--model", "baseline_cnn", "--profile", "smoke", "--set", "epochs=1",
                     "--out", str(tmp_path)], check=True, env=env, capture_output=True)
     metrics = json.loads((tmp_path / "baseline_cnn" / "metrics.json").read_text())
-    assert metrics["environment"]["allocator"] in ("tcmalloc", "glibc-tunables")
+    # read by the training process from its own memory map / start-up environment, not the label
+    expected = "tcmalloc" if runtime.find_tcmalloc() else "glibc-tunables"
+    assert metrics["environment"]["allocator"] == expected
+
+
+def test_the_recorded_allocator_is_read_from_the_process_itself():
+    """A process started with the label alone, and no preload or tunables, is recorded as 'system'."""
+    code = "from harness.runtime import allocator_in_use; print(allocator_in_use())"
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
+    plain = subprocess.run([sys.executable, "-c", code], env={**env, "HARNESS_ALLOCATOR": "tcmalloc"},
+                           capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "system"
+    tuned = subprocess.run([sys.executable, "-c", code], env={**env, "GLIBC_TUNABLES": runtime.GLIBC_TUNABLES},
+                           capture_output=True, text=True, check=True)
+    assert tuned.stdout.strip() == "glibc-tunables"
+    if runtime.find_tcmalloc():
+        preloaded = subprocess.run([sys.executable, "-c", code], env={**env, "LD_PRELOAD": runtime.find_tcmalloc()},
+                                   capture_output=True, text=True, check=True)
+        assert preloaded.stdout.strip() == "tcmalloc"

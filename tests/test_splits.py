@@ -49,3 +49,24 @@ def test_caps_are_stratified_and_inside_the_training_part():
 def test_impossible_val_size_is_a_clear_error():
     with pytest.raises(HarnessError, match="val_size"):
         make_splits(numbered_images(), val_size=5000)
+
+
+def test_every_run_seed_validates_on_the_same_images(tmp_path, monkeypatch):
+    """The README: the run seed changes initialisation and shuffling, never which images validate."""
+    from harness import plugins, runner
+    from harness.data import splits as splitting
+
+    made, real = [], splitting.make_splits
+
+    def spy(images, **options):
+        result = real(images, **options)
+        made.append((result.val_y.copy(), result.val_x.copy(), result.train_y.copy()))
+        raise RuntimeError("stop here: the split is all this test needs")
+
+    monkeypatch.setattr(splitting, "make_splits", spy)
+    request = runner.RunRequest(models=["baseline_cnn"], profile="smoke", out=tmp_path, seeds=[0, 1, 2])
+    assert runner.run(plugins.load(), request) == 1  # every job stopped by the spy
+    assert len(made) == 3
+    for val_y, val_x, train_y in made[1:]:
+        assert np.array_equal(val_y, made[0][0]) and np.array_equal(val_x, made[0][1])
+        assert np.array_equal(train_y, made[0][2])

@@ -155,7 +155,7 @@ def test_feature_cache_trains_the_head_as_running_the_frozen_base_does():
         assert torch.allclose(cached_model.state_dict()[key], value, atol=1e-5), key
 
 
-def test_augmented_views_are_cached_and_sampled():
+def test_augmented_views_change_head_training_reproducibly():
     history, model = frozen_run(True, augmented_views=3, augment=Augment(flip=True, shift=0.2))
     plain, _ = frozen_run(True)
     assert len(history.history) == 3

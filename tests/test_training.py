@@ -14,7 +14,8 @@ from conftest import pattern_images
 def tiny_splits(n=40, classes=3, size=8):
     x, y = pattern_images(n, classes, size=size, seed=5)
     vx, vy = pattern_images(10, classes, size=size, seed=6)
-    return Splits([str(c) for c in range(classes)], x, y, vx, vy, vx, vy)
+    tx, ty = pattern_images(12, classes, size=size, seed=7)
+    return Splits([str(c) for c in range(classes)], x, y, vx, vy, tx, ty)
 
 
 def tiny_model(classes=3, size=8):
@@ -71,6 +72,20 @@ def test_stops_after_patience_and_restores_best_weights(monkeypatch):
     for key, value in seen[("train", 2)].items():
         assert torch.equal(final[key], value)
     assert not torch.equal(final["1.weight"], seen[("train", 5)]["1.weight"])
+
+
+def test_without_early_stopping_a_stage_ends_on_its_last_epoch(monkeypatch):
+    """The README: no early stopping, no restoring -- the last epoch's weights stay, even when an
+    earlier epoch validated better."""
+    scripted_val_acc(monkeypatch, [0.5, 0.9, 0.6, 0.7])
+    stage = Stage(name="train", lr=1e-2, epochs=4, batch_size=16, early_stopping=None)
+    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0)
+    seen = snapshots_per_epoch(trainer)
+    result = trainer.fit()
+    assert len(result.history) == 4 and not result.stages[0].stopped_early
+    final = trainer.model.state_dict()
+    assert all(torch.equal(final[key], value) for key, value in seen[("train", 4)].items())
+    assert not torch.equal(final["1.weight"], seen[("train", 2)]["1.weight"])
 
 
 def test_training_learns_and_is_deterministic():

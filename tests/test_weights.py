@@ -96,6 +96,11 @@ def test_during_all_a_model_without_weights_is_skipped_and_the_others_run(tmp_pa
     assert run(REGISTRY, request) == 0
     skipped = json.loads((tmp_path / "resnet50" / "metrics.json").read_text())
     assert skipped["status"] == "skipped" and "no ImageNet weights" in skipped["reason"]
+    # the row's identity, as the README lists it, and a reason that says what gives the model weights
+    assert {key: skipped[key] for key in ("model", "family", "profile", "seed", "input_size", "variant", "weights")} \
+        == {"model": "resnet50", "family": "transfer", "profile": "smoke", "seed": 0,
+            "input_size": skipped["input_size"], "variant": None, "weights": None}
+    assert isinstance(skipped["input_size"], int) and "--weights-dir" in skipped["reason"]
     assert json.loads((tmp_path / "baseline_cnn" / "metrics.json").read_text())["status"] == "ok"
     board = (tmp_path / "leaderboard.csv").read_text()
     assert "resnet50" in board and "skipped" in board
