@@ -218,7 +218,7 @@ def eval_speed(spec, *, images: int = 2048, repeats: int = 5, accel=None) -> dic
     def bare_pass():
         forward.eval()
         for i in range(0, n, batch):
-            with accel.autocast():
+            with accel.autocast("eval"):
                 forward(x[i : i + batch])
         accel.sync()
         return n
@@ -256,9 +256,11 @@ def bench(specs: list, *, accel=None, images: int = 4096, repeats: int = 5) -> d
     result = {"environment": environment(), "accel": (accel.describe() if accel else None), "models": {}}
     result["data"] = data_pipeline_speedup(n=max(512, images), repeats=repeats)
     for spec in specs:
-        train = train_speed(spec, images=images, repeats=repeats, accel=accel)
-        evaluation = eval_speed(spec, images=images // 2, repeats=repeats, accel=accel)
+        chosen = accel.for_model(spec) if accel else None  # --amp auto: this model's choice
+        train = train_speed(spec, images=images, repeats=repeats, accel=chosen)
+        evaluation = eval_speed(spec, images=images // 2, repeats=repeats, accel=chosen)
         result["models"][spec.name] = {
+            "accel": chosen.describe() if chosen else None, "amp_reason": chosen.amp_reason if chosen else None,
             "train": train, "eval": evaluation,
             "train_ratio_vs_bare": train["ratio_vs_bare"], "eval_ratio_vs_bare": evaluation["ratio_vs_bare"],
             "data_speedup_vs_torchvision": result["data"]["speedup_vs_torchvision"],

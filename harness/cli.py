@@ -127,10 +127,12 @@ def add_eval_option(parser) -> None:
 
 
 def add_accel_options(parser) -> None:
-    group = parser.add_argument_group("speed (defaults: GPU if present, channels-last; on a GPU bf16 autocast)")
+    group = parser.add_argument_group("speed (defaults: GPU if present, channels-last; bf16 autocast on a GPU, and "
+                                      "on a CPU with native bf16 where the model gains from it)")
     group.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                       help="bfloat16 autocast for the forward pass")
+                       help="force bfloat16 autocast on (--amp) or off (--no-amp) for every model and phase "
+                       "(default: auto)")
     group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                        help="NHWC memory layout for the model and its inputs (default: on)")
     group.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays for it)")

@@ -54,7 +54,7 @@ def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size:
     outputs = []
     for start in range(0, len(x_uint8), batch_size):
         x = accel.layout(model_input(accel.to_device(x_uint8[start : start + batch_size]), input_size))
-        with accel.autocast():
+        with accel.autocast("eval"):
             outputs.append(augmented_logits(model, x, tta_flip, tta_translate))
     model.train(was_training)
     if not outputs:

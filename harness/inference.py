@@ -69,8 +69,8 @@ def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -
     from harness.accel import CPU
     from harness.evaluate import predictor
 
-    accel = accel or CPU
     model, config, _ = load_saved(registry, model_dir)
+    accel = (accel or CPU).for_model(registry.models[config["model"]].spec)  # --amp auto, as the run chose
     batch = read_images(images, config["image_size"])  # the size the training images had
     logits = predictor(accel.place(model), config, accel)(batch)  # the run's own scoring path
     probabilities = torch.softmax(logits, 1)
@@ -103,9 +103,9 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
     from harness.evaluate import score
     from harness.plugins import choose_evaluators
 
-    accel = accel or CPU
     chosen = choose_evaluators(registry, evaluators, eval_options)
     model, config, weights = load_saved(registry, model_dir, stage)
+    accel = (accel or CPU).for_model(registry.models[config["model"]].spec)  # --amp auto, as the run chose
     stage_name = weights.stem
     source = resolve_source(data or config["data_source"], profile=config["profile"], download=False)
     images = dataset_of(registry, config, source, dataset).load(source, config["input_size"])

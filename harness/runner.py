@@ -127,8 +127,9 @@ def jobs_for(registry, request: RunRequest) -> list:
                 config["variant"] = variant or None
                 if distributed.current().active:  # part of the fingerprint: --resume with the same N
                     config["world_size"] = distributed.current().size
-                if request.accel is not None and request.accel.describe() != CPU_ACCEL:
-                    config["accel"] = request.accel.describe()  # part of the fingerprint: resume alike
+                accel = request.accel.for_model(spec) if request.accel is not None else None
+                if accel is not None and accel.describe() != CPU_ACCEL:
+                    config["accel"] = accel.describe()  # part of the fingerprint: resume alike
                 config["weights"] = source.describe() if source else None
                 folder = request.out / name
                 if len(request.seeds) > 1:
@@ -341,7 +342,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     callbacks = callbacks if callbacks is not None else CallbackList.make(registry, config, request.callbacks)
     evaluators = evaluators if evaluators is not None else choose_evaluators(registry, request.evaluators,
                                                                              request.eval_options)
-    accel = request.accel or CPU
+    accel = (request.accel or CPU).for_model(spec)  # --amp auto settled for this model
     started = time.perf_counter()
     recipe = configuration.to_recipe(config)
     data = configuration.data_config(config)
@@ -440,7 +441,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         "data": {"source": str(splits.source), "dataset": dataset, **splits.sizes()},
         "tta_flip": recipe.tta_flip,
         "tta_translate": recipe.tta_translate,
-        "accel": accel.describe(),
+        "accel": {**accel.describe(), "eval_amp": accel.evaluates_in_bf16, "amp_reason": accel.amp_reason},
         "callbacks": plugins_used["callbacks"],
         "environment": environment(),
     }

@@ -197,7 +197,7 @@ class FeatureCache:
                 x = model_input(x_uint8[start : start + trainer.recipe.eval_batch_size], trainer.input_size)
                 if augment is not None:
                     x = augment_batch(x, augment, trainer.generator)
-                with trainer.accel.autocast():
+                with trainer.accel.autocast("eval"):
                     trainer.forward(trainer.accel.layout(x))
         finally:
             hook.remove()
@@ -220,7 +220,7 @@ class FeatureCache:
         was_training = self.head.training
         self.head.eval()
         size = self.trainer.recipe.eval_batch_size
-        with self.trainer.accel.autocast():
+        with self.trainer.accel.autocast("eval"):
             logits = torch.cat([self.head(self.val_features[i : i + size]).float()
                                 for i in range(0, len(self.val_features), size)])
         self.head.train(was_training)

@@ -10,9 +10,9 @@ from harness.train import Trainer
 from test_training import tiny_splits
 
 
-def test_cpu_defaults_are_channels_last_without_autocast():
+def test_cpu_defaults_are_channels_last_with_precision_left_to_each_model():
     accel = Accel.choose("cpu")
-    assert accel == Accel() and not accel.on_gpu and not accel.amp
+    assert accel.amp is None and not accel.on_gpu and accel.channels_last  # "auto": settled per model
     assert accel.layout(torch.zeros(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
     assert Accel.choose("cpu", channels_last=False).layout(torch.zeros(2, 3, 4, 4)).is_contiguous()
 
@@ -26,7 +26,57 @@ def test_asking_for_a_gpu_that_is_not_there_is_a_one_line_error():
 def test_auto_picks_the_cpu_without_a_gpu_and_gpu_defaults_otherwise():
     accel = Accel.choose("auto")
     assert accel.device == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert accel.amp == accel.on_gpu and accel.channels_last
+    assert accel.amp == (True if accel.on_gpu else None) and accel.channels_last
+
+
+class Spec:  # what for_model reads of a ModelSpec
+    def __init__(self, name, cpu_bf16=("train", "eval")):
+        self.name, self.cpu_bf16 = name, cpu_bf16
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16-cpu", "cpu-without-bf16"])
+def test_amp_auto_is_chosen_per_model_and_phase_on_a_cpu(monkeypatch, native):
+    import harness.accel
+
+    monkeypatch.setattr(harness.accel, "cpu_has_native_bf16", lambda: native)
+    auto = Accel.choose("cpu")
+    cnn, mobilenet = auto.for_model(Spec("cnn")), auto.for_model(Spec("mnv3", cpu_bf16=("eval",)))
+    assert (cnn.amp, cnn.evaluates_in_bf16) == (native, native)
+    assert (mobilenet.amp, mobilenet.evaluates_in_bf16) == (False, native)  # depthwise: bf16 trains slower
+    assert ("no native bfloat16" in cnn.amp_reason) != native
+    # recorded, and part of the fingerprint, when the phases differ
+    assert ("eval_amp" in mobilenet.describe()) == native and "eval_amp" not in cnn.describe()
+    # --amp / --no-amp force one choice for every model and phase
+    for forced in (True, False):
+        chosen = Accel.choose("cpu", amp=forced).for_model(Spec("mnv3", cpu_bf16=("eval",)))
+        assert (chosen.amp, chosen.evaluates_in_bf16) == (forced, forced) and "forced" in chosen.amp_reason
+
+
+def test_eval_autocast_follows_the_eval_choice():
+    accel = Accel(amp=False, eval_amp=True)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    with accel.autocast("train"):
+        assert conv(torch.zeros(1, 3, 5, 5)).dtype == torch.float32
+    with accel.autocast("eval"):
+        assert conv(torch.zeros(1, 3, 5, 5)).dtype == torch.bfloat16
+
+
+def test_a_run_records_its_precision_choice(tmp_path):
+    """metrics.json says what was chosen and why; on a CPU without native bf16 nothing changes the
+    config (old runs keep their fingerprints)."""
+    import json
+
+    from harness import accel as accel_module
+    from harness.cli import main
+
+    assert main(["run", "--model", "baseline_cnn", "--profile", "smoke", "--set", "epochs=1", "--out", str(tmp_path),
+                 "--device", "cpu"]) == 0
+    metrics = json.loads((tmp_path / "baseline_cnn" / "metrics.json").read_text())
+    config = json.loads((tmp_path / "baseline_cnn" / "config.json").read_text())
+    native = accel_module.cpu_has_native_bf16()
+    assert metrics["accel"]["amp"] is native and metrics["accel"]["eval_amp"] is native
+    assert metrics["accel"]["amp_reason"].startswith("auto: ")
+    assert config["accel"]["amp"] is native
 
 
 def small_cnn():
