@@ -142,6 +142,10 @@ def ablation(results: list) -> str:
             + "".join(f"- {line}\n" for line in prose) + "\n")
 
 
+def _runs_cell(accuracies: list) -> str:
+    return _fmt(_mean(accuracies)) + (f" ({len(accuracies)} runs)" if len(accuracies) > 1 else "")
+
+
 def data_efficiency(folder: Path, results: list) -> str:
     """The study's third question: accuracy against training-set size, per model and profile; the
     plot and, where a transfer model and CNNs share sizes, the gap between them in words."""
@@ -164,7 +168,7 @@ def data_efficiency(folder: Path, results: list) -> str:
                                  for (model, family, profile), value in series.items()})
     sizes = sorted({size for value in series.values() for size in value})
     table = pd.DataFrame([{"model": f"{model} ({family}, {profile})",
-                           **{f"{size:,}": _fmt(_mean(value[size])) if size in value else "" for size in sizes}}
+                           **{f"{size:,}": _runs_cell(value[size]) if size in value else "" for size in sizes}}
                           for (model, family, profile), value in sorted(series.items(), key=lambda i: str(i[0]))])
     lines = []
     for size in sizes:
@@ -177,7 +181,8 @@ def data_efficiency(folder: Path, results: list) -> str:
                          f"against {_fmt(c_acc)} for the best CNN, {c_key[0]} ({100 * (t_acc - c_acc):+.1f} points).")
     return ("## Accuracy against training-set size (the study's third question)\n\n"
             "Test accuracy of the same recipe trained on stratified subsets of the training set "
-            "(`--set data.train_size=N`; validation and test sets unchanged).\n\n"
+            "(`--set data.train_size=N`; validation and test sets unchanged). A cell with several runs "
+            "(seeds, or variants trained on the same number of images) is their mean.\n\n"
             + table.to_markdown(index=False, disable_numparse=True) + "\n\n"
             + "".join(f"- {line}\n" for line in lines) + ("\n" if lines else "")
             + _link(folder, target, "accuracy against training images") + "\n\n")
