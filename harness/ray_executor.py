@@ -53,17 +53,24 @@ def run_jobs(jobs: list, images_for, request, dataset: str) -> int:
     ray = import_ray()
     start(ray, request)
     try:
+        warm_up_workers(ray, request, len(jobs))
         train = ray.remote(train_job)
         stored = {}  # input size -> object ref of the decoded images
+        weights_files = {}  # path -> object ref of the file's bytes, put once for every job using it
         pending = {}
         for job in jobs:
             size = job.config["input_size"]
             if size not in stored:
                 stored[size] = ray.put(images_for(size))
+            if job.weights is not None and job.weights.kind == "file" and job.weights.path not in weights_files:
+                weights_files[job.weights.path] = ray.put(Path(job.weights.path).read_bytes())
             label = job_label(job, request)
             task = train.options(num_cpus=request.job_cpus, num_gpus=request.job_gpus, max_retries=RETRIES,
                                  retry_exceptions=False, name=f"harness:{label}")
-            ref = task.remote(payload(job, request, dataset), stored[size], threads(request.job_cpus))
+            # in a list, so that Ray hands the task the reference and fetches the bytes only if asked
+            weights_bytes = [weights_files[job.weights.path]] if job.weights and job.weights.path in weights_files \
+                else None
+            ref = task.remote(payload(job, request, dataset), stored[size], threads(request.job_cpus), weights_bytes)
             pending[ref] = (job, label)
         log_start(len(jobs), request)
         return collect(ray, pending, request, record_failure)
@@ -116,13 +123,30 @@ def log_start(count: int, request) -> None:
         + (f" and {request.job_gpus:g} GPU(s)" if request.job_gpus else "") + " each")
 
 
+def warm_up_workers(ray, request, jobs: int) -> None:
+    """Have the workers import torch and the plugins (seconds each) while the driver decodes the data
+    and puts it in the object store, instead of after. Nothing waits for these tasks."""
+    slots = int(ray.cluster_resources().get("CPU", 1) // request.job_cpus) or 1
+    warm = ray.remote(import_what_a_job_needs).options(num_cpus=request.job_cpus, num_gpus=request.job_gpus)
+    for _ in range(min(jobs, slots)):
+        warm.remote()
+
+
+def import_what_a_job_needs() -> None:
+    import torch  # noqa: F401
+
+    from harness import plugins
+
+    plugins.installed()
+
+
 def threads(cpus: float) -> int:
     return max(1, int(cpus))
 
 
 def payload(job, request, dataset: str) -> dict:
-    """What a task needs besides the images: plain data, nothing that points at the driver's disk
-    except the weights file, whose bytes travel along when the worker cannot see it."""
+    """What a task needs besides the images (and the weights file's bytes): plain data, nothing that
+    points at the driver's disk but the weights file's path."""
     relative = job.folder.relative_to(request.out)
     files = {}
     if job.folder.is_dir():  # an interrupted run's checkpoint: the task resumes from it
@@ -131,16 +155,14 @@ def payload(job, request, dataset: str) -> dict:
         checkpoint = job.folder / CHECKPOINT
         if checkpoint.is_file():
             files[CHECKPOINT] = checkpoint.read_bytes()
-    weights_bytes = None
-    if job.weights is not None and job.weights.kind == "file":
-        weights_bytes = Path(job.weights.path).read_bytes()
     return {"model": job.spec.name, "config": job.config, "name": job.name, "folder": str(relative),
             "request": dataclasses.replace(request, out=Path("."), executor="local"), "weights": job.weights,
-            "weights_bytes": weights_bytes, "files": files, "dataset": dataset}
+            "files": files, "dataset": dataset}
 
 
-def train_job(task: dict, images, threads: int) -> dict:
-    """The Ray task: train one job in a scratch folder and return that folder's files."""
+def train_job(task: dict, images, threads: int, weights_bytes=None) -> dict:
+    """The Ray task: train one job in a scratch folder and return that folder's files. ``weights_bytes``
+    is ``[object ref]`` of the weights file, fetched only when its path is not on this machine."""
     import torch
 
     from harness import plugins
@@ -156,10 +178,12 @@ def train_job(task: dict, images, threads: int) -> dict:
         for name, data in task["files"].items():
             (folder / name).write_bytes(data)
         source = task["weights"]
-        if task["weights_bytes"] is not None and not Path(source.path).is_file():  # another machine
+        if weights_bytes is not None and not Path(source.path).is_file():  # another machine
+            import ray
+
             local = scratch / ".weights" / Path(source.path).name
             local.parent.mkdir()
-            local.write_bytes(task["weights_bytes"])
+            local.write_bytes(ray.get(weights_bytes[0]))
             source = dataclasses.replace(source, path=local)
         request = dataclasses.replace(task["request"], out=scratch)
         registry = plugins.installed()
