@@ -54,6 +54,48 @@ def test_two_processes_end_with_identical_weights_and_full_validation_metrics(tm
     assert last["val_acc"] == pytest.approx(ranks[0]["full_val"][1])
 
 
+def equivalence_fit(world_size: int, out: str, rank: int = 0, port: int = 0):
+    """The same seeded recipe, with a model without batch norm (whose statistics are per process by
+    design), trained by one process or as one rank of ``world_size``."""
+    if world_size > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                          WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from harness import distributed
+    from harness.specs import Augment, Recipe, Stage
+    from harness.train import Trainer
+    from test_training import tiny_model
+
+    if world_size > 1:
+        distributed.init("cpu")
+    recipe = Recipe(stages=[Stage(epochs=3, batch_size=12, lr=3e-2, early_stopping=None, schedule="onecycle")],
+                    augment=Augment(flip=True, translate=1))
+    model = tiny_model()
+    fit = Trainer(model, tiny_splits(n=60), recipe, input_size=8, seed=0, show_progress=False).fit()
+    torch.save({"state": model.state_dict(), "history": fit.history}, f"{out}/world{world_size}-rank{rank}.pt")
+    if world_size > 1:
+        distributed.shutdown()
+
+
+def equivalence_rank(rank, port, out):
+    equivalence_fit(2, out, rank, port)
+
+
+def test_two_processes_train_as_one_process_does(tmp_path):
+    """The README's promise: the recipe's batch is the global batch, split between processes, with
+    the learning rates and steps of one process -- so 2 processes end where 1 does."""
+    equivalence_fit(1, str(tmp_path))
+    torch.multiprocessing.spawn(equivalence_rank, args=(free_port(), str(tmp_path)), nprocs=2)
+    one = torch.load(tmp_path / "world1-rank0.pt", weights_only=True)
+    two = torch.load(tmp_path / "world2-rank0.pt", weights_only=True)
+    assert [row["lr"] for row in two["history"]] == [row["lr"] for row in one["history"]]
+    for mine, theirs in zip(two["history"], one["history"]):
+        assert mine["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-5)
+        assert mine["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-5)
+    for key, value in one["state"].items():
+        assert torch.allclose(two["state"][key], value, atol=1e-5), key
+
+
 @pytest.mark.slow
 def test_nproc_2_run_writes_one_set_of_results(tmp_path):
     """`harness run --nproc 2` through torchrun: rank 0 alone writes; the test accuracy it reports
