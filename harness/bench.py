@@ -253,7 +253,10 @@ def bench(specs: list, *, accel=None, images: int = 4096, repeats: int = 5) -> d
     """Everything ``harness bench`` reports, measured in this one process."""
     from harness.provenance import environment
 
-    result = {"environment": environment(), "accel": (accel.describe() if accel else None), "models": {}}
+    described = accel.describe() if accel else None
+    if described and described["amp"] is None:
+        described["amp"] = "auto"  # settled per model: see each model's accel and amp_reason
+    result = {"environment": environment(), "accel": described, "models": {}}
     result["data"] = data_pipeline_speedup(n=max(512, images), repeats=repeats)
     for spec in specs:
         chosen = accel.for_model(spec) if accel else None  # --amp auto: this model's choice
