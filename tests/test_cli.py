@@ -186,7 +186,10 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     argv = [sys.executable, "-m", "harness", "run", "--model", "baseline_cnn", "--profile", "smoke",
             "--set", "epochs=50", "--set", "early_stopping=none", "--out", str(out)]
     env = {**os.environ, "HARNESS_ALLOCATOR": "system"}
-    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    # a shell that starts jobs in the background ignores SIGINT in them, and Python then never turns
+    # it into KeyboardInterrupt: give the child the default disposition, as a terminal would
+    process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoint = out / "baseline_cnn" / "checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline and process.poll() is None:

@@ -35,7 +35,9 @@ def main(out: str, kills: int, epochs: int) -> None:
     command = [sys.executable, "-m", "harness", "run", *jobs, "--profile", "smoke", "--set", f"epochs={epochs}",
                "--executor", "ray", "--job-cpus", "1", "--out", out]
     with open(log, "w") as handle:
-        run = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        # SIGINT at its default disposition (a background shell ignores it, and Python keeps it ignored)
+        run = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     killed = []
     deadline = time.time() + 240
     try:
