@@ -111,7 +111,7 @@ def test_a_worker_killed_on_every_try_is_a_failed_row(ray_namespace, tmp_path):
 
 def test_ctrl_c_keeps_finished_jobs_and_resume_trains_the_rest(ray_namespace, tmp_path):
     out = tmp_path / "out"
-    outcome = kill_scenario(out, kills=-1, epochs=4)
+    outcome = kill_scenario(out, kills=-1, epochs=2)
     log = outcome["log"]
     assert outcome["returncode"] == 130, log[-3000:]
     assert "ray: interrupted; 1 finished jobs kept, 1 cancelled" in log
@@ -119,7 +119,7 @@ def test_ctrl_c_keeps_finished_jobs_and_resume_trains_the_rest(ray_namespace, tm
     assert_complete(out / "baseline_cnn")
     assert not (out / "deep_cnn" / "metrics.json").exists()
     resumed = loopback.run([sys.executable, "-m", "harness", "run", "--model", "baseline_cnn", "deep_cnn", "--profile",
-                            "smoke", "--set", "epochs=4", "--executor", "ray", "--out", str(out), "--resume"],
+                            "smoke", "--set", "epochs=2", "--executor", "ray", "--out", str(out), "--resume"],
                            env=loopback.ray_environment(), timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert "baseline_cnn: finished earlier" in resumed.stdout and "ray: 1/1 done: deep_cnn ok" in resumed.stdout
