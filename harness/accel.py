@@ -57,15 +57,17 @@ class Accel:
     amp_reason: str = ""  # how the choice was made, for the results
 
     @classmethod
-    def choose(cls, device: str = "auto", amp=None, channels_last=None, compile: bool = False) -> "Accel":
-        """``None`` means the device's default; a CUDA device that is not there is an error. On a
-        CPU, ``amp=None`` is "auto": settled per model and phase by ``for_model``."""
+    def choose(cls, device: str = "auto", amp=None, channels_last=None, compile: bool = False,
+               here: bool = True) -> "Accel":
+        """``None`` means the device's default; a CUDA device that is not there is an error, unless
+        ``here`` is False (the device is on other machines: Ray tasks with GPUs). On a CPU,
+        ``amp=None`` is "auto": settled per model and phase by ``for_model``."""
         if device == "auto":
             device = "cuda" if gpu_available() else "cpu"
         kind = device.split(":")[0]
         if kind not in ("cpu", "cuda"):
             raise HarnessError(f"--device {device}: use auto, cpu, cuda or cuda:N")
-        if kind == "cuda" and not gpu_available():
+        if kind == "cuda" and here and not gpu_available():
             raise HarnessError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
         on_gpu = kind == "cuda"
         if amp is not None:

@@ -300,8 +300,8 @@ def task_gpu_accel(args):
 
     if args.device not in ("auto", "cuda") and not args.device.startswith("cuda:"):
         raise HarnessError(f"--job-gpus runs jobs on GPUs; --device {args.device} contradicts it")
-    return Accel("cuda", True if args.amp is None else args.amp,
-                 True if args.channels_last is None else args.channels_last, args.compile)
+    device = "cuda" if args.device == "auto" else args.device
+    return Accel.choose(device, args.amp, args.channels_last, args.compile, here=False)
 
 
 def without_option(argv: list, option: str) -> list:

@@ -41,6 +41,11 @@ def atomic_path(target: Path):
             os.unlink(tmp)
 
 
+def write_bytes(target: Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        Path(tmp).write_bytes(data)
+
+
 def write_text(target: Path, text: str) -> None:
     with atomic_path(target) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")

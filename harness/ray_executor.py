@@ -18,6 +18,8 @@ import traceback
 from pathlib import Path
 
 from harness.errors import HarnessError, one_line
+from harness.fileio import write_bytes
+from harness.runner import CHECKPOINT, failed_row, job_label, log, record_failure, run_model
 
 RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
 
@@ -46,8 +48,6 @@ def start(ray, request) -> None:
 def run_jobs(jobs: list, images_for, request, dataset: str) -> int:
     """Run ``jobs`` (``runner.Job``) as Ray tasks; write each one's files as it finishes. Returns
     the number of jobs that failed."""
-    from harness.runner import job_label, record_failure
-
     if not jobs:
         return 0
     ray = import_ray()
@@ -73,12 +73,12 @@ def run_jobs(jobs: list, images_for, request, dataset: str) -> int:
             ref = task.remote(payload(job, request, dataset), stored[size], threads(request.job_cpus), weights_bytes)
             pending[ref] = (job, label)
         log_start(len(jobs), request)
-        return collect(ray, pending, request, record_failure)
+        return collect(ray, pending, request)
     finally:
         ray.shutdown()
 
 
-def collect(ray, pending: dict, request, record_failure) -> int:
+def collect(ray, pending: dict, request) -> int:
     """Wait for the tasks one by one, writing each job's files and a progress line."""
     started, total, done, failures = time.perf_counter(), len(pending), 0, 0
     try:
@@ -100,15 +100,11 @@ def collect(ray, pending: dict, request, record_failure) -> int:
                 result = "failed"
             elapsed = time.perf_counter() - started
             eta = elapsed / done * (total - done)
-            from harness.runner import log
-
             log(f"ray: {done}/{total} done: {label} {result} ({elapsed:.0f}s elapsed"
                 + (f", about {eta:.0f}s to go)" if done < total else ")"))
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
-        from harness.runner import log
-
         log(f"ray: interrupted; {done} finished jobs kept, {len(pending)} cancelled "
             "(run the command again with --resume to train them)")
         raise
@@ -116,8 +112,6 @@ def collect(ray, pending: dict, request, record_failure) -> int:
 
 
 def log_start(count: int, request) -> None:
-    from harness.runner import log
-
     where = request.address or "a local Ray instance"
     log(f"ray: {count} job(s) on {where}, {request.job_cpus:g} CPU(s)"
         + (f" and {request.job_gpus:g} GPU(s)" if request.job_gpus else "") + " each")
@@ -149,12 +143,9 @@ def payload(job, request, dataset: str) -> dict:
     points at the driver's disk but the weights file's path."""
     relative = job.folder.relative_to(request.out)
     files = {}
-    if job.folder.is_dir():  # an interrupted run's checkpoint: the task resumes from it
-        from harness.runner import CHECKPOINT
-
-        checkpoint = job.folder / CHECKPOINT
-        if checkpoint.is_file():
-            files[CHECKPOINT] = checkpoint.read_bytes()
+    checkpoint = job.folder / CHECKPOINT
+    if checkpoint.is_file():  # an interrupted run's: the task resumes from it
+        files[CHECKPOINT] = checkpoint.read_bytes()
     return {"model": job.spec.name, "config": job.config, "name": job.name, "folder": str(relative),
             "request": dataclasses.replace(request, out=Path("."), executor="local"), "weights": job.weights,
             "files": files, "dataset": dataset}
@@ -168,7 +159,6 @@ def train_job(task: dict, images, threads: int, weights_bytes=None) -> dict:
     from harness import plugins
     from harness.callbacks import CallbackList
     from harness.plugins import choose_evaluators
-    from harness.runner import run_model
 
     torch.set_num_threads(threads)
     scratch = Path(tempfile.mkdtemp(prefix="harness-job-"))
@@ -197,7 +187,7 @@ def train_job(task: dict, images, threads: int, weights_bytes=None) -> dict:
         except Exception as exc:  # noqa: BLE001 - the driver records the job as failed; the others go on
             reason = str(exc) if isinstance(exc, HarnessError) else one_line(exc)
             outcome = {"status": "failed", "reason": reason, "traceback": traceback.format_exc()}
-            callbacks.call("on_run_end", {"status": "failed", "reason": reason})
+            callbacks.call("on_run_end", failed_row(task["config"], reason))
         shutil.rmtree(scratch / ".weights", ignore_errors=True)
         outcome["files"] = files_under(scratch)
         return outcome
@@ -213,10 +203,5 @@ def files_under(root: Path) -> dict:
 
 def write_files(out: Path, files: dict) -> None:
     """Write a task's files under ``out`` in the order given, each one atomically."""
-    from harness.fileio import atomic_path
-
     for relative, data in files.items():
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as tmp:
-            Path(tmp).write_bytes(data)
+        write_bytes(out / relative, data)

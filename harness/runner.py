@@ -262,12 +262,17 @@ def run_one_by_one(registry, request: RunRequest, jobs: list, images_for, evalua
 def record_failure(job: Job, reason: str, trace: str, label: str) -> dict:
     """A failed job's row: ``metrics.json`` with the reason, ``error.log`` with the traceback."""
     log(f"{label}: failed: {reason}")
-    failed = {**_identity(job.config), "status": "failed", "reason": reason}
+    failed = failed_row(job.config, reason)
     if distributed.is_main():
         job.folder.mkdir(parents=True, exist_ok=True)
         write_text(job.folder / "error.log", trace)
         write_json(job.folder / "metrics.json", failed)
     return failed
+
+
+def failed_row(config: dict, reason: str) -> dict:
+    """What a failed job's ``metrics.json`` holds, and what callbacks' ``on_run_end`` is given."""
+    return {**_identity(config), "status": "failed", "reason": reason}
 
 
 def plan(folder: Path, request) -> str:
