@@ -18,12 +18,40 @@ from harness.accel import CPU
 from harness.errors import HarnessError, one_line
 
 
-def model_input(x_uint8: torch.Tensor, input_size: int) -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> float in [0, 1] at the model's input size (resized as a batch)."""
+def model_input(x_uint8: torch.Tensor, input_size: int, channels_last: bool = False) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> float in [0, 1] at the model's input size (resized as a batch), in
+    the memory layout asked for (resizing writes that layout directly: no copy after)."""
     x = x_uint8.float().div_(255)
     if x.shape[-1] != input_size or x.shape[-2] != input_size:
-        x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False)
-    return x
+        return resize(x, input_size, channels_last)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def bilinear_weights(n_in: int, n_out: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """The (n_out, n_in) matrix of 1-D bilinear resampling exactly as ``F.interpolate(...,
+    mode="bilinear", align_corners=False)`` does it: pixel centres mapped, clamped at the edges."""
+    source = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
+    left = source.floor().long().clamp_max(n_in - 1)
+    right = (left + 1).clamp_max(n_in - 1)
+    weight = source - left
+    matrix = torch.zeros(n_out, n_in, dtype=torch.float64)
+    rows = torch.arange(n_out)
+    matrix.index_put_((rows, left), 1 - weight, accumulate=True)
+    matrix.index_put_((rows, right), weight, accumulate=True)
+    return matrix.to(dtype=dtype, device=device)
+
+
+def resize(x: torch.Tensor, size: int, channels_last: bool = False) -> torch.Tensor:
+    """A float batch (N, C, H, W) bilinearly resized to ``size`` x ``size``: the same numbers as
+    ``F.interpolate`` (to float rounding), as two matrix products, which on a CPU is faster and
+    writes the channels-last result directly (interpolate's channels-last kernel is 3x slower)."""
+    n, c, h, w = x.shape
+    rows = bilinear_weights(h, size, x.dtype, x.device)
+    cols = bilinear_weights(w, size, x.dtype, x.device)
+    if not channels_last:
+        return rows @ (x @ cols.T)
+    across = torch.einsum("nchw,sw->nhsc", x, cols).reshape(n, h, size * c)  # columns resized, NHWC
+    return (rows @ across).view(n, size, size, c).permute(0, 3, 1, 2)
 
 
 def augmented_logits(model, x: torch.Tensor, flip: bool = False, translate: int = 0) -> torch.Tensor:
@@ -53,7 +81,8 @@ def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size:
     model.eval()
     outputs = []
     for start in range(0, len(x_uint8), batch_size):
-        x = accel.layout(model_input(accel.to_device(x_uint8[start : start + batch_size]), input_size))
+        x = accel.layout(model_input(accel.to_device(x_uint8[start : start + batch_size]), input_size,
+                                     accel.channels_last))
         with accel.autocast("eval"):
             outputs.append(augmented_logits(model, x, tta_flip, tta_translate))
     model.train(was_training)

@@ -194,9 +194,9 @@ class FeatureCache:
         trainer.model.eval()
         try:
             for start in range(0, len(x_uint8), trainer.recipe.eval_batch_size):
-                x = model_input(x_uint8[start : start + trainer.recipe.eval_batch_size], trainer.input_size)
-                if augment is not None:
-                    x = augment_batch(x, augment, trainer.generator)
+                part = x_uint8[start : start + trainer.recipe.eval_batch_size]
+                x = (augment_batch(part.float().div_(255), augment, trainer.generator, size=trainer.input_size)
+                     if augment is not None else model_input(part, trainer.input_size, trainer.accel.channels_last))
                 with trainer.accel.autocast("eval"):
                     trainer.forward(trainer.accel.layout(x))
         finally:

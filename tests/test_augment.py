@@ -161,3 +161,73 @@ def test_rank_1_of_2_gets_rows_1_2_of_the_batch_one_process_draws(augment):
     part = training_batch(images[1::2], 8, augment, rank1, slice(1, None, 2), len(images))
     assert torch.equal(part, whole[1::2])
     assert torch.equal(alone.get_state(), rank1.get_state())  # the next batch is drawn alike too
+
+
+@pytest.mark.parametrize("source, size", [((32, 32), 160), ((32, 32), 64), ((32, 32), 75), ((64, 48), 32)],
+                         ids=["32->160", "32->64", "32->75", "64x48->32"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "NHWC"])
+def test_resize_matches_interpolate_and_writes_the_layout_asked_for(source, size, channels_last):
+    import torch.nn.functional as F
+
+    from harness.evaluate import resize
+
+    x = torch.rand(5, 3, *source, generator=gen())
+    out = resize(x, size, channels_last)
+    expected = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    assert out.shape == expected.shape and torch.allclose(out, expected, atol=1e-5)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert out.is_contiguous(memory_format=layout)
+
+
+def test_affine_grid_matches_torch():
+    import torch.nn.functional as F
+
+    from harness.data.augment import affine_grid
+
+    theta = torch.randn(6, 2, 3, generator=gen())
+    for height, width in ((160, 160), (20, 30)):
+        expected = F.affine_grid(theta, [6, 3, height, width], align_corners=False)
+        assert torch.allclose(affine_grid(theta, height, width), expected, atol=1e-6)
+
+
+def test_transform_and_resize_in_one_sampling():
+    """With a size, ``apply`` samples the small source once: at zero strength that is exactly the
+    evaluation's resize (so augmented training inputs are no blurrier than test inputs), and for a
+    whole scale factor (32 -> 160 px) any transform gives what resizing first and then
+    transforming gives."""
+    import torch.nn.functional as F
+
+    from harness.data.augment import apply
+    from harness.evaluate import resize
+
+    x = torch.rand(4, 3, 32, 32, generator=gen())
+    for size in (64, 75, 160):
+        assert torch.allclose(apply(x, transforms_of(4), size=size), resize(x, size), atol=1e-5)
+    moved = transforms_of(4, angle=12.0, scale=1.1, shift_x=0.05, shift_y=-0.1, flip=True)
+    large = F.interpolate(x, size=(160, 160), mode="bilinear", align_corners=False)
+    assert torch.allclose(apply(x, moved, size=160), apply(large, moved), atol=1e-5)
+
+
+def transforms_of(n, **fields):
+    from harness.data.augment import Transforms
+
+    defaults = dict(flip=False, angle=0.0, scale=1.0, shift_x=0.0, shift_y=0.0) | fields
+    return Transforms(torch.full((n,), defaults["flip"]), *(torch.full((n,), float(defaults[k]))
+                                                             for k in ("angle", "scale", "shift_x", "shift_y")))
+
+
+def test_training_batch_at_another_size_is_the_float_path_resized_in_the_sampling():
+    """A transfer model's batch (32 px images, 160 px input): the same draws as augmenting on
+    floats, the size reached in the same sampling, and no generator state left behind differently."""
+    from harness.data.augment import training_batch
+
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8, generator=gen(5))
+    augment = Augment(rotation=10, flip=True, zoom=0.1, shift=0.1)
+    first, second = gen(1), gen(1)
+    expected = augment_batch(images.float() / 255, augment, first, size=160)
+    got = training_batch(images, 160, augment, second)
+    assert got.shape == (6, 3, 160, 160) and torch.equal(got, expected)
+    assert torch.equal(first.get_state(), second.get_state())
+    plain = training_batch(images, 160, Augment(), gen())
+    assert torch.allclose(plain, torch.nn.functional.interpolate(images.float() / 255, size=(160, 160),
+                                                                 mode="bilinear", align_corners=False), atol=1e-5)
