@@ -211,7 +211,7 @@ def test_transform_and_resize_in_one_sampling():
 def transforms_of(n, **fields):
     from harness.data.augment import Transforms
 
-    defaults = dict(flip=False, angle=0.0, scale=1.0, shift_x=0.0, shift_y=0.0) | fields
+    defaults = {"flip": False, "angle": 0.0, "scale": 1.0, "shift_x": 0.0, "shift_y": 0.0} | fields
     return Transforms(torch.full((n,), defaults["flip"]), *(torch.full((n,), float(defaults[k]))
                                                              for k in ("angle", "scale", "shift_x", "shift_y")))
 
