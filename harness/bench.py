@@ -151,7 +151,8 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
     scaling, the recipe's augmentation, loss/accuracy bookkeeping, progress reporting) against a
     bare loop (zero_grad, forward, loss, backward, step) over the same batches already in memory as
     float tensors, with the same model, batch size and optimizer. Harness and bare epochs
-    alternate so drift in the machine's speed hits both; medians after one warm-up each."""
+    alternate; the rates are medians after one warm-up each, the ratio the median of each turn's
+    ratio (``alternating_rates``)."""
     from harness.accel import CPU
     from harness.freezing import Parts
     from harness.train import Lookahead, make_optimizer, param_groups
@@ -190,8 +191,8 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
         accel.sync()
         return n
 
-    ours, bare = alternating_rates(harness_epoch, bare_epoch, repeats)
-    return {"harness_img_s": ours, "bare_img_s": bare, "ratio_vs_bare": ours / bare,
+    ours, bare, ratio = alternating_rates(harness_epoch, bare_epoch, repeats)
+    return {"harness_img_s": ours, "bare_img_s": bare, "ratio_vs_bare": ratio,
             "batch_size": stage.batch_size, "input_size": size}
 
 
@@ -223,12 +224,15 @@ def eval_speed(spec, *, images: int = 2048, repeats: int = 5, accel=None) -> dic
         accel.sync()
         return n
 
-    ours, bare = alternating_rates(harness_pass, bare_pass, repeats)
-    return {"harness_img_s": ours, "bare_img_s": bare, "ratio_vs_bare": ours / bare, "batch_size": batch}
+    ours, bare, ratio = alternating_rates(harness_pass, bare_pass, repeats)
+    return {"harness_img_s": ours, "bare_img_s": bare, "ratio_vs_bare": ratio, "batch_size": batch}
 
 
-def alternating_rates(first, second, repeats: int) -> tuple[float, float]:
-    """Median images/s of two workloads timed in turn, after one warm-up run of each."""
+def alternating_rates(first, second, repeats: int) -> tuple[float, float, float]:
+    """Median images/s of two workloads timed in turn, after one warm-up run of each, and the
+    median of the per-turn ratios (first / second): both runs of a turn meet the machine in the
+    same state, so a drift in its speed (a busy neighbour on a shared host) cancels out of the
+    ratio instead of landing on whichever workload it hit."""
     first(), second()
     rates = ([], [])
     for _ in range(repeats):
@@ -236,7 +240,8 @@ def alternating_rates(first, second, repeats: int) -> tuple[float, float]:
             started = time.perf_counter()
             seen = run()
             sink.append(seen / (time.perf_counter() - started))
-    return float(np.median(rates[0])), float(np.median(rates[1]))
+    ratios = [ours / theirs for ours, theirs in zip(*rates)]
+    return float(np.median(rates[0])), float(np.median(rates[1])), float(np.median(ratios))
 
 
 def peak_memory_mb(accel=None) -> dict:
