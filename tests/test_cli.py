@@ -262,6 +262,27 @@ def test_bench_reports_every_ratio_as_json(capsys):
     assert result["peak_rss_mb"] > 0 and result["accel"]["device"] == "cpu"
 
 
+def test_bench_ratio_pairs_each_turn_so_a_slowdown_of_one_run_is_outvoted(monkeypatch):
+    """A fake clock; every run 'processes' 100 images, in 1 s at full speed. The machine runs at
+    half speed for the whole second turn and again for the harness's run in the third: the ratio
+    of the two medians (50 / 100 img/s) would blame the harness, the median of each turn's ratio
+    (1, 1, 0.5) does not."""
+    from harness import bench
+
+    durations = iter([1, 1,  1, 1,  2, 2,  2, 1])  # warm-ups, then 3 turns: harness, bare
+    now = [0.0]
+
+    def run():
+        now[0] += next(durations)
+        return 100
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    ours, bare, ratio = bench.alternating_rates(run, run, repeats=3)
+    assert (ours, bare, ratio) == (50.0, 100.0, 1.0)
+    durations = iter([1, 1,  2, 1,  2, 1,  1, 1])  # slow in two turns of three: the median says so
+    assert bench.alternating_rates(run, run, repeats=3)[2] == 0.5
+
+
 def test_epoch_scaling_rows_leave_out_the_warm_up():
     from harness import plugins
     from harness.bench import epoch_scaling
