@@ -27,9 +27,9 @@ QUICK_FINETUNE = {"stages.finetune.reduce_lr": None, "stages.finetune.schedule":
 AUGMENT = Augment(rotation=10, flip=True, zoom=0.1, shift=0.1)
 
 # Per model, on top of QUICK_FINETUNE. MobileNetV3-Small: at 2e-4 val_acc was still rising at the
-# end of 11 epochs (0.9096, 0.9108, 0.9156 over epochs 8-10) and an hour of a 2-core AVX2 CPU
-# (~150 img/s at 160 px) buys 10 epochs, so the cosine starts higher (5e-4, which also did better
-# than 2e-4 for EfficientNet-Lite0 on a short budget)
+# end of 11 epochs (0.9096, 0.9108, 0.9156 over epochs 8-10) and an hour of a 2-core AVX2 CPU buys
+# 9 epochs at 160 px (the first took 359 s there), so the cosine starts higher (5e-4, which also
+# did better than 2e-4 for EfficientNet-Lite0 on a short budget)
 QUICK_PER_MODEL = {"mobilenetv3": {"stages.finetune.lr": 5e-4}}
 
 
@@ -72,7 +72,7 @@ INCEPTION_BLOCKS = [
 MODELS = [
     # name, timm arch, hub tag, head, blocks, input size per profile, quick epoch budgets
     ("mobilenetv3", "tf_mobilenetv3_small_100", "tf_mobilenetv3_small_100.in1k", "net.classifier",
-     mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 10),
+     mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 9),
      "MobileNetV3-Small 1.0 (timm tf_mobilenetv3_small_100), ImageNet weights"),
     ("mobilenetv3_large", "mobilenetv3_large_100", "mobilenetv3_large_100.ra_in1k", "net.classifier",
      mobilenet_blocks, {"smoke": 64, "quick": 160, "full": 224}, (8, 12),
