@@ -21,10 +21,12 @@ from harness.errors import HarnessError, one_line
 def model_input(x_uint8: torch.Tensor, input_size: int, channels_last: bool = False) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> float in [0, 1] at the model's input size (resized as a batch), in
     the memory layout asked for (resizing writes that layout directly: no copy after)."""
-    x = x_uint8.float().div_(255)
-    if x.shape[-1] != input_size or x.shape[-2] != input_size:
-        return resize(x, input_size, channels_last)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    return resize(unit_floats(x_uint8), input_size, channels_last)
+
+
+def unit_floats(x_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> floats in [0, 1], the scale every model input has."""
+    return x_uint8.float().div_(255)
 
 
 def bilinear_weights(n_in: int, n_out: int, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -42,10 +44,13 @@ def bilinear_weights(n_in: int, n_out: int, dtype=torch.float32, device=None) ->
 
 
 def resize(x: torch.Tensor, size: int, channels_last: bool = False) -> torch.Tensor:
-    """A float batch (N, C, H, W) bilinearly resized to ``size`` x ``size``: the same numbers as
+    """A float batch (N, C, H, W) bilinearly resized to ``size`` x ``size`` (returned as it is, in
+    the layout asked for, when it has that size already): the same numbers as
     ``F.interpolate`` (to float rounding), as two matrix products, which on a CPU is faster and
     writes the channels-last result directly (interpolate's channels-last kernel is 3x slower)."""
     n, c, h, w = x.shape
+    if (h, w) == (size, size):
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
     rows = bilinear_weights(h, size, x.dtype, x.device)
     cols = bilinear_weights(w, size, x.dtype, x.device)
     if not channels_last:

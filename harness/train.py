@@ -23,7 +23,7 @@ from harness import distributed
 from harness.accel import CPU
 from harness.callbacks import CallbackList, Control, improved
 from harness.data.augment import augment_batch, training_batch
-from harness.evaluate import loss_and_accuracy, model_input, predict_logits
+from harness.evaluate import loss_and_accuracy, model_input, predict_logits, unit_floats
 from harness.fileio import atomic_path
 from harness.freezing import Parts, fixed_parameters, freeze, train_mode
 from harness.progress import Progress
@@ -195,7 +195,7 @@ class FeatureCache:
         try:
             for start in range(0, len(x_uint8), trainer.recipe.eval_batch_size):
                 part = x_uint8[start : start + trainer.recipe.eval_batch_size]
-                x = (augment_batch(part.float().div_(255), augment, trainer.generator, size=trainer.input_size)
+                x = (augment_batch(unit_floats(part), augment, trainer.generator, size=trainer.input_size)
                      if augment is not None else model_input(part, trainer.input_size, trainer.accel.channels_last))
                 with trainer.accel.autocast("eval"):
                     trainer.forward(trainer.accel.layout(x))

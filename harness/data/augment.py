@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from harness.evaluate import model_input, resize
+from harness.evaluate import model_input, resize, unit_floats
 from harness.specs import Augment
 
 
@@ -85,7 +85,7 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator,
     the ``rows`` (a slice) of a batch of ``total`` images: transforms are drawn for all of them.
     With ``size``, the batch comes out resized to ``size`` x ``size`` (see ``apply``)."""
     if is_identity(augment):
-        return x if size is None or x.shape[-2:] == (size, size) else resize(x, size)
+        return x if size is None else resize(x, size)
     total, rows = (x.shape[0], slice(None)) if rows is None else (total, rows)
     transforms = sample(total, augment, generator).map(lambda value: value[rows].to(x.device))
     x = apply(x, transforms, resample=bool(augment.rotation or augment.zoom or augment.shift), size=size)
@@ -101,7 +101,7 @@ def training_batch(x_uint8: torch.Tensor, input_size: int, augment: Augment, gen
     quarter of the memory traffic."""
     resized = x_uint8.shape[-1] != input_size or x_uint8.shape[-2] != input_size
     if resized or augment.rotation or augment.zoom or augment.shift or is_identity(augment):
-        return layout(augment_batch(x_uint8.float().div_(255), augment, generator, rows, total, size=input_size))
+        return layout(augment_batch(unit_floats(x_uint8), augment, generator, rows, total, size=input_size))
     total, rows = (x_uint8.shape[0], slice(None)) if rows is None else (total, rows)
     flip = sample(total, augment, generator).flip[rows]  # the draws augment_batch makes
     moved = translate(x_uint8, augment.translate, generator, rows, total, flip=flip)
