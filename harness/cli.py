@@ -8,7 +8,9 @@ import argparse
 import dataclasses
 import json
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from harness.errors import HarnessError, unknown
@@ -144,9 +146,17 @@ def accel_of(args):
     return Accel.choose(args.device, args.amp, args.channels_last, args.compile)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    # a scheduler's stop or a plain `kill` ends a run as Ctrl-C does: the last finished epoch
+    # stays checkpointed and no half-written file is left behind
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         return COMMANDS[args.command](args, argv)
     except HarnessError as exc:
@@ -157,6 +167,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)  # the runner has said how to resume
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def entry() -> None:

@@ -177,7 +177,8 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
     assert board(killed) == board(tmp_path / "whole")
 
 
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_cleanly_and_says_how_to_resume(tmp_path, stop):
     import os
     import signal
     import time
@@ -194,12 +195,13 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, stop))
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "Resume with: harness run --model baseline_cnn" in err and " --resume" in err
     assert "Traceback" not in err
     assert checkpoint.exists()
+    assert not list(out.rglob("*.tmp"))  # no half-written file
 
 
 def test_report_renders_with_every_image_link_a_valid_png(smoke_run):
