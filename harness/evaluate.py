@@ -20,13 +20,18 @@ from harness.errors import HarnessError, one_line
 
 def model_input(x_uint8: torch.Tensor, input_size: int, channels_last: bool = False) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> float in [0, 1] at the model's input size (resized as a batch), in
-    the memory layout asked for (resizing writes that layout directly: no copy after)."""
+    the memory layout asked for (written directly in that layout: no copy after)."""
+    if tuple(x_uint8.shape[-2:]) == (input_size, input_size):
+        return unit_floats(x_uint8, channels_last)
     return resize(unit_floats(x_uint8), input_size, channels_last)
 
 
-def unit_floats(x_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> floats in [0, 1], the scale every model input has."""
-    return x_uint8.float().div_(255)
+def unit_floats(x_uint8: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """uint8 pixels -> floats in [0, 1], the scale every model input has, in the input's layout or
+    channels-last: one kernel converts, scales and lays out (``.float().div_(255)`` and then a
+    layout copy are three passes over the float batch); the same numbers as ``x.float() / 255``."""
+    layout = torch.channels_last if channels_last else torch.preserve_format
+    return torch.div(x_uint8, 255, out=torch.empty_like(x_uint8, dtype=torch.float32, memory_format=layout))
 
 
 def bilinear_weights(n_in: int, n_out: int, dtype=torch.float32, device=None) -> torch.Tensor:

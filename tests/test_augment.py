@@ -179,6 +179,19 @@ def test_resize_matches_interpolate_and_writes_the_layout_asked_for(source, size
     assert out.is_contiguous(memory_format=layout)
 
 
+@pytest.mark.parametrize("source_layout", [torch.contiguous_format, torch.channels_last], ids=["from NCHW", "from NHWC"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "NHWC"])
+def test_model_input_at_its_size_is_the_scaled_pixels_in_the_layout_asked_for(source_layout, channels_last):
+    from harness.evaluate import model_input
+
+    pixels = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=gen())
+    out = model_input(pixels.contiguous(memory_format=source_layout), 16, channels_last)
+    assert out.dtype == torch.float32 and torch.equal(out, pixels.float() / 255)
+    # channels-last when asked, else the input's own layout kept
+    layout = torch.channels_last if channels_last else source_layout
+    assert out.is_contiguous(memory_format=layout)
+
+
 def test_affine_grid_matches_torch():
     import torch.nn.functional as F
 
