@@ -59,5 +59,5 @@ if [ -n "$done_models" ]; then
 fi
 tail -n 4 "$WORK"/runs/logs/*.log
 # weights (*.pt) and checkpoints stay on the machine; the numbers, plots and logs come back
-tar -C "$WORK/runs" --exclude='*.pt' --exclude='*.ckpt' --exclude='*.tmp' --exclude='.harness.lock' -czf "$OUT/gpu-full.tar.gz" .
+tar -C "$WORK/runs" --exclude='*.pt' --exclude='*.tmp' --exclude='.harness.lock' -czf "$OUT/gpu-full.tar.gz" .
 log "wrote $OUT/gpu-full.tar.gz ($(du -h "$OUT/gpu-full.tar.gz" | cut -f1))"
