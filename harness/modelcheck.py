@@ -7,6 +7,13 @@ import torch
 def count_macs(model, input_size: int) -> int | None:
     """Multiply-accumulates of one forward pass on one image (torch's FLOP counter / 2); None, with a
     warning, for a model whose operations the counter cannot trace (any other error is a bug and raised)."""
+    by_module = macs_by_module(model, input_size)
+    return None if by_module is None else by_module[""]
+
+
+def macs_by_module(model, input_size: int) -> dict | None:
+    """One image's forward MACs for the whole model (key ``""``) and for each submodule that ran
+    (keys are module names, ``head``, ``features.3``); None where ``count_macs`` says."""
     import sys
 
     from torch.utils.flop_counter import FlopCounterMode
@@ -16,7 +23,12 @@ def count_macs(model, input_size: int) -> int | None:
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(torch.zeros(1, 3, input_size, input_size))
-        return int(counter.get_total_flops() // 2)
+        root = type(model).__name__
+        by_module = {"": int(counter.get_total_flops() // 2)}
+        for name, counts in counter.get_flop_counts().items():
+            if name.startswith(root + "."):
+                by_module[name[len(root) + 1 :]] = int(sum(counts.values()) // 2)
+        return by_module
     except (RuntimeError, NotImplementedError) as exc:  # an operation the counter cannot dispatch
         print(f"harness: warning: MACs not counted for {type(model).__name__} ({type(exc).__name__}: "
               f"{str(exc).splitlines()[0] if str(exc) else ''})", file=sys.stderr)

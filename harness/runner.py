@@ -338,7 +338,9 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     from harness.evaluate import score
     from harness.plugins import choose_evaluators
     from harness.freezing import Parts
-    from harness.modelcheck import check_output_width, count_macs
+    from harness import machine
+    from harness.compute import TrainingCost, time_to_accuracy
+    from harness.modelcheck import check_output_width, macs_by_module
     from harness.provenance import environment
     from harness.report.plots import confusion_png, curves_png
     from harness.train import Trainer, load_checkpoint
@@ -367,7 +369,8 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     if request.sync_bn and distributed.current().active:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameter names
     params = sum(p.numel() for p in model.parameters())
-    macs = count_macs(model, config["input_size"])
+    macs_per_module = macs_by_module(model, config["input_size"])
+    macs = macs_per_module[""] if macs_per_module else None
     main = distributed.is_main()
     if main:
         folder.mkdir(parents=True, exist_ok=True)
@@ -423,7 +426,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     trainer = Trainer(model, splits, recipe, input_size=config["input_size"], seed=config["seed"],
                       parts=Parts.of(model, spec.head, spec.blocks), label=spec.name, on_epoch=on_epoch,
                       on_stage_end=on_stage_end, checkpoint=checkpoint, fingerprint=fingerprint(config), accel=accel,
-                      callbacks=callbacks)
+                      callbacks=callbacks, cost=TrainingCost(macs_per_module, spec.head))
     fit = trainer.fit(resume)
 
     stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
@@ -438,6 +441,9 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         "stages": stages,
         "train_time_s": fit.train_time_s,
         "train_img_s": fit.train_images / fit.train_time_s if fit.train_time_s else None,
+        "train_images": fit.train_images,
+        "train_flop": fit.train_flop if macs is not None else None,
+        **time_to_accuracy(fit.history),
         "wall_time_s": time.perf_counter() - started,
         "params": params,
         "macs": macs,
@@ -449,6 +455,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
         "accel": {**accel.describe(), "eval_amp": accel.evaluates_in_bf16, "amp_reason": accel.amp_reason},
         "callbacks": plugins_used["callbacks"],
         "environment": environment(),
+        "machine": machine.describe(),
     }
     if main:
         write_text(folder / "history.csv", history_csv(fit.history))
@@ -466,7 +473,8 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
 STAGE_BOOKKEEPING = ("name", "epochs", "best_epoch", "best_value", "monitor", "stopped_early")
 
 
-HISTORY_COLUMNS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s"]
+HISTORY_COLUMNS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s",
+                   "train_time_s", "train_images", "train_flop"]
 
 
 def history_csv(rows: list) -> str:

@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from harness import distributed
 from harness.accel import CPU
 from harness.callbacks import CallbackList, Control, improved
+from harness.compute import TrainingCost
 from harness.data.augment import augment_batch, training_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits, unit_floats
 from harness.fileio import atomic_path
-from harness.freezing import Parts, fixed_parameters, freeze, train_mode
+from harness.freezing import Parts, fixed_parameters, freeze, train_mode, trainable_prefixes
 from harness.progress import Progress
 from harness.specs import Recipe, Stage
 
@@ -51,6 +52,7 @@ class FitResult:
     stages: list = field(default_factory=list)  # StageResult per finished stage
     train_time_s: float = 0.0  # time spent in training steps (validation excluded)
     train_images: int = 0
+    train_flop: float = 0.0  # training compute (harness.compute's convention)
 
 
 NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
@@ -261,8 +263,10 @@ class Trainer:
 
     def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, parts: Parts | None = None,
                  label="", on_epoch=None, on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
-                 show_progress=True, accel=CPU, callbacks: CallbackList | None = None):
+                 show_progress=True, accel=CPU, callbacks: CallbackList | None = None,
+                 cost: TrainingCost | None = None):
         self.model = model
+        self.cost = cost or TrainingCost(None)
         if callbacks is None:
             from harness import plugins
 
@@ -303,6 +307,7 @@ class Trainer:
                 stages=[StageResult(**s) for s in resume["stage_results"]],
                 train_time_s=resume["train_time_s"],
                 train_images=resume["train_images"],
+                train_flop=resume.get("train_flop", 0.0),
             )
             start = resume["stage_index"]
         for index, stage in enumerate(self.recipe.stages):
@@ -337,6 +342,7 @@ class Trainer:
             started = time.perf_counter()
             self.cache = FeatureCache.build(self, stage)
             result.train_time_s += time.perf_counter() - started  # running the base once is training work
+            result.train_flop += self.cache.train_features.shape[0] * len(self.train_y) * self.cost.cached_base()
         if resume is not None:
             self.model.load_state_dict(resume["model_state"])
             optimizer.load_state_dict(resume["optimizer"])
@@ -363,13 +369,19 @@ class Trainer:
             distributed.sync_buffers(self.model)
             result.train_time_s += time.perf_counter() - started
             result.train_images += len(self.train_y)
+            result.train_flop += len(self.train_y) * (
+                self.cost.head_step() if self.cache is not None
+                else self.cost.step(trainable_prefixes(self.parts, stage.trainable)))
             val_logits = (self.cache.val_logits() if self.cache is not None else
                           distributed.sharded(lambda part: predict_logits(
                               self.evaluate, part, input_size=self.input_size,
                               batch_size=self.recipe.eval_batch_size, accel=self.accel), self.val_x))
             val_loss, val_acc = loss_and_accuracy(val_logits, self.val_y)
             row = {"stage": stage.name, "epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
-                   "val_loss": val_loss, "val_acc": val_acc, "time_s": time.perf_counter() - started}
+                   "val_loss": val_loss, "val_acc": val_acc, "time_s": time.perf_counter() - started,
+                   # totals so far, from which time and compute to an accuracy are read
+                   "train_time_s": result.train_time_s, "train_images": result.train_images,
+                   "train_flop": result.train_flop if self.cost.known else None}
             result.history.append(row)
             if self.on_epoch:
                 self.on_epoch(row)
@@ -461,6 +473,7 @@ class Trainer:
             "stage_results": [asdict(s) for s in result.stages],
             "train_time_s": result.train_time_s,
             "train_images": result.train_images,
+            "train_flop": result.train_flop,
         }
         with atomic_path(self.checkpoint) as tmp:
             torch.save(state, tmp)

@@ -9,6 +9,7 @@ import pytest
 from harness.cli import main
 
 from conftest import write_image_tree
+from helpers.timings import without_timings
 
 
 @pytest.fixture(scope="module")
@@ -163,16 +164,13 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
 
     def numbers(folder):
         metrics = json.loads((folder / "baseline_cnn" / "metrics.json").read_text())
-        history = [{k: v for k, v in row.items() if k != "time_s"}
-                   for row in csv.DictReader((folder / "baseline_cnn" / "history.csv").open())]
+        history = [without_timings(row) for row in csv.DictReader((folder / "baseline_cnn" / "history.csv").open())]
         return history, {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "confusion", "best_epoch")}
 
     assert numbers(killed) == numbers(tmp_path / "whole")
 
     def board(folder):  # the leaderboard, less the columns that measure speed
-        timing = {"train_img_s", "eval_img_s", "train_time_s"}
-        return [{k: v for k, v in row.items() if k not in timing}
-                for row in csv.DictReader((folder / "leaderboard.csv").open())]
+        return [without_timings(row) for row in csv.DictReader((folder / "leaderboard.csv").open())]
 
     assert board(killed) == board(tmp_path / "whole")
 

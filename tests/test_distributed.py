@@ -11,6 +11,7 @@ import torch
 
 from test_accel import small_cnn
 from test_training import tiny_splits
+from helpers.timings import without_timings
 
 
 def free_port() -> int:
@@ -46,7 +47,7 @@ def test_two_processes_end_with_identical_weights_and_full_validation_metrics(tm
     for key, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][key]), key  # BN buffers too (DDP broadcasts them)
     def decisions(history):  # everything but the wall time
-        return [{k: v for k, v in row.items() if k != "time_s"} for row in history]
+        return [without_timings(row) for row in history]
 
     assert decisions(ranks[0]["history"]) == decisions(ranks[1]["history"])
     last = ranks[0]["history"][-1]
