@@ -261,7 +261,9 @@ def bench(specs: list, *, accel=None, images: int = 4096, repeats: int = 5) -> d
     described = accel.describe() if accel else None
     if described and described["amp"] is None:
         described["amp"] = "auto"  # settled per model: see each model's accel and amp_reason
-    result = {"environment": environment(), "accel": described, "models": {}}
+    from harness import machine
+
+    result = {"environment": environment(), "machine": machine.describe(), "accel": described, "models": {}}
     result["data"] = data_pipeline_speedup(n=max(512, images), repeats=repeats)
     for spec in specs:
         chosen = accel.for_model(spec) if accel else None  # --amp auto: this model's choice

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", metavar="NAME", help="dataset plugin to read the data with (default: the run's)")
     add_eval_option(evaluate)
     evaluate.add_argument("--set", action="append", default=[], metavar="eval.NAME.KEY=VALUE",
-                          help="an evaluator option, e.g. --set eval.robustness.severity=5")
+                          help="an evaluator option, e.g. --set eval.robustness.severities=3-5")
     evaluate.add_argument("--json", action="store_true", help="print every metric as JSON")
     add_accel_options(evaluate)
 
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("dirs", nargs="*", default=["results"], metavar="DIR",
                        help="results folders to merge (default: results)")
     board.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    board.add_argument("--all-rows", action="store_true", help="the flat table: every stage and variant ranked "
+                       "by accuracy (default: the zoo, one row per model)")
     board.add_argument("--columns", metavar="A,B,...", help="the columns to show, from leaderboard.csv's "
                        "(e.g. model,stage,accuracy,ece); default: the readable table (md) or every column")
     return parser
@@ -360,6 +362,8 @@ def cmd_bench(args, argv) -> int:
              "bare train img/s": round(m["train"]["bare_img_s"]), "train ratio": round(m["train_ratio_vs_bare"], 3),
              "eval img/s": round(m["eval"]["harness_img_s"]), "bare eval img/s": round(m["eval"]["bare_img_s"]),
              "eval ratio": round(m["eval_ratio_vs_bare"], 3)} for name, m in result["models"].items()]
+    print(f"machine: {result['machine']['label']}, {result['machine']['threads']} threads, torch "
+          f"{result['environment']['torch']}, commit {result['environment']['harness_commit']}")
     print(tabulate(rows, headers="keys"))
     for name, m in result["models"].items():
         if "process_scaling" in m:
@@ -488,6 +492,10 @@ def cmd_leaderboard(args, argv) -> int:
         if not folder.is_dir():
             raise HarnessError(f"results folder '{folder}' does not exist; run 'harness run' first or pass a folder")
     frame = leaderboard.table(leaderboard.read_results(*folders))
+    found = leaderboard.machines(frame)
+    if len(found) > 1:
+        print(f"harness: merged results from {len(found)} machines ({'; '.join(found)}): compare times only "
+              "within one machine", file=sys.stderr)
     if args.columns:
         columns = [c.strip() for c in args.columns.split(",") if c.strip()]
         for column in columns:
@@ -502,7 +510,7 @@ def cmd_leaderboard(args, argv) -> int:
     elif args.format == "json":
         print(frame.to_json(orient="records", indent=2))
     else:
-        print(leaderboard.to_markdown(frame), end="")
+        print(leaderboard.to_markdown(frame, all_rows=args.all_rows), end="")
     return 0
 
 

@@ -92,7 +92,7 @@ def split_eval_options(overrides: dict) -> tuple[dict, dict]:
         if key.startswith("eval."):
             parts = key.split(".")
             if len(parts) != 3:
-                raise HarnessError(f"--set {key}: write eval.<evaluator>.<option>=value, e.g. eval.robustness.severity=5")
+                raise HarnessError(f"--set {key}: write eval.<evaluator>.<option>=value, e.g. eval.robustness.severities=3-5")
             options.setdefault(parts[1], {})[parts[2]] = value
         else:
             recipe[key] = value

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from harness import distributed
 from harness.accel import CPU
 from harness.errors import HarnessError, one_line
-from harness.fileio import atomic_path
+from harness.predictions import predictions_name, write_predictions
 
 
 def model_input(x_uint8: torch.Tensor, input_size: int, channels_last: bool = False) -> torch.Tensor:
@@ -144,7 +144,7 @@ def predictor(model, config: dict, accel=CPU) -> Callable[[torch.Tensor], torch.
     return predict
 
 
-def test_fingerprint(test_x, test_y) -> str:
+def split_fingerprint(test_x, test_y) -> str:
     """A hash of a test split's labels and pixels: two results are compared image by image only
     when theirs match (same images, same order)."""
     digest = hashlib.sha256()
@@ -156,27 +156,8 @@ def test_fingerprint(test_x, test_y) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def predictions_name(stage: str) -> str:
-    return f"predictions-{stage}.npz"
-
-
-def write_predictions(target: Path, labels, logits: torch.Tensor) -> None:
-    """Every test image's label, predicted class and class probabilities (float16), in test-set
-    order, written atomically: what paired comparisons between models are computed from."""
-    probabilities = torch.softmax(logits.float(), 1)
-    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, label=np.asarray(labels, dtype=np.int64),
-                            pred=logits.argmax(1).numpy().astype(np.int64),
-                            prob=probabilities.numpy().astype(np.float16))
-
-
-def read_predictions(path: Path) -> dict:
-    with np.load(path) as data:
-        return {key: data[key] for key in ("label", "pred", "prob")}
-
-
 def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, evaluators: list, folder: Path,
-          stage: str, accel=CPU) -> dict:
+          stage: str, accel=CPU, keep_predictions: bool = True) -> dict:
     """A trained model's test-set results: the plain pass's logits (with the config's test-time
     augmentation, on ``accel``), then each evaluator's fields. An evaluator that raises is
     reported in one line naming it and its plugin; its fields stay empty and the others run."""
@@ -189,9 +170,10 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
     logits = predict(test_x)
     eval_time = time.perf_counter() - started
     fields = {"eval_time_s": eval_time, "eval_img_s": len(test_y) / eval_time if eval_time else None,
-              "test_fingerprint": test_fingerprint(test_x, test_y)}
-    if distributed.is_main():
-        write_predictions(Path(folder) / predictions_name(stage), test_y, logits)
+              "test_fingerprint": split_fingerprint(test_x, test_y)}
+    if keep_predictions and distributed.is_main():  # beside the stage's weights: its own test set only
+        write_predictions(Path(folder) / predictions_name(stage), test_y, logits.argmax(1).numpy(),
+                          torch.softmax(logits.float(), 1).numpy())
     ran, failed = {}, {}
     for evaluator in evaluators:
         ctx = EvalContext(model, predict, test_x, np.asarray(test_y), list(classes), config["input_size"], logits,

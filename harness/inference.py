@@ -116,7 +116,8 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
     splits = make_splits(images, val_size=settings.val_size, train_size=settings.train_size,
                          test_size=settings.test_size, seed=settings.split_seed)
     fields = score(accel.place(model), torch.from_numpy(splits.test_x), splits.test_y, splits.classes, config,
-                   evaluators=chosen, folder=Path(model_dir), stage=stage_name, accel=accel)
+                   evaluators=chosen, folder=Path(model_dir), stage=stage_name, accel=accel,
+                   keep_predictions=data is None)
     if data is None:
         add_to_results(Path(model_dir), stage_name, fields, registry)
     return {"model": config["model"], "stage": stage_name, "weights": str(weights), "data": str(source), **fields}

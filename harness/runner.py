@@ -470,7 +470,8 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
 
 
 # a stage's own entries, kept under "stages"; its test-set fields are also the run's
-STAGE_BOOKKEEPING = ("name", "epochs", "best_epoch", "best_value", "monitor", "stopped_early")
+STAGE_BOOKKEEPING = ("name", "epochs", "best_epoch", "best_value", "monitor", "stopped_early", "train_time_s",
+                     "train_images", "train_flop")
 
 
 HISTORY_COLUMNS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s",

@@ -43,6 +43,10 @@ class StageResult:
     best_value: float
     monitor: str
     stopped_early: bool
+    # the run's totals when the stage ended: an earlier stage's row reports what it cost up to there
+    train_time_s: float | None = None
+    train_images: int | None = None
+    train_flop: float | None = None
     extra: dict = field(default_factory=dict)  # what the end-of-stage hook returned (test metrics)
 
 
@@ -391,7 +395,9 @@ class Trainer:
             self.save_checkpoint(index, epoch, finished, result, optimizer, step_schedule, best)
         self.callbacks.call("on_stage_end", stage, control)
         stage_result = StageResult(stage.name, epoch, best.epoch, best.value, best.monitor,
-                                   stopped_early=epoch < stage.epochs)
+                                   stopped_early=epoch < stage.epochs, train_time_s=result.train_time_s,
+                                   train_images=result.train_images,
+                                   train_flop=result.train_flop if self.cost.known else None)
         if self.on_stage_end:
             stage_result.extra = self.on_stage_end(stage, self.model) or {}
         return stage_result

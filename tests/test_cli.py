@@ -53,8 +53,10 @@ def test_smoke_run_all_writes_results(smoke_run):
             assert "no ImageNet weights" in metrics["reason"]
         else:
             assert metrics["status"] == "ok", (name, metrics.get("reason"))
-    scored = [float(r["accuracy"]) for r in board if r["accuracy"]]
-    assert scored == sorted(scored, reverse=True)
+    for section in ("zoo", "stage", "variant"):  # the zoo first, then earlier stages; by accuracy within each
+        scored = [float(r["accuracy"]) for r in board if r["accuracy"] and r["section"] == section]
+        assert scored == sorted(scored, reverse=True)
+    assert [r["section"] for r in board] == sorted((r["section"] for r in board), key=["zoo", "stage", "variant"].index)
     assert "| model" in (out / "leaderboard.md").read_text()
 
 
@@ -62,7 +64,10 @@ def test_leaderboard_command_reprints(smoke_run, capsys):
     _, out = smoke_run
     assert main(["leaderboard", str(out), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    zoo = [r for r in rows if r["section"] == "zoo" and r["status"] == "ok"]
+    assert [r["rank_raw"] for r in zoo] == list(range(1, len(zoo) + 1))
+    ranks = [r["rank"] for r in zoo]  # shared where the test set cannot separate two models
+    assert ranks[0] == 1 and ranks == sorted(ranks) and all(r <= i + 1 for i, r in enumerate(ranks))
     assert {"baseline_cnn", "deep_cnn"} <= {r["model"] for r in rows}
 
 

@@ -52,6 +52,23 @@ def test_evaluate_reproduces_the_runs_test_accuracy(tmp_path, capsys, kind):
     assert result["mean_confidence"] == metrics["mean_confidence"]  # the same logits, not just the same argmax
     config = json.loads((out / "baseline_cnn" / "config.json").read_text())
     assert config["dataset"] == ("imagefolder" if kind == "class-folder-mixed-sizes" else "cifar10")
+    assert result["test_fingerprint"] == metrics["stages"][-1]["test_fingerprint"]
+
+
+def test_evaluate_keeps_predictions_for_its_own_test_set_only(tmp_path, capsys):
+    out = tmp_path / "out"
+    data = write_canonical(tmp_path / "cifar-10-batches-py", per_class=(30, 10))
+    assert main(["run", "--model", "baseline_cnn", "--profile", "smoke", "--data", str(data), "--out", str(out),
+                 "--set", "data.val_size=12", "--set", "epochs=1"]) == 0
+    kept = out / "baseline_cnn" / "predictions-train.npz"
+    written = kept.read_bytes()
+    kept.unlink()
+    assert main(["evaluate", "--model-dir", str(out / "baseline_cnn")]) == 0
+    assert np.array_equal(np.load(kept)["pred"], np.load(io.BytesIO(written))["pred"])  # written again, the same
+    before = kept.read_bytes()
+    other = write_canonical(tmp_path / "other" / "cifar-10-batches-py", per_class=(30, 20))
+    assert main(["evaluate", "--model-dir", str(out / "baseline_cnn"), "--data", str(other)]) == 0
+    assert kept.read_bytes() == before  # another test set's predictions do not replace the run's
 
 
 def test_evaluate_on_data_with_other_classes_is_one_line(tmp_path, capsys):

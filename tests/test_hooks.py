@@ -94,7 +94,7 @@ def test_a_failing_plugin_evaluator_or_callback_is_one_line_and_the_row_stays(si
 def test_optional_evaluators_fill_metrics_leaderboard_and_report(tmp_path, data):
     out = tmp_path / "out"
     code = run(out, data, "--eval", "calibration,robustness,latency", "--set", "eval.latency.runs=5",
-               "--set", "eval.robustness.severity=5")
+               "--set", "eval.robustness.severities=5")
     assert code == 0
     metrics = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
     for key in ("ece", "nll", "brier", "corruption_acc", "latency_ms_p50", "latency_ms_p95", "throughput_img_s"):
@@ -102,7 +102,8 @@ def test_optional_evaluators_fill_metrics_leaderboard_and_report(tmp_path, data)
     assert 0 <= metrics["ece"] <= 1 and metrics["nll"] > 0 and 0 <= metrics["brier"] <= 2
     assert set(metrics["corruption"]) == {"gaussian_noise", "gaussian_blur", "contrast", "brightness", "jpeg",
                                           "pixelate"}
-    assert metrics["corruption_severity"] == 5 and metrics["evaluators"]["robustness"]["options"]["severity"] == 5
+    assert metrics["corruption_severities"] == [5] and metrics["evaluators"]["robustness"]["options"]["severities"] == "5"
+    assert set(metrics["corruption_by_severity"]["jpeg"]) == {"5"}
     assert metrics["latency_ms_p95"] >= metrics["latency_ms_p50"] > 0
     assert (out / "baseline_cnn" / "reliability-train.png").read_bytes()[:4] == b"\x89PNG"
     board = list(csv.DictReader((out / "leaderboard.csv").open()))

@@ -31,9 +31,11 @@ def test_ranking_and_one_row_per_stage(tmp_path):
     write_metrics(tmp_path / "c", model="c", status="failed", reason="RuntimeError: boom")
     frame = leaderboard.table(leaderboard.read_results(tmp_path))
     stages = [stage if isinstance(stage, str) else None for stage in frame["stage"]]
-    assert list(zip(frame["model"], stages)) == [("b", "finetune"), ("a", "train"), ("b", "frozen"), ("c", None)]
-    assert list(frame["rank"]) == [1, 2, 3, 4]
-    assert frame.iloc[3]["status"] == "failed" and frame.iloc[3]["reason"] == "RuntimeError: boom"
+    # the zoo (each model's final stage, the failed one last), then earlier stages
+    assert list(zip(frame["model"], stages)) == [("b", "finetune"), ("a", "train"), ("c", None), ("b", "frozen")]
+    assert list(frame["section"]) == ["zoo", "zoo", "zoo", "stage"]
+    assert list(frame["rank_raw"][:2]) == [1, 2] and frame["rank_raw"][2:].isna().all()
+    assert frame.iloc[2]["status"] == "failed" and frame.iloc[2]["reason"] == "RuntimeError: boom"
     assert set(leaderboard.COLUMNS) <= set(frame.columns)
 
 
@@ -74,8 +76,8 @@ def test_merge_of_two_folders(tmp_path, capsys):
     write_metrics(tmp_path / "gpu" / "b", **result("b", 0.8))
     assert main(["leaderboard", str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--format", "csv"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("rank,model,stage") and "accuracy_ci95" in lines[0]
-    assert [line.split(",")[1] for line in lines[1:]] == ["b", "a"]
+    assert lines[0].startswith("rank,rank_raw,section,model,stage") and "accuracy_ci95" in lines[0]
+    assert [line.split(",")[3] for line in lines[1:]] == ["b", "a"]
 
 
 def test_old_and_partial_folders_never_crash(tmp_path):
@@ -93,9 +95,17 @@ def test_old_and_partial_folders_never_crash(tmp_path):
 def test_comparison_in_words(tmp_path):
     write_metrics(tmp_path / "cnn", **result("cnn", 0.70))
     write_metrics(tmp_path / "tl", **{**result("tl", 0.91, family="transfer"), "train_time_s": 30.0, "macs": 8000})
-    text = markdown.comparison(leaderboard.table(leaderboard.read_results(tmp_path)))
-    assert "best transfer model, tl (train), reached 0.9100" in text
-    assert "21.0 points above the best cnn model" in text and "3.0x the time" in text and "4.0x the MACs" in text
+    text = markdown.comparison(leaderboard.ranked_rows(leaderboard.read_results(tmp_path)))
+    assert "best transfer model, tl (train), reached 0.9100 test accuracy against 0.7000 for the best cnn" in text
+    # no test-set size, no predictions: nothing to test; machines not recorded: no time ratio
+    assert "no paired comparison could be made" in text and "4.0x the MACs" in text and "the time" not in text
+    for name in ("cnn", "tl"):
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        metrics.update(machine={"label": "one CPU"}, data={"test": 10000})
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
+    text = markdown.comparison(leaderboard.ranked_rows(leaderboard.read_results(tmp_path)))
+    assert "+21.0 points, 95% interval" in text and "unpaired two-proportion test" in text
+    assert "30 s of training against 10 s on the same machine (3.0x the time)" in text
 
 
 def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):
@@ -108,7 +118,7 @@ def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):
     assert (tmp_path / "data_efficiency.png").read_bytes()[:4] == b"\x89PNG"
     # the ablated run is left out of the curve and answers the second question instead
     assert "| cnn (cnn, quick) | 0.5000 | 0.7000 | 0.8000 |" in " ".join(report.split())
-    assert "Without ReduceLROnPlateau, cnn" in report and "(-70.0 points)" in report
+    assert "Without ReduceLROnPlateau, cnn" in report and "reached 0.1000 test accuracy against 0.8000" in report
 
 
 def test_report_names_the_weights_file_and_its_full_sha256(tmp_path):

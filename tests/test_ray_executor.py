@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import loopback
+from helpers.timings import without_timings
 
 HELPERS = Path(__file__).parent / "helpers"
 
@@ -39,8 +40,8 @@ def metrics_of(folder: Path) -> dict:
 
 def history(out: Path, seed: int) -> list:
     """history.csv's rows without the timings."""
-    lines = (out / "baseline_cnn" / f"seed-{seed}" / "history.csv").read_text().splitlines()
-    return [line.rsplit(",", 1)[0] for line in lines]
+    with (out / "baseline_cnn" / f"seed-{seed}" / "history.csv").open() as rows:
+        return [without_timings(row) for row in csv.DictReader(rows)]
 
 
 def assert_complete(folder: Path) -> None:

@@ -33,7 +33,7 @@ def test_leaderboard_fits_a_screen_and_lists_skipped_models_below(tmp_path, data
     text = (out / "leaderboard.md").read_text()
     table = [line for line in text.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in table[0].strip("|").split("|")]
-    assert len(header) <= 12 and header[:5] == ["rank", "model", "stage", "weights", "accuracy"]
+    assert len(header) <= 12 and header[:4] == ["rank", "model", "weights", "accuracy (95% interval)"]
     assert "ECE" in header  # an evaluator's headline number takes a column
     for line in table:
         assert all(len(cell.strip()) <= 60 for cell in line.strip("|").split("|")), line
@@ -41,7 +41,7 @@ def test_leaderboard_fits_a_screen_and_lists_skipped_models_below(tmp_path, data
     csv = pd.read_csv(out / "leaderboard.csv")
     assert {"precision", "recall", "eval_img_s", "reason", "ece", "profile"} <= set(csv.columns)
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
-    assert "![accuracy against training time and MACs](pareto.png)" in (out / "report.md").read_text()
+    assert "![accuracy against training compute and MACs](pareto.png)" in (out / "report.md").read_text()
 
 
 def test_leaderboard_columns_choose(tmp_path, data, capsys):

@@ -1,6 +1,10 @@
 """The leaderboard: every model's ``metrics.json`` under one or more results folders, one row per
-model and evaluated stage, ranked by test accuracy. Runs of the same model with several seeds
-(``<model>/seed-<n>/``) become one row with the mean and a 95% confidence interval.
+model and evaluated stage. Runs of the same model with several seeds (``<model>/seed-<n>/``) become
+one row with the mean and Student's t 95% interval; a single run gets the Wilson interval of its
+test images. Rows are of three sections: ``zoo`` (each model's final stage, ranked with paired
+tests, see ``harness.report.compare``), ``stage`` (earlier stages: a transfer model's frozen base)
+and ``variant`` (``<model>@<name>`` folders: ablations, data sizes, seed repeats, compared with
+their base model).
 
 Reading never crashes on an old or partial folder: a missing field is shown as missing.
 """
@@ -11,16 +15,24 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.compute import ACCURACY_TARGETS, flop_text
 from harness.fileio import write_text
-from harness.report.stats import mean_ci95
+from harness.machine import key as machine_key
+from harness.report.compare import against_base, rank_zoo
+from harness.report.stats import mean_ci95, wilson95
 
+COMPARED = [f"{kind}_{name}{end}" for name in ("vs_above", "vs_best") for kind, end in
+            (("p", ""), ("diff", ""), ("diff", "_low"), ("diff", "_high"), ("test", ""), ("p", "_holm"))]
+TO_ACCURACY = [f"to_val_{round(t * 100)}_{unit}" for t in ACCURACY_TARGETS for unit in ("s", "images", "flop")]
 COLUMNS = [
-    "model", "stage", "family", "weights", "status", "accuracy", "precision", "recall", "f1",
-    "params", "macs", "train_img_s", "eval_img_s", "train_time_s", "best_epoch", "epochs",
-    "input_size", "profile", "seed", "runs", "reason",
+    "rank_raw", "section", "model", "stage", "family", "weights", "status", "accuracy", "accuracy_low",
+    "accuracy_high", "interval", "precision", "recall", "f1", *COMPARED, "above_model", "best_model",
+    "base", "p_vs_base", "diff_vs_base", "diff_vs_base_low", "diff_vs_base_high", "test_vs_base",
+    "params", "macs", "train_flop", "train_img_s", "eval_img_s", "train_time_s", "machine", *TO_ACCURACY,
+    "best_epoch", "epochs", "input_size", "profile", "seed", "runs", "test_fingerprint", "reason",
 ]
 METRICS = ("accuracy", "precision", "recall", "f1")
-AVERAGED = ("train_img_s", "eval_img_s", "train_time_s", "best_epoch", "epochs")
+AVERAGED = ("train_img_s", "eval_img_s", "train_time_s", "train_flop", "best_epoch", "epochs", *TO_ACCURACY)
 
 
 def result_files(folder: Path) -> list[Path]:
@@ -43,9 +55,25 @@ def read_results(*folders: Path) -> list[dict]:
                 data = {"status": "unreadable", "reason": f"{path.name}: {exc}"}
             data.setdefault("model", run_dir.name)
             data["run"] = run_dir.name
+            data["command"] = _command(path.parent / "config.json")
             data["path"] = str(path.parent)
             results.append(data)
     return results
+
+
+def _command(config: Path):
+    try:
+        return json.loads(config.read_text()).get("command")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def without_repeats(results: list) -> list:
+    """A folder's own run is dropped when the same run's ``seed-<n>/`` holds that seed too (a
+    ``--seeds`` run into a folder that a single-seed run wrote first)."""
+    seeded = {(r["run"], r.get("seed")) for r in results if Path(r["path"]).name.startswith("seed-")}
+    return [r for r in results
+            if Path(r["path"]).name.startswith("seed-") or (r["run"], r.get("seed")) not in seeded]
 
 
 def evaluator_fields(stage: dict) -> list:
@@ -67,15 +95,40 @@ def stage_rows(result: dict) -> list[dict]:
     """One row per evaluated stage of a result (a transfer model: frozen, then finetune)."""
     stages = [s for s in result.get("stages") or [] if isinstance(s, dict) and "accuracy" in s]
     if not stages:
-        return [dict(result)]
+        return [{**result, "final": True, "machine": machine_key(result.get("machine"))}]
     rows = []
     for stage in stages:
-        keys = (*METRICS, "best_epoch", "epochs", *evaluator_fields(stage))
+        keys = (*METRICS, "best_epoch", "epochs", "test_fingerprint", *evaluator_fields(stage))
         row = {**result, **{key: stage.get(key) for key in keys}}
+        if stage is not stages[-1]:  # what the run had cost when this stage ended
+            row.update({key: stage.get(key) for key in ("train_time_s", "train_flop")})
+            row["train_img_s"] = (stage["train_images"] / stage["train_time_s"]
+                                  if stage.get("train_images") and stage.get("train_time_s") else row.get("train_img_s"))
         row["stage"] = stage.get("name")
+        row["final"] = stage is stages[-1]
         row["evaluated"] = evaluator_fields(stage)
+        row["machine"] = machine_key(result.get("machine"))
         rows.append(row)
     return rows
+
+
+def _member(row: dict) -> dict:
+    """What a paired comparison needs of one seed's run of a row."""
+    return {"seed": row.get("seed"), "path": row.get("path"), "accuracy": row.get("accuracy"),
+            "fingerprint": row.get("test_fingerprint"), "test_images": (row.get("data") or {}).get("test")}
+
+
+def _interval(row: dict) -> None:
+    """``accuracy_low`` / ``accuracy_high`` and the ``interval`` they come from."""
+    accuracy, test = row.get("accuracy"), (row.get("data") or {}).get("test")
+    if row.get("runs", 1) > 1 and _is_number(row.get("accuracy_ci95")):
+        # an accuracy lies in [0, 1] whatever a t interval over two seeds says
+        row["accuracy_low"] = max(0.0, accuracy - row["accuracy_ci95"])
+        row["accuracy_high"] = min(1.0, accuracy + row["accuracy_ci95"])
+        row["interval"] = f"t, {row['runs']} seeds"
+    elif _is_number(accuracy) and test:
+        row["accuracy_low"], row["accuracy_high"] = wilson95(round(accuracy * test), int(test))
+        row["interval"] = f"Wilson, {int(test):,} images"
 
 
 def aggregate(rows: list[dict]) -> dict:
@@ -85,36 +138,103 @@ def aggregate(rows: list[dict]) -> dict:
     if not ok:
         first["runs"] = 0
         return first
-    out = {**ok[0], "runs": len(ok), "seed": ",".join(str(r.get("seed")) for r in ok)}
+    out = {**ok[0], "runs": len(ok), "seed": ",".join(str(r.get("seed")) for r in ok),
+           "members": [_member(r) for r in ok]}
     for key in METRICS:
         out[key], out[f"{key}_ci95"] = mean_ci95(r.get(key) for r in ok)
     for key in (*AVERAGED, *ok[0].get("evaluated", [])):
         values = [r[key] for r in ok if _is_number(r.get(key))]
-        out[key] = sum(values) / len(values) if values else None
+        out[key] = sum(values) / len(values) if len(values) == len(ok) else None
+    machines = sorted({r["machine"] for r in ok})
+    out["machine"] = machines[0] if len(machines) == 1 else " + ".join(machines)
+    _interval(out)
     if len(ok) < len(rows):
         out["reason"] = f"{len(rows) - len(ok)} of {len(rows)} seeds did not finish"
     return out
 
 
-def table(results: list[dict]) -> pd.DataFrame:
-    """Ranked rows (by mean test accuracy; models without a score last) with the standard columns."""
+SECTIONS = ("zoo", "stage", "variant")
+
+
+def _section(row: dict) -> str:
+    if "@" in str(row.get("run") or ""):
+        return "variant"
+    return "zoo" if row.get("final", True) else "stage"
+
+
+def _by_accuracy(row: dict):
+    accuracy = row.get("accuracy")
+    ok = row.get("status") == "ok" and _is_number(accuracy) and not pd.isna(accuracy)
+    return (not ok, -(accuracy if ok else 0), str(row.get("model")), str(row.get("stage")))
+
+
+def base_of(row: dict, rows: list) -> dict | None:
+    """A variant's base, of the same model and stage: for an ablation, the run that the same
+    command made without turning anything off (else the one trained on as many images); for any
+    other variant, the model's zoo row."""
+    from harness.config import ABLATIONS
+
+    ablated = {name for variants in ABLATIONS.values() for name in variants}
+    candidates = [r for r in rows if r is not row and r.get("plain_model") == row.get("plain_model")
+                  and r.get("stage") == row.get("stage") and r.get("status") == "ok" and r.get("variant") not in ablated]
+    if row.get("variant") in ablated:
+        same = ([r for r in candidates if row.get("command") and r.get("command") == row.get("command")]
+                or [r for r in candidates if _train_size(r) == _train_size(row)])
+        if same:
+            return same[0]
+    return next((r for r in candidates if r["section"] != "variant"), None)
+
+
+def _train_size(row: dict):
+    return (row.get("data") or {}).get("train")
+
+
+def ranked_rows(results: list[dict]) -> list[dict]:
+    """Every row as a dict, zoo first (ranked, with its paired tests), then earlier stages and
+    variants (each against its base), by test accuracy within each; models without a score last.
+    Each row keeps its ``members`` (one per seed), from which more comparisons can be made."""
     groups: dict = {}
-    for result in results:
+    for result in without_repeats(results):
         for row in stage_rows(result):
             groups.setdefault((row.get("run") or row.get("model"), row.get("stage")), []).append(row)
     rows = [aggregate(group) for group in groups.values()]
     for row in rows:  # a run folder named model@variant keeps the variant in the model column
+        row["plain_model"] = row.get("model")
+        row["section"] = _section(row)
         if row.get("run") and row["run"] != row.get("model"):
             row["model"] = row["run"]
+    rows.sort(key=lambda row: (SECTIONS.index(row["section"]), *_by_accuracy(row)))
+    rank_zoo([r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and _is_number(r.get("accuracy"))])
+    for row in rows:
+        if row["section"] == "variant" and row.get("status") == "ok":
+            against_base(row, base_of(row, rows))
+    return rows
+
+
+def frame_of(rows: list[dict]) -> pd.DataFrame:
     extra = list(dict.fromkeys(key for row in rows for key in row.get("evaluated", [])))
-    columns = COLUMNS + [f"{m}_ci95" for m in METRICS] + extra
+    columns = ["rank"] + COLUMNS + [f"{m}_ci95" for m in METRICS] + extra
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
     if frame.empty:
         return frame
     frame["accuracy"] = pd.to_numeric(frame["accuracy"], errors="coerce")
-    frame = frame.sort_values(["accuracy", "model", "stage"], ascending=[False, True, True], na_position="last")
-    frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame.reset_index(drop=True)
+
+
+def table(results: list[dict]) -> pd.DataFrame:
+    """``ranked_rows`` as a table with the standard columns (``leaderboard.csv``)."""
+    return frame_of(ranked_rows(results))
+
+
+def zoo(frame: pd.DataFrame) -> pd.DataFrame:
+    """The zoo's rows: one per model, its final stage, no variants."""
+    return frame[frame["section"] == "zoo"] if "section" in frame else frame
+
+
+def machines(frame: pd.DataFrame) -> list:
+    """The machines whose times a table shows (rows that finished), in order of first appearance."""
+    ok = frame[frame["status"] == "ok"] if len(frame) else frame
+    return list(dict.fromkeys(m for value in ok.get("machine", []) for m in str(value).split(" + ") if m))
 
 
 def _number(value, digits):
@@ -166,35 +286,77 @@ def with_ci(value, ci) -> str:
 
 # an evaluator's headline number, shown when present (the first found), in place of a 12th column
 HEADLINES = {"corruption_acc": "corruption acc", "ece": "ECE", "always_one": "always_one"}
-MD_COLUMNS = ("rank", "model", "stage", "weights", "accuracy", "F1", "params", "MACs", "train time", "train img/s",
-              "status")
 
 
-def to_markdown(frame: pd.DataFrame) -> str:
-    """The table for people: at most 12 columns of finished rows, numbers formatted (0.9154 ± 0.0031,
-    1.53 M, 63 min); skipped and failed models are listed under it with their reasons. Every field
-    is in ``leaderboard.csv`` / ``--format json``."""
+def interval_cell(row) -> str:
+    """0.9203 (0.9149-0.9255)."""
+    if _missing(row.get("accuracy_low")):
+        return _number(row.get("accuracy"), 4)
+    return f"{_number(row['accuracy'], 4)} ({_number(row['accuracy_low'], 4)}-{_number(row['accuracy_high'], 4)})"
+
+
+def above_cell(row) -> str:
+    """How much better the row above is: +0.35 [-0.41, +1.12] p=0.37 (points of accuracy)."""
+    if _missing(row.get("p_vs_above")):
+        return ""
+    p = float(row["p_vs_above"])
+    return (f"{100 * float(row['diff_vs_above']):+.2f} [{100 * float(row['diff_vs_above_low']):+.2f}, "
+            f"{100 * float(row['diff_vs_above_high']):+.2f}] " + ("p<0.001" if p < 0.001 else f"p={p:.2g}"))
+
+
+def machine_letters(frame: pd.DataFrame) -> dict:
+    """Machine label -> footnote letter, when the rows shown ran on more than one machine."""
+    found = machines(frame)
+    return {name: chr(ord("a") + i) for i, name in enumerate(found)} if len(found) > 1 else {}
+
+
+def time_cell(row, letters: dict) -> str:
+    text = duration(row.get("train_time_s"))
+    if text and letters:
+        text += " " + ",".join(f"({letters[m]})" for m in str(row.get("machine")).split(" + ") if m in letters)
+    return text
+
+
+def to_markdown(frame: pd.DataFrame, all_rows: bool = False) -> str:
+    """The table for people, at most 12 columns, numbers formatted: by default the zoo (one row
+    per model, its final stage, with the paired comparison to the row above and the rank the test
+    set supports); ``all_rows``: every stage and variant in one list by accuracy. Skipped and
+    failed models are listed under it with their reasons; times from several machines carry a
+    footnote letter naming each. Every field is in ``leaderboard.csv`` / ``--format json``."""
     if frame.empty:
         return "_no results yet_\n"
-    scored = frame[frame["status"] == "ok"]
-    shown = pd.DataFrame({
-        "rank": range(1, len(scored) + 1),
+    rows = frame if all_rows else zoo(frame)
+    scored = rows[rows["status"] == "ok"]
+    if all_rows:
+        scored = scored.sort_values(["accuracy", "model", "stage"], ascending=[False, True, True])
+    letters = machine_letters(scored)
+    columns = {
+        "rank": range(1, len(scored) + 1) if all_rows else [_rank(r) for r in scored["rank"]],
         "model": scored["model"],
-        "stage": scored["stage"],
+        **({"stage": scored["stage"]} if all_rows else {}),
         "weights": [short_weights(v) for v in scored["weights"]],
-        "accuracy": [with_ci(v, ci) for v, ci in zip(scored["accuracy"], scored["accuracy_ci95"])],
+        "accuracy (95% interval)": [interval_cell(r) for _, r in scored.iterrows()],
         "F1": [with_ci(v, ci) for v, ci in zip(scored["f1"], scored["f1_ci95"])],
+        **({} if all_rows else {"above minus this (points)": [above_cell(r) for _, r in scored.iterrows()]}),
         "params": [count(v) for v in scored["params"]],
         "MACs": [count(v) for v in scored["macs"]],
-        "train time": [duration(v) for v in scored["train_time_s"]],
-        "train img/s": ["" if _missing(v) else f"{float(v):,.0f}" for v in scored["train_img_s"]],
-        "status": [f"{r} seeds" if not _missing(r) and r and int(r) > 1 else "ok" for r in scored["runs"]],
-    })
+        "train compute": [flop_text(v) for v in scored["train_flop"]],
+        "train time": [time_cell(r, letters) for _, r in scored.iterrows()],
+        "interval": [r if not _missing(r) else "" for r in scored["interval"]],
+    }
+    shown = pd.DataFrame(columns)
     headline = next((key for key in HEADLINES if key in scored.columns and scored[key].notna().any()), None)
-    if headline:
-        shown.insert(6, HEADLINES[headline], [_number(v, 4) for v in scored[headline]])
+    if headline and len(shown.columns) < 12:
+        shown.insert(5 if all_rows else 4, HEADLINES[headline], [_number(v, 4) for v in scored[headline]])
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n" if len(shown) else "_no finished model yet_\n"
-    others = frame[frame["status"] != "ok"]
+    if letters:
+        text += "\nTimes come from different machines; compare them only within one: " + "; ".join(
+            f"({letter}) {name}" for name, letter in letters.items()) + ".\n"
+    elif len(scored) and machines(scored)[0] != machine_key(None):
+        text += f"\nAll times measured on one machine: {machines(scored)[0]}.\n"
+    elif len(scored):
+        text += "\nThe machine behind these times was not recorded.\n"
+    others = rows[rows["status"] != "ok"]
     if len(others):
         text += "\nNot in the table:\n\n" + "".join(
             f"- {row['model']}: {row['status']}" + (f" ({row['reason']})" if not _missing(row["reason"]) else "") + "\n"
@@ -202,17 +364,29 @@ def to_markdown(frame: pd.DataFrame) -> str:
     return text
 
 
+def _rank(value) -> str:
+    return "" if _missing(value) else str(int(value))
+
+
+LEGEND = ("The zoo: one row per model, its final stage (variants, ablations, seed repeats and earlier stages are "
+          "in `report.md` and in `leaderboard.csv`; `harness leaderboard --all-rows` lists every row). The "
+          "accuracy's 95% interval is the Wilson score interval over the test images for one run, Student's t "
+          "over the seeds for several (the `interval` column says which). `above minus this` is the row above's "
+          "accuracy minus this row's, in points, with the 95% paired-bootstrap interval and the exact McNemar "
+          "p-value on the test images both scored (paired t over seeds for rows run on the same seeds). The "
+          "rank is 1 + the number of models significantly better (p < 0.05, Holm-corrected over every pair of "
+          "rows): rows the test set cannot separate share a rank. F1 is the macro average; MACs are for one "
+          "image at the model's input size; train compute is 6 x MACs x training images processed, in FLOPs "
+          "(a frozen base's features counted once); train time is the time in training steps.\n\n")
+
+
 def write(folder: Path) -> pd.DataFrame:
     """Rebuild ``leaderboard.md`` and ``leaderboard.csv`` in ``folder`` from its result folders."""
     frame = table(read_results(folder))
     write_text(Path(folder) / "leaderboard.csv", frame.to_csv(index=False))
-    text = ("# Leaderboard\n\nRanked by test accuracy (mean over seeds, with the 95% confidence interval "
-            "when several ran). F1 is the macro average; MACs are for one image at the model's input size; "
-            "train time is the time in training steps. Every field (precision, recall, evaluation speed, "
-            "epochs, profile, seeds, evaluator numbers) is in `leaderboard.csv`.\n\n")
-    write_text(Path(folder) / "leaderboard.md", text + to_markdown(frame))
+    write_text(Path(folder) / "leaderboard.md", "# Leaderboard\n\n" + LEGEND + to_markdown(frame))
     if len(frame):
         from harness.report.plots import pareto_png
 
-        pareto_png(Path(folder) / "pareto.png", frame)
+        pareto_png(Path(folder) / "pareto.png", zoo(frame))
     return frame

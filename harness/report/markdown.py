@@ -1,6 +1,8 @@
-"""``report.md``: the leaderboard, the CNN-vs-transfer comparison in words, per-class F1, every
-model's confusion matrix and training curves, the sample grid, ablations, data efficiency, and
-what produced every row (command, config, seed, versions, commit, weights)."""
+"""``report.md``: the zoo's leaderboard, the CNN-vs-transfer comparison in words (citing the paired
+test), time and compute to accuracy, a per-class F1 heatmap, each kind of variant in its own section
+against its base model (ablations, training-set sizes, seed repeats, other named variants), every
+model's confusion matrix and training curves, and what produced every row (command, config, seed,
+versions, commit, weights, machine). No table is wider than 12 columns."""
 from __future__ import annotations
 
 import json
@@ -10,7 +12,9 @@ import pandas as pd
 
 from harness.errors import one_line
 from harness.fileio import write_text
+from harness.compute import flop_text
 from harness.report import leaderboard
+from harness.report.compare import compare
 
 # the original study's test accuracies, to compare against
 STUDY = {
@@ -29,10 +33,53 @@ def _link(folder: Path, target: Path, text: str) -> str:
     return f"![{text}]({target.relative_to(folder).as_posix()})" if target.is_file() else f"_{text}: missing_"
 
 
-def comparison(frame: pd.DataFrame) -> str:
-    """Which family won, by how much, at what cost in training time: words from the numbers."""
-    ok = frame[(frame["status"] == "ok") & frame["accuracy"].notna()]
-    best = {family: rows.iloc[0] for family, rows in ok.groupby("family", sort=False)}
+def _zoo_ok(rows: list) -> list:
+    return [r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and _number(r.get("accuracy"))]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not pd.isna(value)
+
+
+def _same_machine(a: dict, b: dict) -> bool:
+    return a.get("machine") == b.get("machine") and a.get("machine") != "machine not recorded"
+
+
+def cost_words(win: dict, lose: dict) -> str:
+    """The cost of the winner against the loser: training compute, and seconds only when both ran
+    on one machine (times from two machines are not comparable)."""
+    parts = []
+    if _number(win.get("train_flop")) and _number(lose.get("train_flop")) and lose["train_flop"]:
+        parts.append(f"{flop_text(win['train_flop'])} of training compute against {flop_text(lose['train_flop'])} "
+                     f"({float(win['train_flop']) / float(lose['train_flop']):.1f}x)")
+    if _same_machine(win, lose) and _number(win.get("train_time_s")) and _number(lose.get("train_time_s")) \
+            and lose["train_time_s"]:
+        parts.append(f"{float(win['train_time_s']):.0f} s of training against {float(lose['train_time_s']):.0f} s on "
+                     f"the same machine ({float(win['train_time_s']) / float(lose['train_time_s']):.1f}x the time)")
+    if _number(win.get("macs")) and _number(lose.get("macs")) and lose["macs"]:
+        parts.append(f"{float(win['macs']) / float(lose['macs']):.1f}x the MACs per image")
+    return (" It costs " + ", ".join(parts) + ".") if parts else ""
+
+
+def difference_words(a: dict, b: dict) -> str:
+    """The paired result of ``a`` against ``b`` in words, or that the test set cannot tell them apart."""
+    result = compare(a, b)
+    if result is None:
+        return "no paired comparison could be made (the two results were not scored on the same test set)"
+    if not result.significant:
+        images = ""
+        test = (a.get("members") or [{}])[0].get("test_images")
+        if test:
+            images = f" on {int(test):,} test images"
+        return f"not distinguishable{images} ({result.words()})"
+    return result.words()
+
+
+def comparison(rows: list) -> str:
+    """Which family won, by how much (with the paired test), at what cost: words from the numbers."""
+    best = {}
+    for row in _zoo_ok(rows):
+        best.setdefault(row.get("family"), row)
     if not best:
         return "No model has finished yet.\n"
     if len(best) == 1:
@@ -41,18 +88,10 @@ def comparison(frame: pd.DataFrame) -> str:
                 f"{_fmt(row['accuracy'])} test accuracy. Run transfer models as well to compare the two.\n")
     ranked = sorted(best.items(), key=lambda item: -item[1]["accuracy"])
     (win_family, win), (lose_family, lose) = ranked[0], ranked[1]
-    margin = win["accuracy"] - lose["accuracy"]
     text = (f"The best {win_family} model, {win['model']} ({win['stage']}), reached {_fmt(win['accuracy'])} test "
-            f"accuracy: {100 * margin:.1f} points above the best {lose_family} model, {lose['model']} "
-            f"({lose['stage']}), at {_fmt(lose['accuracy'])}.")
-    if win["train_time_s"] and lose["train_time_s"]:
-        ratio = float(win["train_time_s"]) / float(lose["train_time_s"])
-        text += (f" It trained for {float(win['train_time_s']):.0f} s against {float(lose['train_time_s']):.0f} s "
-                 f"({ratio:.1f}x the time)")
-        if win["macs"] and lose["macs"] and not pd.isna(win["macs"]) and not pd.isna(lose["macs"]):
-            text += f" and costs {float(win['macs']) / float(lose['macs']):.1f}x the MACs per image"
-        text += "."
-    return text + "\n"
+            f"accuracy against {_fmt(lose['accuracy'])} for the best {lose_family} model, {lose['model']} "
+            f"({lose['stage']}): {difference_words(win, lose)}.")
+    return text + cost_words(win, lose) + "\n"
 
 
 def study_table(frame: pd.DataFrame) -> str:
@@ -69,19 +108,72 @@ def study_table(frame: pd.DataFrame) -> str:
     return "## Against the original study\n\n" + table.to_markdown(index=False, disable_numparse=True) + "\n\n"
 
 
-def per_class_f1(results: list) -> str:
-    columns = {}
-    classes = []
-    for result in results:
-        for stage in result.get("stages") or []:
-            if isinstance(stage, dict) and isinstance(stage.get("per_class"), dict):
-                key = f"{result['run']} ({stage.get('name')})" + (f" seed {result.get('seed')}" if "seed-" in result["path"] else "")
-                columns[key] = {c: v.get("f1") for c, v in stage["per_class"].items()}
-                classes = classes or list(stage["per_class"])
-    if not columns:
+def convergence(folder: Path, rows: list) -> str:
+    """Time, images and compute to 50/70/80/90% validation accuracy per zoo row, and the plot of
+    validation accuracy against training compute."""
+    from harness.compute import ACCURACY_TARGETS
+    from harness.report.plots import convergence_png
+
+    series, table = {}, []
+    for row in _zoo_ok(rows):
+        history = _history(Path(row["members"][0]["path"]) / "history.csv") if row.get("members") else []
+        points = [(float(h["train_flop"]), float(h["val_acc"])) for h in history if h.get("train_flop")]
+        if points:
+            series[row["model"]] = ([p[0] for p in points], [p[1] for p in points])
+        cells = {}
+        for target in ACCURACY_TARGETS:
+            key = f"to_val_{round(target * 100)}"
+            flop, seconds = row.get(f"{key}_flop"), row.get(f"{key}_s")
+            cells[f"val {target:.0%}"] = ("not reached" if not _number(flop) and not _number(seconds) else
+                                          " / ".join(x for x in (flop_text(flop) if _number(flop) else "",
+                                                                 leaderboard.duration(seconds)) if x))
+        table.append({"model": row["model"], "machine": row.get("machine"), **cells})
+    if not table:
         return ""
-    table = pd.DataFrame({k: [_fmt(v.get(c), 3) for c in classes] for k, v in columns.items()}, index=classes)
-    return "## Per-class F1 (test set)\n\n" + table.to_markdown(disable_numparse=True) + "\n\n"
+    target = folder / "convergence.png"
+    if series:
+        convergence_png(target, series)
+    return ("## Time and compute to accuracy\n\nThe training compute and training seconds at the end of the first "
+            "epoch whose validation accuracy reached each level (seconds compare only within one machine; the "
+            "machine is named). The plot is validation accuracy against training compute for every zoo row.\n\n"
+            + pd.DataFrame(table).to_markdown(index=False, disable_numparse=True) + "\n\n"
+            + (_link(folder, target, "validation accuracy against training compute") + "\n\n" if series else ""))
+
+
+def _history(path: Path) -> list:
+    import csv
+
+    try:
+        with path.open() as handle:
+            return list(csv.DictReader(handle))
+    except OSError:
+        return []
+
+
+def per_class_f1(folder: Path, rows: list, results: list) -> str:
+    """Per-class F1 of every zoo row (mean over its seeds) as a heatmap: models x classes."""
+    from harness.report.plots import f1_heatmap_png
+
+    by_path = {r["path"]: r for r in results}
+    names, values, classes = [], [], []
+    for row in _zoo_ok(rows):
+        per_seed = []
+        for member in row.get("members") or []:
+            stage = next((s for s in (by_path.get(member["path"]) or {}).get("stages") or []
+                          if isinstance(s, dict) and s.get("name") == row["stage"]), {})
+            if isinstance(stage.get("per_class"), dict):
+                classes = classes or list(stage["per_class"])
+                per_seed.append([(stage["per_class"].get(c) or {}).get("f1", float("nan")) for c in classes])
+        if per_seed:
+            names.append(row["model"])
+            values.append([sum(v) / len(v) for v in zip(*per_seed)])
+    if not names:
+        return ""
+    target = folder / "per_class_f1.png"
+    f1_heatmap_png(target, names, classes, values)
+    return ("## Per-class F1 (test set)\n\nEvery zoo model's F1 per class (the mean over its seeds); "
+            "every number is in each model's `metrics.json` (`per_class`).\n\n"
+            + _link(folder, target, "per-class F1 heatmap") + "\n\n")
 
 
 def _ok(results: list) -> list:
@@ -97,61 +189,87 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
-def ablation(results: list) -> str:
-    """The study's second question: what early stopping and ReduceLROnPlateau each bring, from
-    ``--ablate callbacks`` runs compared with the recipe as it is (same model, profile, data)."""
+def _ablated() -> set:
     from harness.config import ABLATIONS
 
-    ablated = {name for variants in ABLATIONS.values() for name in variants}
-    groups: dict = {}
-    for result in _ok(results):
-        key = (result.get("model"), result.get("profile"), _train_images(result))
-        groups.setdefault(key, {}).setdefault(result.get("variant") or "as recipe", []).append(result)
-    rows, prose = [], []
-    for (model, profile, train), variants in sorted(groups.items(), key=lambda item: str(item[0])):
-        if not ablated & set(variants):
-            continue
-        summary = {name: {"accuracy": _mean(r["accuracy"] for r in runs), "epochs": _mean(r.get("epochs") or 0 for r in runs),
-                          "best": _mean(r.get("best_epoch") or 0 for r in runs),
-                          "time": _mean(r.get("train_time_s") or 0 for r in runs), "runs": len(runs)}
-                   for name, runs in variants.items()}
-        for name, numbers in sorted(summary.items(), key=lambda item: (item[0] in ablated, item[0])):
-            rows.append({"model": model, "profile": profile, "train images": train, "variant": name,
-                         "epochs run": f"{numbers['epochs']:.0f}", "best epoch": f"{numbers['best']:.0f}",
-                         "test accuracy": _fmt(numbers["accuracy"]), "training time": f"{numbers['time']:.0f} s"})
-        base_name = next((name for name in summary if name not in ablated), None)
-        if base_name is None:
-            continue
-        base = summary[base_name]
-        for name, words in (("no-early-stopping", "Without early stopping"), ("no-reduce-lr", "Without ReduceLROnPlateau")):
-            if name in summary:
-                other = summary[name]
-                prose.append(
-                    f"{words}, {model} ({profile} profile, {train:,} training images) ran {other['epochs']:.0f} epochs "
-                    f"against {base['epochs']:.0f} and reached {_fmt(other['accuracy'])} test accuracy against "
-                    f"{_fmt(base['accuracy'])} ({100 * (other['accuracy'] - base['accuracy']):+.1f} points) in "
-                    f"{other['time']:.0f} s of training against {base['time']:.0f} s"
-                    f" ({other['time'] / base['time']:.1f}x)." if base["time"] else ".")
-    if not rows:
+    return {name for variants in ABLATIONS.values() for name in variants}
+
+
+def variant_kind(row: dict, rows: list) -> str:
+    """ablation | seeds | size | other: which report section a variant row belongs to."""
+    ablated = _ablated()
+    if row.get("variant") in ablated or any(r.get("base") == row["model"] and r.get("variant") in ablated
+                                            for r in rows):
+        return "ablation"
+    if (row.get("runs") or 1) > 1:
+        return "seeds"
+    base = next((r for r in rows if r["model"] == row.get("base")), None)
+    if base is not None and _train_images(row) != _train_images(base):
+        return "size"
+    return "other"
+
+
+def variant_table(rows: list) -> str:
+    """Variants against their base models, by the same paired tests as the zoo."""
+    shown = []
+    for row in rows:
+        shown.append({
+            "variant": row["model"], "stage": row["stage"], "base": row.get("base") or "",
+            "train images": f"{_train_images(row):,}" if _train_images(row) else "",
+            "accuracy (95% interval)": leaderboard.interval_cell(row),
+            "variant minus base (points)": _base_cell(row),
+            "test": row.get("test_vs_base") or "", "epochs": _fmt(row.get("epochs"), 0),
+            "train compute": flop_text(row.get("train_flop")) if _number(row.get("train_flop")) else "",
+            "machine": row.get("machine") or ""})
+    return pd.DataFrame(shown).to_markdown(index=False, disable_numparse=True) + "\n\n"
+
+
+def _base_cell(row: dict) -> str:
+    if not _number(row.get("p_vs_base")):
         return ""
+    p = float(row["p_vs_base"])
+    return (f"{100 * row['diff_vs_base']:+.2f} [{100 * row['diff_vs_base_low']:+.2f}, {100 * row['diff_vs_base_high']:+.2f}]"
+            + (" p<0.001" if p < 0.001 else f" p={p:.2g}"))
+
+
+def ablation(rows: list) -> str:
+    """The study's second question: what early stopping and ReduceLROnPlateau each bring, from
+    ``--ablate callbacks`` runs compared with the recipe as it is (same model, command, data)."""
+    chosen = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok"
+              and variant_kind(r, rows) == "ablation"]
+    if not chosen:
+        return ""
+    by_model = {r["model"]: r for r in rows}
+    prose = []
+    for row in chosen:
+        base = by_model.get(row.get("base"))
+        words = {"no-early-stopping": "Without early stopping", "no-reduce-lr": "Without ReduceLROnPlateau"}
+        if row.get("variant") not in words or base is None:
+            continue
+        line = (f"{words[row['variant']]}, {row['plain_model']} ({row.get('profile')} profile, "
+                f"{_train_images(row) or 0:,} training images) ran {_fmt(row.get('epochs'), 0)} epochs against "
+                f"{_fmt(base.get('epochs'), 0)} and reached {_fmt(row['accuracy'])} test accuracy against "
+                f"{_fmt(base['accuracy'])}: {difference_words(row, base)}.")
+        if _number(row.get("train_flop")) and _number(base.get("train_flop")) and base["train_flop"]:
+            line += f" It used {float(row['train_flop']) / float(base['train_flop']):.2f}x the training compute."
+        prose.append(line)
     return ("## Early stopping and learning-rate reduction (the study's second question)\n\n"
             "`--ablate callbacks` trains the recipe as it is and with each callback turned off: without early "
             "stopping every stage runs its full epochs; without ReduceLROnPlateau the learning rate stays fixed "
-            "(early stopping still ends the stage).\n\n"
-            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n"
-            + "".join(f"- {line}\n" for line in prose) + "\n")
+            "(early stopping still ends the stage). Each variant is compared with the recipe as it is, run by "
+            "the same command, on the same test images.\n\n"
+            + variant_table(sorted(chosen, key=lambda r: str(r["model"])))
+            + "".join(f"- {line}\n" for line in prose) + ("\n" if prose else ""))
 
 
 def _runs_cell(accuracies: list) -> str:
     return _fmt(_mean(accuracies)) + (f" ({len(accuracies)} runs)" if len(accuracies) > 1 else "")
 
 
-def data_efficiency(folder: Path, results: list) -> str:
+def data_efficiency(folder: Path, results: list, rows: list) -> str:
     """The study's third question: accuracy against training-set size, per model and profile; the
-    plot and, where a transfer model and CNNs share sizes, the gap between them in words."""
-    from harness.config import ABLATIONS
-
-    ablated = {name for variants in ABLATIONS.values() for name in variants}
+    plot and, where a transfer model and CNNs share sizes, the paired gap between them in words."""
+    ablated = _ablated()
     points: dict = {}
     for result in _ok(results):
         train = _train_images(result)
@@ -171,33 +289,52 @@ def data_efficiency(folder: Path, results: list) -> str:
                            **{f"{size:,}": _runs_cell(value[size]) if size in value else "" for size in sizes}}
                           for (model, family, profile), value in sorted(series.items(), key=lambda i: str(i[0]))])
     lines = []
+    final = [r for r in rows if r.get("status") == "ok" and r["section"] in ("zoo", "variant")
+             and r.get("variant") not in ablated and (r.get("runs") or 1) == 1 and _number(r.get("accuracy"))]
     for size in sizes:
-        at = {key: _mean(value[size]) for key, value in series.items() if size in value}
-        transfer = {k: v for k, v in at.items() if k[1] == "transfer"}
-        cnn = {k: v for k, v in at.items() if k[1] != "transfer"}
+        at = [r for r in final if _train_images(r) == size and r.get("final", True)]
+        transfer = [r for r in at if r.get("family") == "transfer"]
+        cnn = [r for r in at if r.get("family") != "transfer"]
         if transfer and cnn:
-            (t_key, t_acc), (c_key, c_acc) = max(transfer.items(), key=lambda i: i[1]), max(cnn.items(), key=lambda i: i[1])
-            lines.append(f"With {size:,} training images the best transfer model, {t_key[0]}, reached {_fmt(t_acc)} "
-                         f"against {_fmt(c_acc)} for the best CNN, {c_key[0]} ({100 * (t_acc - c_acc):+.1f} points).")
+            t, c = max(transfer, key=lambda r: r["accuracy"]), max(cnn, key=lambda r: r["accuracy"])
+            lines.append(f"With {size:,} training images the best transfer model, {t['model']}, reached "
+                         f"{_fmt(t['accuracy'])} against {_fmt(c['accuracy'])} for the best CNN, {c['model']}: "
+                         f"{difference_words(t, c)}.")
+    sized = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok" and variant_kind(r, rows) == "size"]
     return ("## Accuracy against training-set size (the study's third question)\n\n"
             "Test accuracy of the same recipe trained on stratified subsets of the training set "
             "(`--set data.train_size=N`; validation and test sets unchanged). A cell with several runs "
             "(seeds, or variants trained on the same number of images) is their mean.\n\n"
             + table.to_markdown(index=False, disable_numparse=True) + "\n\n"
             + "".join(f"- {line}\n" for line in lines) + ("\n" if lines else "")
-            + _link(folder, target, "accuracy against training images") + "\n\n")
+            + _link(folder, target, "accuracy against training images") + "\n\n"
+            + ("Each size against the model trained on the whole training set:\n\n"
+               + variant_table(sorted(sized, key=lambda r: str(r["model"]))) if sized else ""))
 
 
-def seeds(frame: pd.DataFrame) -> str:
-    """Rows averaged over several seeds, with their 95% intervals in words."""
-    several = frame[(frame["status"] == "ok") & (pd.to_numeric(frame["runs"], errors="coerce") > 1)]
-    if several.empty:
+def seeds(rows: list) -> str:
+    """Rows over several seeds: zoo rows with their interval in words, and seed-repeat variants
+    against their base by the same tests."""
+    several = [r for r in rows if r.get("status") == "ok" and (r.get("runs") or 1) > 1 and r["section"] == "zoo"]
+    repeats = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok"
+               and variant_kind(r, rows) == "seeds"]
+    if not several and not repeats:
         return ""
     lines = [f"- {row['model']} ({row['stage']}): {_fmt(row['accuracy'])} ± {_fmt(row['accuracy_ci95'])} test "
              f"accuracy over {int(row['runs'])} seeds ({row['seed']}); the 95% interval is Student's t over the "
              f"seeds' accuracies, so a difference smaller than it is not one this many runs can show.\n"
-             for _, row in several.iterrows()]
-    return "## Runs over several seeds\n\n" + "".join(lines) + "\n"
+             for row in several + repeats]
+    return ("## Runs over several seeds\n\n" + "".join(lines) + "\n"
+            + (variant_table(repeats) if repeats else ""))
+
+
+def other_variants(rows: list) -> str:
+    chosen = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok"
+              and variant_kind(r, rows) == "other"]
+    if not chosen:
+        return ""
+    return ("## Other variants\n\nNamed variants (`--variant NAME`) against their base model, by the same paired "
+            "tests as the zoo.\n\n" + variant_table(chosen))
 
 
 def weights_line(result: dict) -> str:
@@ -254,17 +391,18 @@ def evaluator_sections(results: list, folder: Path, registry=None) -> list:
 
 
 def write_report(folder: Path, registry=None) -> Path:
-    """Write ``folder/report.md`` from what the folder holds; nothing is recomputed."""
+    """Write ``folder/report.md`` from what the folder holds; nothing is retrained."""
     folder = Path(folder)
     results = leaderboard.read_results(folder)
-    frame = leaderboard.table(results)
-    parts = ["# Report\n\n", "## Leaderboard\n\n", leaderboard.to_markdown(frame), "\n"]
+    rows = leaderboard.ranked_rows(results)
+    frame = leaderboard.frame_of(rows)
+    parts = ["# Report\n\n", "## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame), "\n"]
     if (folder / "pareto.png").is_file():
-        parts += [_link(folder, folder / "pareto.png", "accuracy against training time and MACs"), "\n\n"]
+        parts += [_link(folder, folder / "pareto.png", "accuracy against training compute and MACs"), "\n\n"]
     if not frame.empty:
-        parts += ["## CNN against transfer learning\n\n", comparison(frame), "\n", study_table(frame)]
-    parts += [seeds(frame) if not frame.empty else "", per_class_f1(results), ablation(results),
-              data_efficiency(folder, results)]
+        parts += ["## CNN against transfer learning\n\n", comparison(rows), "\n", study_table(frame)]
+    parts += [convergence(folder, rows), seeds(rows), per_class_f1(folder, rows, results), ablation(rows),
+              data_efficiency(folder, results, rows), other_variants(rows)]
     parts += evaluator_sections(results, folder, registry)
     if (folder / "samples.png").is_file():
         parts += ["## The data\n\n", _link(folder, folder / "samples.png", "sample training images"), "\n\n"]

@@ -17,6 +17,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, figure, path: Path, dpi: int, tight: bool = True) -> None:
+    """Lay the figure out, write it as a PNG atomically, and free it."""
+    if tight:
+        figure.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    plt.close(figure)
+
+
 def confusion_png(path: Path, confusion, classes: list, title: str) -> None:
     """Counts and row-normalised rates side by side, class names on both axes."""
     plt = _pyplot()
@@ -35,10 +44,7 @@ def confusion_png(path: Path, confusion, classes: list, title: str) -> None:
         for (i, j), v in np.ndenumerate(values):
             ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=7,
                     color="white" if v > threshold else "black")
-    figure.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=90)
-    plt.close(figure)
+    _save(plt, figure, path, dpi=90)
 
 
 def curves_png(path: Path, history: list, title: str) -> None:
@@ -64,10 +70,7 @@ def curves_png(path: Path, history: list, title: str) -> None:
     for start in starts:
         axes[1].annotate(history[start]["stage"], (start + 1, 0.02), xycoords=("data", "axes fraction"), fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
+    _save(plt, figure, path, dpi=80)
 
 
 def samples_png(path: Path, images, augment, per_class: int = 6, max_classes: int = 12, seed: int = 0) -> None:
@@ -106,10 +109,7 @@ def samples_png(path: Path, images, augment, per_class: int = 6, max_classes: in
         position += len(members)
     axes[0][0].annotate("original", (0, 1.6), xycoords="axes fraction", fontsize=9, weight="bold")
     axes[0][per_class + 1].annotate("augmented", (0, 1.6), xycoords="axes fraction", fontsize=9, weight="bold")
-    figure.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
+    _save(plt, figure, path, dpi=80)
 
 
 def data_efficiency_png(path: Path, series: dict) -> None:
@@ -125,10 +125,7 @@ def data_efficiency_png(path: Path, series: dict) -> None:
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    figure.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
+    _save(plt, figure, path, dpi=80)
 
 
 def reliability_png(path: Path, bins: list, title: str, ece: float) -> None:
@@ -151,10 +148,7 @@ def reliability_png(path: Path, bins: list, title: str, ece: float) -> None:
     bottom.bar(centres, [b["count"] / total for b in bins], width=width, color="gray")
     bottom.set_xlabel("confidence")
     bottom.set_ylabel("share")
-    figure.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
+    _save(plt, figure, path, dpi=80)
 
 
 def pareto_front(points: list) -> list:
@@ -168,12 +162,13 @@ def pareto_front(points: list) -> list:
 
 
 def pareto_png(path: Path, frame) -> None:
-    """Test accuracy against training time and against MACs per image, one point per model and
-    stage, log-scaled costs, the Pareto front drawn and its points labelled."""
+    """Test accuracy against training compute and against MACs per image, one point per row given
+    (the zoo), log-scaled costs, the Pareto front drawn and its points labelled. Compute, not
+    seconds: rows may come from different machines."""
     rows = frame[(frame["status"] == "ok") & frame["accuracy"].notna()]
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, column, label in ((axes[0], "train_time_s", "training time (s, log)"),
+    for ax, column, label in ((axes[0], "train_flop", "training compute (FLOPs, log)"),
                               (axes[1], "macs", "MACs per image (log)")):
         points = [(float(c), float(a), f"{m} ({s})") for c, a, m, s in
                   zip(rows[column], rows["accuracy"], rows["model"], rows["stage"])
@@ -193,7 +188,33 @@ def pareto_png(path: Path, frame) -> None:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, loc="lower right")
     figure.suptitle("accuracy against cost (labelled: the Pareto front)")
-    figure.tight_layout()
-    with atomic_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=80)
-    plt.close(figure)
+    _save(plt, figure, path, dpi=80)
+
+
+def f1_heatmap_png(path: Path, rows: list, classes: list, values) -> None:
+    """Per-class F1, rows (models) x classes, each cell's number written in it."""
+    plt = _pyplot()
+    values = np.asarray(values, dtype=float)
+    figure, ax = plt.subplots(figsize=(max(6, 0.8 * len(classes) + 3), max(2.5, 0.45 * len(rows) + 1.5)))
+    ax.imshow(values, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    for (i, j), v in np.ndenumerate(values):
+        if not np.isnan(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="black" if v > 0.6 else "white")
+    ax.set_title("per-class F1 on the test set")
+    _save(plt, figure, path, dpi=80)
+
+
+def convergence_png(path: Path, series: dict) -> None:
+    """Validation accuracy against training compute (log FLOPs), one line per row: (flops, accs)."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, (flops, accuracies) in series.items():
+        ax.plot(flops, accuracies, marker=".", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute (FLOPs, log)")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(plt, figure, path, dpi=80)

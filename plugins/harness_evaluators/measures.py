@@ -48,17 +48,48 @@ def calibration(ctx) -> dict:
             "reliability_bins": numbers["bins"], "reliability_png": picture}
 
 
+def severities(text) -> list:
+    """"1-5", "3" or "1,3,5" -> the severities (each 1 to 5)."""
+    chosen = []
+    for part in str(text).replace(" ", "").split(","):
+        low, _, high = part.partition("-")
+        chosen += list(range(int(low), int(high or low) + 1))
+    if not chosen or any(not 1 <= s <= 5 for s in chosen):
+        raise ValueError(f"severities must be 1 to 5 (e.g. 1-5, 3 or 1,3,5), got {text!r}")
+    return sorted(set(chosen))
+
+
 def robustness(ctx) -> dict:
-    severity, seed = int(ctx.options["severity"]), int(ctx.options["seed"])
+    """Accuracy under each corruption at each severity, from a plain prediction pass (no test-time
+    augmentation: one pass per corrupted set), with the clean accuracy of the same plain pass; the
+    table of corruption x severity is also written beside ``metrics.json``."""
+    from harness.evaluate import predictor
+
+    chosen, seed = severities(ctx.options["severities"]), int(ctx.options["seed"])
+    plain = predictor(ctx.model, {**ctx.config, "tta_flip": False, "tta_translate": 0}, ctx.accel)
     labels = torch.as_tensor(ctx.test_y)
-    per_corruption = {}
-    for name in CORRUPTIONS:
-        logits = ctx.predict(corrupt(name, ctx.test_x, severity, seed))
-        per_corruption[name] = float((logits.argmax(1) == labels).float().mean())
-    clean = float((ctx.logits.argmax(1) == labels).float().mean())
-    mean = sum(per_corruption.values()) / len(per_corruption)
-    return {"corruption_acc": mean, "corruption_drop": clean - mean, "corruption_severity": severity,
-            "corruption": per_corruption}
+
+    def accuracy(x) -> float:
+        return float((plain(x).argmax(1) == labels).float().mean())
+
+    by_severity = {name: {str(level): accuracy(corrupt(name, ctx.test_x, level, seed)) for level in chosen}
+                   for name in CORRUPTIONS}
+    clean = accuracy(ctx.test_x)
+    every = [value for levels in by_severity.values() for value in levels.values()]
+    mean = sum(every) / len(every)
+    table = f"robustness-{ctx.stage}.csv"
+    if ctx.main:
+        from harness.fileio import write_text
+
+        lines = ["corruption," + ",".join(f"severity_{level}" for level in chosen) + ",mean"]
+        for name, levels in by_severity.items():
+            values = list(levels.values())
+            lines.append(f"{name}," + ",".join(f"{v:.4f}" for v in values) + f",{sum(values) / len(values):.4f}")
+        write_text(ctx.folder / table, "\n".join(lines) + "\n")
+    return {"corruption_acc": mean, "corruption_clean_acc": clean, "corruption_drop": clean - mean,
+            "corruption_severities": chosen,
+            "corruption": {name: sum(levels.values()) / len(levels) for name, levels in by_severity.items()},
+            "corruption_by_severity": by_severity, "corruption_table": table}
 
 
 def latency(ctx) -> dict:

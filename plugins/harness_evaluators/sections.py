@@ -26,25 +26,72 @@ def calibration(results: list, folder: Path) -> str:
             + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n" + "\n".join(pictures) + "\n\n")
 
 
+REFERENCE_MODEL = "baseline_cnn"  # mCE's denominator, as AlexNet is CIFAR-10-C's and ImageNet-C's
+
+
+def mean_corruption_error(by_severity: dict, reference: dict) -> float | None:
+    """CIFAR-10-C's mCE: for each corruption, the model's errors summed over severities divided by
+    the reference model's, then the mean over corruptions (1.0 = as robust as the reference)."""
+    ratios = []
+    for name, levels in by_severity.items():
+        shared = [level for level in levels if level in (reference.get(name) or {})]
+        base = sum(1 - reference[name][level] for level in shared)
+        if not shared or base <= 0:
+            return None
+        ratios.append(sum(1 - levels[level] for level in shared) / base)
+    return sum(ratios) / len(ratios) if ratios else None
+
+
+def _reference(results: list, stage: dict):
+    """The reference model's corruption table on the same test set (fingerprints equal)."""
+    for title, other, _ in evaluated_stages(results, "robustness"):
+        if title == REFERENCE_MODEL and other.get("test_fingerprint") == stage.get("test_fingerprint") \
+                and other.get("corruption_by_severity"):
+            return other["corruption_by_severity"]
+    return None
+
+
 def robustness(results: list, folder: Path) -> str:
-    rows = []
-    for title, stage, _ in evaluated_stages(results, "robustness"):
+    rows, tables = [], []
+    for title, stage, where in evaluated_stages(results, "robustness"):
         per = stage.get("corruption") or {}
-        rows.append({"model": title, "stage": stage["name"], "severity": stage.get("corruption_severity"),
-                     "clean": number(stage.get("accuracy")), "mean": number(stage.get("corruption_acc")),
+        by_severity = stage.get("corruption_by_severity")
+        reference = _reference(results, stage) if by_severity else None
+        rows.append({"model": title, "stage": stage["name"],
+                     "severities": _levels(stage), "clean": number(stage.get("corruption_clean_acc", stage.get("accuracy"))),
+                     "mean": number(stage.get("corruption_acc")),
+                     "mCE": number(mean_corruption_error(by_severity, reference), 3) if reference else "",
                      **{name: number(per.get(name)) for name in CORRUPTIONS}})
+        table = Path(where) / str(stage.get("corruption_table"))
+        if stage.get("corruption_table") and table.is_file():
+            tables.append(f"[{title} ({stage['name']})]({table.relative_to(folder).as_posix()})")
     if not rows:
         return ""
     return ("## Robustness to common corruptions\n\nTest accuracy under corruptions computed on the fly after "
-            "CIFAR-10-C (Hendrycks & Dietterich), each at the severity shown, seeded; `mean` is the "
-            "`corruption_acc` column of the leaderboard.\n\n"
+            "CIFAR-10-C (Hendrycks & Dietterich), seeded, from one plain prediction pass per corrupted set (no "
+            "test-time augmentation; `clean` is the same plain pass on the clean images). Each corruption's "
+            "column is its mean over the severities run; `mean` (the leaderboard's `corruption_acc`) is the mean "
+            f"over every corruption and severity; `mCE` is the mean corruption error relative to {REFERENCE_MODEL} "
+            "scored on the same test set (below 1: more robust). Accuracy per corruption and severity: "
+            + (", ".join(tables) if tables else "in each model's `metrics.json`") + ".\n\n"
             + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n")
+
+
+def _levels(stage: dict) -> str:
+    chosen = stage.get("corruption_severities")
+    if chosen:
+        return f"{min(chosen)}-{max(chosen)}" if chosen == list(range(min(chosen), max(chosen) + 1)) else ",".join(map(str, chosen))
+    return str(stage.get("corruption_severity", ""))
 
 
 def latency(results: list, folder: Path) -> str:
     rows = []
-    for title, stage, _ in evaluated_stages(results, "latency"):
-        rows.append({"model": title, "stage": stage["name"], "device": stage.get("latency_device"),
+    machines = {str(Path(r["path"])): (r.get("machine") or {}).get("label") for r in results}
+    for title, stage, where in evaluated_stages(results, "latency"):
+        device = stage.get("latency_device")
+        machine = machines.get(str(Path(where)))
+        rows.append({"model": title, "stage": stage["name"],
+                     "machine": machine if machine and device == "cpu" else (device if not machine else f"{machine} ({device})"),
                      "batch-1 p50 (ms)": number(stage.get("latency_ms_p50"), 2),
                      "batch-1 p95 (ms)": number(stage.get("latency_ms_p95"), 2),
                      "throughput (img/s)": number(stage.get("throughput_img_s"), 0),
@@ -52,5 +99,5 @@ def latency(results: list, folder: Path) -> str:
     if not rows:
         return ""
     return ("## Latency\n\nThe whole prediction path (uint8 image in, logits out, with the model's test-time "
-            "augmentation) on the run's device, warm-up excluded.\n\n"
+            "augmentation) on the run's device, warm-up excluded; times compare only within one machine.\n\n"
             + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n")
