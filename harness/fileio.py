@@ -16,29 +16,64 @@ class WriteFailed(HarnessError):
     previous version is still there, because nothing was renamed over it."""
 
 
+def _created_mode() -> int:
+    """The mode a new file gets under the current umask (``mkstemp`` alone gives 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _os_error(exc: BaseException):
+    """The ``OSError`` behind a failed write: the exception itself, or the one torch's writer met in
+    the Python stream it wrote to (its RuntimeError names only a file position)."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path):
-    """Yield a temp path beside ``target``; on success it replaces ``target`` atomically."""
+    """Yield a temp path beside ``target``; on success it replaces ``target`` atomically. The file
+    gets the mode any new file gets under the umask (0644 under the usual 022)."""
     target = Path(target)
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, _created_mode())
         os.close(fd)
         yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except (OSError, RuntimeError) as exc:
-        if isinstance(exc, RuntimeError) and "writ" not in str(exc).lower():  # torch's stream writer's
+        cause = _os_error(exc)
+        if cause is None and "writ" not in str(exc).lower():  # not a write that failed: a bug, raised
             raise
         kept = "its previous version is kept" if target.exists() else "nothing was written in its place"
-        reason = getattr(exc, "strerror", None) or exc
+        reason = getattr(cause, "strerror", None) or cause or exc
         raise WriteFailed(f"could not write '{target}' ({reason}); {kept}, and the other files "
                           "of this model are as they were before this write") from None
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def open_for_writing(path: Path):
+    """The stream a writer (``torch.save``) writes to: a Python file, so that a full disk surfaces
+    as the ``OSError`` it is rather than as torch's file-position error."""
+    return open(path, "wb")
+
+
+def save_torch(target: Path, obj) -> None:
+    """``torch.save`` to ``target`` atomically; a failed write is one line naming the file."""
+    import torch
+
+    with atomic_path(target) as tmp, open_for_writing(tmp) as handle:
+        torch.save(obj, handle)
 
 
 def write_bytes(target: Path, data: bytes) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness import config as configuration
 from harness import distributed
 from harness.errors import HarnessError, one_line, unknown
-from harness.fileio import atomic_path, write_json, write_text
+from harness.fileio import WriteFailed, save_torch, write_json, write_text
 from harness.locks import LOCK
 
 CHECKPOINT = "checkpoint.pt"
@@ -247,6 +247,9 @@ def run_one_by_one(registry, request: RunRequest, jobs: list, images_for, evalua
             resume = request.command if "--resume" in request.command else request.command + " --resume"
             log(f"{label}: interrupted; its last finished epoch is checkpointed. Resume with: {resume}")
             raise
+        except WriteFailed as exc:  # a full disk, a lost permission: this job's failure, in one line
+            failures += 1
+            job.callbacks.call("on_run_end", record_failure(job, str(exc), traceback.format_exc(), label))
         except HarnessError:
             raise
         except Exception as exc:  # noqa: BLE001 - one model's failure is recorded, the rest go on
@@ -264,9 +267,12 @@ def record_failure(job: Job, reason: str, trace: str, label: str) -> dict:
     log(f"{label}: failed: {reason}")
     failed = failed_row(job.config, reason)
     if distributed.is_main():
-        job.folder.mkdir(parents=True, exist_ok=True)
-        write_text(job.folder / "error.log", trace)
-        write_json(job.folder / "metrics.json", failed)
+        try:
+            job.folder.mkdir(parents=True, exist_ok=True)
+            write_text(job.folder / "error.log", trace)
+            write_json(job.folder / "metrics.json", failed)
+        except (OSError, WriteFailed) as exc:  # the disk that failed the job may fail this too
+            log(f"{label}: its failure could not be recorded either: {one_line(exc)}")
     return failed
 
 
@@ -415,8 +421,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     def on_stage_end(stage, trained):
         """The stage's best model: saved, then scored on the test set (reported, never selected on)."""
         if main:
-            with atomic_path(folder / f"{stage.name}.pt") as tmp:
-                torch.save({key: value.cpu() for key, value in trained.state_dict().items()}, tmp)
+            save_torch(folder / f"{stage.name}.pt", {key: value.cpu() for key, value in trained.state_dict().items()})
         scores = score(trained, test_x, splits.test_y, splits.classes, config, evaluators=evaluators, folder=folder,
                        stage=stage.name, accel=accel)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")

@@ -25,7 +25,7 @@ from harness.callbacks import CallbackList, Control, improved
 from harness.compute import TrainingCost
 from harness.data.augment import augment_batch, training_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits, unit_floats
-from harness.fileio import atomic_path
+from harness.fileio import save_torch
 from harness.freezing import Parts, fixed_parameters, freeze, train_mode, trainable_prefixes
 from harness.progress import Progress
 from harness.specs import Recipe, Stage
@@ -481,8 +481,7 @@ class Trainer:
             "train_images": result.train_images,
             "train_flop": result.train_flop,
         }
-        with atomic_path(self.checkpoint) as tmp:
-            torch.save(state, tmp)
+        save_torch(self.checkpoint, state)
 
 
 def load_checkpoint(path: Path) -> dict:

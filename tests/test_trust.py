@@ -1,10 +1,12 @@
 """Trust: data files run no code, one run per model folder, bad weights caught before any work,
-a failed write leaves the old files."""
+a failed write leaves the old files, files honour the umask."""
+import errno
+import io
 import json
-from pathlib import Path
 import os
 import pickle
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,36 +148,73 @@ def test_a_damaged_weights_file_stops_before_any_data_within_seconds(tmp_path):
 
 # --- a write that fails midway -------------------------------------------------------------------
 
-def test_a_failed_checkpoint_write_keeps_the_last_checkpoint(tmp_path, capsys, monkeypatch):
-    import errno
+class FillsUp(io.RawIOBase):
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
 
-    import torch
+    def __init__(self, path, room: int):
+        self.file, self.room = open(path, "wb"), room
 
-    import harness.train
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if self.room < len(data):
+            self.file.write(bytes(data)[: self.room])
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.file.write(data)
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+
+def test_a_full_disk_during_a_checkpoint_fails_the_model_in_one_line(tmp_path, capsys, monkeypatch):
+    """torch's own writer meets the full disk in its stream: the row says so, the last good
+    checkpoint is kept, and --resume continues from it once there is room."""
+    import harness.fileio
     from harness.train import load_checkpoint
 
     data = write_canonical(tmp_path / "cifar-10-batches-py", per_class=(30, 10))
     out = tmp_path / "out"
-    real_save, saves = torch.save, []
+    real_open, opened = harness.fileio.open_for_writing, []
 
-    def save_then_fill_the_disk(obj, path, *args, **kwargs):
-        saves.append(path)
-        if len(saves) == 2:  # the second epoch's checkpoint: half written, then the disk is full
-            Path(path).write_bytes(b"PK\x03\x04 half")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(obj, path, *args, **kwargs)
+    def the_second_checkpoint_fills_the_disk(path):
+        opened.append(Path(path).name)
+        checkpoints = [name for name in opened if name.startswith(".checkpoint.pt.")]
+        return FillsUp(path, 4096) if len(checkpoints) == 2 and opened[-1] == checkpoints[-1] else real_open(path)
 
-    monkeypatch.setattr(harness.train.torch, "save", save_then_fill_the_disk)
-    assert main(smoke_args(out, data, "--set", "epochs=3")) == 2
+    monkeypatch.setattr(harness.fileio, "open_for_writing", the_second_checkpoint_fills_the_disk)
+    assert main(smoke_args(out, data, "--set", "epochs=3")) == 1  # a failed model, not a crash
     err = capsys.readouterr().err.strip().splitlines()
-    assert "checkpoint.pt' (No space left on device); its previous version is kept" in err[-1]
-    assert len([line for line in err if "error" in line]) == 1
-    state = load_checkpoint(out / "baseline_cnn" / "checkpoint.pt")
-    assert state["epoch"] == 1  # the last good checkpoint, whole
+    failed = [line for line in err if "failed:" in line]
+    assert len(failed) == 1 and "No space left on device" in failed[0] and "checkpoint.pt'" in failed[0], err
+    metrics = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "No space left on device" in metrics["reason"]
+    assert "checkpoint.pt" in metrics["reason"]
+    assert load_checkpoint(out / "baseline_cnn" / "checkpoint.pt")["epoch"] == 1  # the last good one, whole
     assert not list((out / "baseline_cnn").glob(".*.tmp"))
-    monkeypatch.setattr(harness.train.torch, "save", real_save)
+    monkeypatch.setattr(harness.fileio, "open_for_writing", real_open)
     assert main(smoke_args(out, data, "--set", "epochs=3", "--resume")) == 0
     assert "resuming from stage 'train' epoch 1" in capsys.readouterr().err
+
+
+def test_results_files_honour_the_umask(tmp_path):
+    data = write_canonical(tmp_path / "cifar-10-batches-py", per_class=(30, 10))
+    for mask, readable in ((0o022, True), (0o077, False)):
+        out = tmp_path / f"out-{mask:o}"
+        old = os.umask(mask)
+        try:
+            assert main(smoke_args(out, data)) == 0
+        finally:
+            os.umask(old)
+        files = [path for path in out.rglob("*") if path.is_file() and path.name != ".harness.lock"]
+        assert len(files) >= 8 and {"leaderboard.md", "metrics.json", "train.pt"} <= {f.name for f in files}
+        for path in files:
+            mode = path.stat().st_mode & 0o777
+            assert mode == 0o666 & ~mask, (path.name, oct(mode))
+            assert bool(mode & 0o004) == readable
 
 
 def test_a_failed_metrics_write_keeps_the_old_results(tmp_path, capsys, monkeypatch):
