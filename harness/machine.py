@@ -25,7 +25,9 @@ def cpu_info(text: str | None = None) -> dict:
         fields.setdefault(key.strip().lower(), value.strip())  # the first processor's entries
     flags = set((fields.get("flags") or fields.get("features") or "").split())
     name = fields.get("model name") or fields.get("hardware") or fields.get("cpu model") or platform.processor()
-    return {"cpu": name or platform.machine(), "features": {flag: flag in flags for flag in KERNEL_FEATURES}}
+    # a virtual machine's CPU is often named only "AMD EPYC": family and model tell the generation apart
+    return {"cpu": name or platform.machine(), "cpu_family": fields.get("cpu family"), "cpu_model": fields.get("model"),
+            "features": {flag: flag in flags for flag in KERNEL_FEATURES}}
 
 
 def memory_gib() -> float | None:
@@ -39,12 +41,12 @@ def memory_gib() -> float | None:
 
 
 def gpu_info() -> dict:
-    """GPU name, count and memory with the CUDA and cuDNN versions; empty entries without a GPU
-    (``torch.cuda`` is only asked when torch was built with CUDA)."""
+    """GPU name, count and memory with the CUDA and cuDNN versions in use; empty entries without a
+    GPU (a CUDA build of torch on a machine without one uses no CUDA)."""
     import torch
 
     if not torch.version.cuda or not torch.cuda.is_available():
-        return {"gpu": None, "gpu_count": 0, "gpu_memory_gib": None, "cuda": torch.version.cuda, "cudnn": None}
+        return {"gpu": None, "gpu_count": 0, "gpu_memory_gib": None, "cuda": None, "cudnn": None}
     properties = torch.cuda.get_device_properties(0)
     return {"gpu": properties.name, "gpu_count": torch.cuda.device_count(),
             "gpu_memory_gib": round(properties.total_memory / 2**30, 1), "cuda": torch.version.cuda,

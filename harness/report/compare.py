@@ -30,12 +30,14 @@ class Comparison:
     high: float
     p: float
     test: str  # mcnemar | paired-t | unpaired-z
+    seed: int | None = None  # a row of several seeds compared image by image through this seed's run
 
     def words(self) -> str:
         """"+1.2 points, 95% interval 0.8 to 1.6, p < 0.001 (McNemar)" for the report's prose."""
         p = "p < 0.001" if self.p < 0.001 else f"p = {self.p:.3f}"
+        on = f", on seed {self.seed}'s predictions" if self.seed is not None else ""
         return (f"{100 * self.diff:+.1f} points, 95% interval {100 * self.low:+.1f} to {100 * self.high:+.1f}, "
-                f"{p} ({TEST_NAMES[self.test]})")
+                f"{p} ({TEST_NAMES[self.test]}{on})")
 
     def cell(self) -> str:
         """"+0.35 [-0.41, +1.12] p=0.37" for a table."""
@@ -82,7 +84,8 @@ def compare(a: dict, b: dict) -> Comparison | None:
             right_a, right_b = pa["pred"] == pa["label"], pb["pred"] == pb["label"]
             diff, low, high = paired_bootstrap95(right_a, right_b)
             p = mcnemar_exact(int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()))
-            return Comparison(diff, low, high, p, "mcnemar")
+            several = len(members_a) > 1 or len(members_b) > 1
+            return Comparison(diff, low, high, p, "mcnemar", one_a["seed"] if several else None)
     n_a, n_b = one_a.get("test_images"), one_b.get("test_images")
     if n_a and n_b and _number(a.get("accuracy")) and _number(b.get("accuracy")):
         diff, low, high, p = two_proportion95(float(a["accuracy"]), float(b["accuracy"]), int(n_a), int(n_b))

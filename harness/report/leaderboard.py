@@ -373,11 +373,13 @@ LEGEND = ("The zoo: one row per model, its final stage (variants, ablations, see
           "accuracy's 95% interval is the Wilson score interval over the test images for one run, Student's t "
           "over the seeds for several (the `interval` column says which). `above minus this` is the row above's "
           "accuracy minus this row's, in points, with the 95% paired-bootstrap interval and the exact McNemar "
-          "p-value on the test images both scored (paired t over seeds for rows run on the same seeds). The "
-          "rank is 1 + the number of models significantly better (p < 0.05, Holm-corrected over every pair of "
-          "rows): rows the test set cannot separate share a rank. F1 is the macro average; MACs are for one "
-          "image at the model's input size; train compute is 6 x MACs x training images processed, in FLOPs "
-          "(a frozen base's features counted once); train time is the time in training steps.\n\n")
+          "p-value on the test images both scored; rows run on two or more of the same seeds get a paired t "
+          "over those seeds, and a row of several seeds is otherwise compared through the run of the seed both "
+          "share (or its first). The rank is 1 + the number of models significantly better (p < 0.05, "
+          "Holm-corrected over every pair of rows): rows the test set cannot separate share a rank. F1 is the "
+          "macro average; MACs are for one image at the model's input size; train compute is 6 x MACs x "
+          "training images processed, in FLOPs (a frozen base's features counted once); train time is the "
+          "time in training steps.\n\n")
 
 
 def write(folder: Path) -> pd.DataFrame:
