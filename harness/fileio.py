@@ -42,7 +42,7 @@ def atomic_path(target: Path):
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
         os.fchmod(fd, _created_mode())
         os.close(fd)
         yield Path(tmp)
@@ -60,6 +60,28 @@ def atomic_path(target: Path):
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete the temp files that a process killed mid-write left in ``folder`` (their names carry
+    the writer's pid; a temp file of a process still running is left alone). Returns how many."""
+    removed = 0
+    for path in Path(folder).glob(".*.tmp"):
+        parts = path.name.rsplit(".", 3)  # .<target>.<pid>.<random>.tmp
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def open_for_writing(path: Path):

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness import config as configuration
 from harness import distributed
 from harness.errors import HarnessError, one_line, unknown
-from harness.fileio import WriteFailed, save_torch, write_json, write_text
+from harness.fileio import WriteFailed, remove_stale_temps, save_torch, write_json, write_text
 from harness.locks import LOCK
 
 CHECKPOINT = "checkpoint.pt"
@@ -319,6 +319,7 @@ def write_reports(folder: Path, registry=None) -> None:
         return
     from harness.report import leaderboard, markdown
 
+    remove_stale_temps(folder)
     leaderboard.write(folder)
     markdown.write_report(folder, registry)
 
@@ -380,6 +381,7 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     main = distributed.is_main()
     if main:
         folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(folder)  # what a killed run of this job left half written
     checkpoint = folder / CHECKPOINT
     resume = None
     if checkpoint.exists():
