@@ -28,8 +28,3 @@ def timm_model(arch: str, num_classes: int, **kwargs) -> Normalized:
     net = timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
     config = net.pretrained_cfg
     return Normalized(net, config.get("mean", (0.485, 0.456, 0.406)), config.get("std", (0.229, 0.224, 0.225)))
-
-
-def classifier_name(model: nn.Module) -> str:
-    """The module name of a timm model's classifier, inside the ``Normalized`` wrapper."""
-    return "net." + model.net.pretrained_cfg["classifier"]

@@ -10,9 +10,6 @@ from pathlib import Path
 
 from harness.errors import one_line
 
-HOOKS = ("on_run_start", "on_stage_start", "on_epoch_end", "on_stage_end", "on_run_end")
-
-
 def improved(value: float, best: float | None, monitor: str, min_delta: float = 0.0) -> bool:
     """Whether ``value`` beats ``best`` by more than ``min_delta``: lower is better for a loss
     (``val_loss``, ``train_loss``), higher for everything else (Keras's ``mode="auto"``)."""

@@ -234,7 +234,7 @@ def cmd_run(args, argv) -> int:
             raise HarnessError("--nproc must be at least 1")
         if distributed.from_environment().active:
             raise HarnessError("--nproc is for starting processes; under torchrun leave it out")
-        distributed.launch(args.nproc, without_option(argv, "--nproc"))
+        return distributed.launch(args.nproc, without_option(argv, "--nproc"))
     registry = plugins.load()
     if args.all:
         names = sorted(registry.models)

@@ -150,10 +150,26 @@ def wrap(model, device: str):
     return DistributedDataParallel(model, device_ids=ids)
 
 
-def launch(nproc: int, argv: list) -> None:
-    """Replace this process with torchrun starting ``nproc`` copies of ``harness argv``."""
-    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                              f"--nproc-per-node={nproc}", "-m", "harness", *argv])
+def launch(nproc: int, argv: list) -> int:
+    """Run torchrun starting ``nproc`` copies of ``harness argv`` as a child and return its exit
+    code: the caller (a shell, or a notebook's kernel through ``harness.run``) goes on after it."""
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "harness", *argv]
+    import signal
+
+    child = subprocess.Popen(command)
+    # a scheduler's or kill's SIGTERM reaches this process alone: pass it on (Ctrl-C reaches all)
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: child.send_signal(signal.SIGTERM))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # the processes got the same Ctrl-C and save their state
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def agree(decide):

@@ -25,6 +25,7 @@ from harness.callbacks import CallbackList, Control, improved
 from harness.compute import TrainingCost
 from harness.data.augment import augment_batch, training_batch
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits, unit_floats
+from harness.errors import HarnessError
 from harness.fileio import save_torch
 from harness.freezing import Parts, fixed_parameters, freeze, train_mode, trainable_prefixes
 from harness.progress import Progress
@@ -85,7 +86,10 @@ def make_optimizer(stage: Stage, groups: list) -> torch.optim.Optimizer:
                                weight_decay=stage.weight_decay)
     if stage.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=stage.lr, weight_decay=stage.weight_decay)
-    return torch.optim.Adam(groups, lr=stage.lr, weight_decay=stage.weight_decay)
+    if stage.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=stage.lr, weight_decay=stage.weight_decay)
+    # the config checks names before a run; a Trainer used directly must not train with another optimizer
+    raise HarnessError(f"unknown optimizer '{stage.optimizer}' in stage '{stage.name}'; choose adam, adamw or sgd")
 
 
 def make_step_schedule(stage: Stage, optimizer, steps_per_epoch: int):

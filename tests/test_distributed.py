@@ -124,3 +124,16 @@ def test_process_scaling_measures_one_and_two_processes():
 
     result = process_scaling("baseline_cnn", 2, images=256, repeats=1)
     assert result["img_s_1_process"] > 0 and result["img_s_2_processes"] > 0 and result["ratio"] > 0
+
+
+def test_nproc_from_python_returns_to_the_caller(tmp_path):
+    """`harness.run(..., nproc=2)` in a Python session (a notebook's kernel) starts the processes as
+    children and returns the leaderboard; the caller's next line runs."""
+    out = tmp_path / "out"
+    code = (f"import harness; df = harness.run(models=['baseline_cnn'], profile='smoke', out={str(out)!r}, nproc=2, "
+            "set={'epochs': 1}); print('rows', len(df)); print('after')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HARNESS_ALLOCATOR": "system"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rows 1\nafter" in done.stdout
+    assert json.loads((out / "baseline_cnn" / "config.json").read_text())["world_size"] == 2

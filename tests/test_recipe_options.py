@@ -205,3 +205,11 @@ def test_recipe_dropout_sets_every_dropout_module_and_none_keeps_the_models(tmp_
     assert seen == [[0.1, 0.1], [0.5, 0.3]]
     with pytest.raises(HarnessError):
         resolve(spec, "quick", {"dropout": 1.0})
+
+
+def test_an_unknown_optimizer_is_an_error_not_adam():
+    from harness.errors import HarnessError
+
+    stage = Stage("train", optimizer="rmsprop", lr=0.1)
+    with pytest.raises(HarnessError, match="unknown optimizer 'rmsprop' in stage 'train'; choose adam, adamw or sgd"):
+        make_optimizer(stage, [{"params": [nn.Parameter(torch.zeros(1))], "lr": 0.1}])

@@ -236,3 +236,41 @@ def test_a_failed_metrics_write_keeps_the_old_results(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "metrics.json' (Permission denied); its previous version is kept" in err[0]
     assert (out / "baseline_cnn" / "metrics.json").read_bytes() == before
+
+
+def test_predict_lists_the_most_probable_classes_first(tmp_path, capsys):
+    from PIL import Image
+
+    data = write_canonical(tmp_path / "cifar-10-batches-py", per_class=(30, 10))
+    out = tmp_path / "out"
+    assert main(smoke_args(out, data)) == 0
+    images = []
+    for i, colour in enumerate(((200, 30, 30), (30, 200, 30), (90, 90, 220))):
+        images.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (32, 32), colour).save(images[-1])
+    capsys.readouterr()
+    assert main(["predict", "--model-dir", str(out / "baseline_cnn"), *map(str, images), "--top", "3"]) == 0
+    for line in capsys.readouterr().out.strip().splitlines():
+        probabilities = [float(entry.rsplit(" ", 1)[1]) for entry in line.split(": ", 1)[1].split(", ")]
+        assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True), line
+
+
+def test_every_results_file_is_written_through_a_rename(tmp_path, monkeypatch):
+    """Temp file, then rename: a reader or a crash sees the old file or the new one, never half."""
+    import harness.fileio
+
+    renamed, real_replace = [], os.replace
+
+    def replace(source, target):
+        assert Path(source).name.startswith(f".{Path(target).name}.") and str(source).endswith(".tmp")
+        renamed.append(Path(target).name)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(harness.fileio.os, "replace", replace)
+    data = write_canonical(tmp_path / "cifar-10-batches-py", per_class=(30, 10))
+    out = tmp_path / "out"
+    assert main(smoke_args(out, data)) == 0
+    written = {p.name for p in out.rglob("*") if p.is_file() and p.name != ".harness.lock"}
+    assert {"metrics.json", "leaderboard.md", "leaderboard.csv", "report.md", "history.csv", "config.json",
+            "train.pt", "predictions-train.npz"} <= written
+    assert written <= set(renamed), written - set(renamed)

@@ -285,7 +285,7 @@ def with_ci(value, ci) -> str:
 
 
 # an evaluator's headline number, shown when present (the first found), in place of a 12th column
-HEADLINES = {"corruption_acc": "corruption acc", "ece": "ECE", "always_one": "always_one"}
+HEADLINES = {"corruption_acc": "corruption acc", "ece": "ECE"}
 
 
 def interval_cell(row) -> str:
