@@ -1,4 +1,5 @@
-"""Shared fixtures: small datasets written by the tests themselves, a tiny model, an isolated cache."""
+"""Shared fixtures: small datasets written by the tests themselves, plugin packages installed into a
+temporary site folder, and an isolated HOME, cache, data, hub and weights folder for every test."""
 from __future__ import annotations
 
 import io

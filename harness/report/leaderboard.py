@@ -351,7 +351,9 @@ def to_markdown(frame: pd.DataFrame, all_rows: bool = False) -> str:
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n" if len(shown) else "_no finished model yet_\n"
     if letters:
         text += "\nTimes come from different machines; compare them only within one: " + "; ".join(
-            f"({letter}) {name}" for name, letter in letters.items()) + ".\n"
+            f"({letter}) {name}" + (" (results older than the machine record: these may differ among themselves)"
+                                    if name == machine_key(None) else "")
+            for name, letter in letters.items()) + ".\n"
     elif len(scored) and machines(scored)[0] != machine_key(None):
         text += f"\nAll times measured on one machine: {machines(scored)[0]}.\n"
     elif len(scored):
