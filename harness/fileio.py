@@ -108,5 +108,13 @@ def write_text(target: Path, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
+def json_field(path: Path, key: str):
+    """One top-level field of a JSON file; None when the file is missing, unreadable or not an object."""
+    try:
+        return json.loads(Path(path).read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def write_json(target: Path, data) -> None:
     write_text(target, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness import config as configuration
 from harness import distributed
 from harness.errors import HarnessError, one_line, unknown
-from harness.fileio import WriteFailed, remove_stale_temps, save_torch, write_json, write_text
+from harness.fileio import WriteFailed, json_field, remove_stale_temps, save_torch, write_json, write_text
 from harness.locks import LOCK
 
 CHECKPOINT = "checkpoint.pt"
@@ -289,7 +289,7 @@ def plan(folder: Path, request) -> str:
             if entry.name != LOCK:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return "fresh"
-    finished = metrics.exists() and _status(metrics) == "ok"
+    finished = metrics.exists() and json_field(metrics, "status") == "ok"
     if not (metrics.exists() or checkpoint.exists()):
         return "fresh"
     if not request.resume:
@@ -300,13 +300,6 @@ def plan(folder: Path, request) -> str:
     if finished:
         return "finished"
     return "interrupted" if checkpoint.exists() else "fresh"
-
-
-def _status(path: Path):
-    try:
-        return json.loads(path.read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _identity(config: dict) -> dict:

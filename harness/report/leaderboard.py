@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.compute import ACCURACY_TARGETS, flop_text
-from harness.fileio import write_text
+from harness.fileio import json_field, write_text
 from harness.machine import key as machine_key
 from harness.report.compare import against_base, rank_zoo
 from harness.report.stats import mean_ci95, wilson95
@@ -55,17 +55,10 @@ def read_results(*folders: Path) -> list[dict]:
                 data = {"status": "unreadable", "reason": f"{path.name}: {exc}"}
             data.setdefault("model", run_dir.name)
             data["run"] = run_dir.name
-            data["command"] = _command(path.parent / "config.json")
+            data["command"] = json_field(path.parent / "config.json", "command")
             data["path"] = str(path.parent)
             results.append(data)
     return results
-
-
-def _command(config: Path):
-    try:
-        return json.loads(config.read_text()).get("command")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def without_repeats(results: list) -> list:
