@@ -7,7 +7,7 @@ from harness.errors import HarnessError
 from harness.specs import Recipe, Stage
 from harness.train import Trainer
 
-from test_training import tiny_splits
+from helpers.models import small_cnn, tiny_splits
 
 
 def test_cpu_defaults_are_channels_last_with_precision_left_to_each_model():
@@ -77,14 +77,6 @@ def test_a_run_records_its_precision_choice(tmp_path):
     assert metrics["accel"]["amp"] is native and metrics["accel"]["eval_amp"] is native
     assert metrics["accel"]["amp_reason"].startswith("auto: ")
     assert config["accel"]["amp"] is native
-
-
-def small_cnn():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 3),
-    )
 
 
 def fit(accel, epochs=3):

@@ -9,8 +9,7 @@ import sys
 import pytest
 import torch
 
-from test_accel import small_cnn
-from test_training import tiny_splits
+from helpers.models import small_cnn, tiny_splits
 from helpers.timings import without_timings
 
 

@@ -15,8 +15,7 @@ from harness.train import TRIANGLE_END, TRIANGLE_START, Lookahead, Trainer, make
     param_groups
 from harness_cnn.models import DeepCNN, Whitening, fit_whitening
 
-from test_stages import net
-from test_training import tiny_splits
+from helpers.models import net, tiny_splits
 
 
 def test_norm_layers_get_the_scaled_lr_and_the_same_decay_per_step():

@@ -2,32 +2,13 @@
 from which an interrupted run resumes to exactly the same result."""
 import pytest
 import torch
-from torch import nn
 
 from harness.freezing import Parts, freeze
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
 from harness.train import Trainer, load_checkpoint, make_optimizer, param_groups
 
-from test_training import scripted_val_acc, tiny_splits
+from helpers.models import net, scripted_val_acc, tiny_splits
 from helpers.timings import without_timings
-
-
-class Net(nn.Module):
-    """A base of two blocks (conv + batch norm) and a head with dropout."""
-
-    def __init__(self, classes=3):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
-        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(8, classes))
-
-    def forward(self, x):
-        return self.head(self.body(self.stem(x)))
-
-
-def net(seed=0):
-    torch.manual_seed(seed)
-    return Net()
 
 
 def copy_state(model):

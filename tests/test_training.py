@@ -4,19 +4,11 @@ import torch
 from torch import nn
 
 from harness_callbacks import EarlyStopper
-from harness.data import Splits
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
 from harness.train import Trainer
 
-from conftest import pattern_images
+from helpers.models import scripted_val_acc, tiny_splits
 from helpers.timings import without_timings
-
-
-def tiny_splits(n=40, classes=3, size=8):
-    x, y = pattern_images(n, classes, size=size, seed=5)
-    vx, vy = pattern_images(10, classes, size=size, seed=6)
-    tx, ty = pattern_images(12, classes, size=size, seed=7)
-    return Splits([str(c) for c in range(classes)], x, y, vx, vy, tx, ty)
 
 
 def tiny_model(classes=3, size=8):
@@ -51,14 +43,6 @@ def test_early_stopper_on_val_loss_wants_lower():
     assert not stopper.update(2, {"val_loss": 0.5}, model)
     assert stopper.update(3, {"val_loss": 0.7}, model)
     assert stopper.best_epoch == 2
-
-
-def scripted_val_acc(monkeypatch, values):
-    """Make validation report ``values`` epoch by epoch, whatever the weights are."""
-    import harness.train
-
-    sequence = iter(values)
-    monkeypatch.setattr(harness.train, "loss_and_accuracy", lambda logits, labels: (1.0, next(sequence)))
 
 
 def test_stops_after_patience_and_restores_best_weights(monkeypatch):
