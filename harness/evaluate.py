@@ -194,6 +194,8 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
             continue
         fields.update(out)
         ran[evaluator.name] = {"fields": list(out), "options": evaluator.options}
+        if evaluator.spec.headline:
+            ran[evaluator.name]["headline"] = list(evaluator.spec.headline)
     fields["evaluators"] = ran
     if failed:
         fields["evaluator_errors"] = failed

@@ -313,7 +313,7 @@ def write_reports(folder: Path, registry=None) -> None:
     from harness.report import leaderboard, markdown
 
     remove_stale_temps(folder)
-    leaderboard.write(folder)
+    leaderboard.write(folder, registry)
     markdown.write_report(folder, registry)
 
 

@@ -198,7 +198,8 @@ class EvaluatorSpec:
     ``options`` and ``main``. ``options`` are this evaluator's settings with their defaults, changed
     with ``--set eval.<name>.<key>=value``. ``report(results, folder)``, if given, returns the
     report's section for this evaluator. ``default`` evaluators always run; others are chosen with
-    ``--eval NAME``.
+    ``--eval NAME``. ``headline`` names the one field the leaderboard's table shows (with its
+    column title), ``("ece", "ECE")`` say; every field is in ``leaderboard.csv`` either way.
     """
 
     name: str
@@ -207,3 +208,4 @@ class EvaluatorSpec:
     default: bool = False
     options: dict = field(default_factory=dict)
     report: Optional[Callable[[list, Any], str]] = None
+    headline: Optional[tuple] = None  # (field, column title)

@@ -25,7 +25,7 @@ OUTSIDE_PLUGIN = """
 
     @hookimpl
     def register_evaluators(register):
-        register(EvaluatorSpec("always_one", lambda ctx: {"always_one": 1.0}))
+        register(EvaluatorSpec("always_one", lambda ctx: {"always_one": 1.0}, headline=("always_one", "always one")))
         register(EvaluatorSpec("broken", lambda ctx: 1 / 0))
 
     @hookimpl
@@ -75,6 +75,8 @@ def test_an_outside_package_adds_an_evaluator_and_a_stopping_callback(site, tmp_
     assert metrics["stages"][0]["stopped_early"]
     board = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert board[0]["always_one"] == "1.0"
+    header = (out / "leaderboard.md").read_text().split("\n| rank")[1].split("\n")[0]
+    assert "| always one " in header  # the plugin's headline field takes the table's spare column
 
 
 def test_a_failing_plugin_evaluator_or_callback_is_one_line_and_the_row_stays(site, tmp_path, data, capsys):

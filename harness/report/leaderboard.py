@@ -277,8 +277,15 @@ def with_ci(value, ci) -> str:
     return _number(value, 4) + ("" if _missing(ci) else f" ± {_number(ci, 4)}")
 
 
-# an evaluator's headline number, shown when present (the first found), in place of a 12th column
-HEADLINES = {"corruption_acc": "corruption acc", "ece": "ECE"}
+def headlines(registry=None) -> dict:
+    """Field -> column title of every installed evaluator's headline number (``EvaluatorSpec.headline``);
+    the table shows the first one present, in place of a 12th column."""
+    if registry is None:
+        from harness import plugins
+
+        registry = plugins.installed()
+    return {spec.headline[0]: spec.headline[1] for spec in (r.spec for r in registry.evaluators.values())
+            if spec.headline}
 
 
 def interval_cell(row) -> str:
@@ -310,7 +317,7 @@ def time_cell(row, letters: dict) -> str:
     return text
 
 
-def to_markdown(frame: pd.DataFrame, all_rows: bool = False) -> str:
+def to_markdown(frame: pd.DataFrame, all_rows: bool = False, registry=None) -> str:
     """The table for people, at most 12 columns, numbers formatted: by default the zoo (one row
     per model, its final stage, with the paired comparison to the row above and the rank the test
     set supports); ``all_rows``: every stage and variant in one list by accuracy. Skipped and
@@ -338,9 +345,10 @@ def to_markdown(frame: pd.DataFrame, all_rows: bool = False) -> str:
         "interval": [r if not _missing(r) else "" for r in scored["interval"]],
     }
     shown = pd.DataFrame(columns)
-    headline = next((key for key in HEADLINES if key in scored.columns and scored[key].notna().any()), None)
+    titles = headlines(registry)
+    headline = next((key for key in titles if key in scored.columns and scored[key].notna().any()), None)
     if headline and len(shown.columns) < 12:
-        shown.insert(5 if all_rows else 4, HEADLINES[headline], [_number(v, 4) for v in scored[headline]])
+        shown.insert(5 if all_rows else 4, titles[headline], [_number(v, 4) for v in scored[headline]])
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n" if len(shown) else "_no finished model yet_\n"
     if letters:
         text += "\nTimes come from different machines; compare them only within one: " + "; ".join(
@@ -377,11 +385,11 @@ LEGEND = ("The zoo: one row per model, its final stage (variants, ablations, see
           "time in training steps.\n\n")
 
 
-def write(folder: Path) -> pd.DataFrame:
+def write(folder: Path, registry=None) -> pd.DataFrame:
     """Rebuild ``leaderboard.md`` and ``leaderboard.csv`` in ``folder`` from its result folders."""
     frame = table(read_results(folder))
     write_text(Path(folder) / "leaderboard.csv", frame.to_csv(index=False))
-    write_text(Path(folder) / "leaderboard.md", "# Leaderboard\n\n" + LEGEND + to_markdown(frame))
+    write_text(Path(folder) / "leaderboard.md", "# Leaderboard\n\n" + LEGEND + to_markdown(frame, registry=registry))
     if len(frame):
         from harness.report.plots import pareto_png
 

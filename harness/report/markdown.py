@@ -396,7 +396,8 @@ def write_report(folder: Path, registry=None) -> Path:
     results = leaderboard.read_results(folder)
     rows = leaderboard.ranked_rows(results)
     frame = leaderboard.frame_of(rows)
-    parts = ["# Report\n\n", "## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame), "\n"]
+    parts = ["# Report\n\n", "## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame, registry=registry),
+             "\n"]
     if (folder / "pareto.png").is_file():
         parts += [_link(folder, folder / "pareto.png", "accuracy against training compute and MACs"), "\n\n"]
     if not frame.empty:

@@ -44,9 +44,10 @@ def register_evaluators(register):
     register(EvaluatorSpec("classification", _classification, default=True,
                            description="accuracy, macro precision / recall / F1, per class, confusion matrix"))
     register(EvaluatorSpec("calibration", _calibration, options={"bins": 15}, report=_report("calibration"),
+                           headline=("ece", "ECE"),
                            description="expected calibration error (15 bins), NLL, Brier score, reliability diagram"))
     register(EvaluatorSpec("robustness", _robustness, options={"severities": "1-5", "seed": 0},
-                           report=_report("robustness"),
+                           report=_report("robustness"), headline=("corruption_acc", "corruption acc"),
                            description="accuracy under common corruptions at severities 1-5 (CIFAR-10-C's constants, "
                            "computed on the fly, one plain pass each), mCE against baseline_cnn: "
                            + ", ".join(CORRUPTION_NAMES)))
