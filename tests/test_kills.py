@@ -100,15 +100,18 @@ def test_ten_random_kills_resume_to_the_uninterrupted_result(tmp_path):
     whole = tmp_path / "whole"
     subprocess.run(command(whole, data), env=environment(), cwd=ROOT, check=True, capture_output=True)
     rng = random.Random(20261129)
-    kills, rounds = 0, 0
+    kills, rounds, landed = 0, 0, set()
     while kills < 10:  # a round: a fresh run killed in each phase in turn, resumed after each kill
         rounds += 1
+        assert rounds <= 15, f"only {kills} kills landed in 15 rounds"
         killed = tmp_path / f"killed-{rounds}"
         resume = []
-        for trigger in TRIGGERS.values():
-            if kills == 10 or not killed_after(command(killed, data, *resume), trigger, rng.uniform(0, 0.4)):
+        for phase, trigger in TRIGGERS.items():
+            # a short delay: on a fast machine the last phases last well under a second
+            if kills == 10 or not killed_after(command(killed, data, *resume), trigger, rng.uniform(0, 0.15)):
                 break  # the run finished before this kill: the round is over
             kills += 1
+            landed.add(phase)
             resume = ["--resume"]
         finished = subprocess.run(command(killed, data, "--resume"), env=environment(), cwd=ROOT,
                                   capture_output=True, text=True, timeout=300)
@@ -116,4 +119,4 @@ def test_ten_random_kills_resume_to_the_uninterrupted_result(tmp_path):
         assert numbers(killed) == numbers(whole)
         every_file_whole(killed)
         assert not (killed / "baseline_cnn" / "checkpoint.pt").exists()
-    assert rounds <= 4  # the kills landed where they were aimed, not after the run had finished
+    assert len(landed) >= 4, landed  # kills landed in most phases, not only inside the first epochs
