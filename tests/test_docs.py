@@ -97,7 +97,7 @@ def test_readme_is_short_and_names_the_ci_test_command():
     assert f"\n    {command}\n" in readme, command
 
 
-# "session 7", "round 3 of development", the people who ran it: history, not documentation
+# numbered rounds of work and the people who ran them belong to the project's history, not its pages
 HISTORY = re.compile(r"\b(session|round)s? \d|\bthis session\b|\bmaintainers'|\bsince the last (round|session)\b",
                      re.I)
 
