@@ -45,6 +45,8 @@ ABLATIONS = {
         "no-reduce-lr": {"reduce_lr": "none"},
     },
 }
+# the variant names an ablation gives its runs (<model>@no-early-stopping, ...)
+ABLATED_VARIANTS = frozenset(name for variants in ABLATIONS.values() for name in variants)
 
 # evaluators each profile runs besides classification when --eval is not given (calibration costs
 # nothing: it reads the logits the test pass computed anyway)

@@ -190,9 +190,9 @@ def _mean(values) -> float:
 
 
 def _ablated() -> set:
-    from harness.config import ABLATIONS
+    from harness.config import ABLATED_VARIANTS
 
-    return {name for variants in ABLATIONS.values() for name in variants}
+    return ABLATED_VARIANTS
 
 
 def variant_kind(row: dict, rows: list) -> str:
