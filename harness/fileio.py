@@ -16,7 +16,7 @@ class WriteFailed(HarnessError):
     previous version is still there, because nothing was renamed over it."""
 
 
-def _created_mode() -> int:
+def created_mode() -> int:
     """The mode a new file gets under the current umask (``mkstemp`` alone gives 0600)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -43,7 +43,7 @@ def atomic_path(target: Path):
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
-        os.fchmod(fd, _created_mode())
+        os.fchmod(fd, created_mode())
         os.close(fd)
         yield Path(tmp)
         with open(tmp, "rb+") as handle:

@@ -1,7 +1,8 @@
 """``harness run --executor ray``: every job (model x variant x seed) as a Ray task.
 
-The driver decodes the data once and puts it in Ray's object store, one copy per input size, so
-workers need neither the data path nor a shared filesystem. A task trains in a scratch folder of
+The driver decodes the data once into the cache, one entry per input size; a worker on the same
+machine maps that entry (no copy), and only a cluster of several machines also gets a copy in Ray's
+object store, so workers elsewhere need neither the data path nor a shared filesystem. A task trains in a scratch folder of
 its own and returns that folder's files; the driver writes them under ``--out``, each file
 atomically and ``metrics.json`` last, so a folder with a ``metrics.json`` is complete. A worker
 that dies is retried once by Ray; a job that raises gets a ``failed`` row, as with the local
@@ -55,13 +56,13 @@ def run_jobs(jobs: list, images_for, request, dataset: str) -> int:
     try:
         warm_up_workers(ray, request, len(jobs))
         train = ray.remote(train_job)
-        stored = {}  # input size -> object ref of the decoded images
+        stored = {}  # input size -> what ship() made of the decoded images
         weights_files = {}  # path -> object ref of the file's bytes, put once for every job using it
         pending = {}
         for job in jobs:
             size = job.config["input_size"]
             if size not in stored:
-                stored[size] = ray.put(images_for(size))
+                stored[size] = ship(ray, images_for(size))
             if job.weights is not None and job.weights.kind == "file" and job.weights.path not in weights_files:
                 weights_files[job.weights.path] = ray.put(Path(job.weights.path).read_bytes())
             label = job_label(job, request)
@@ -134,6 +135,32 @@ def import_what_a_job_needs() -> None:
     plugins.installed()
 
 
+def ship(ray, images) -> dict:
+    """What a task gets of the images: the cache entry they are mapped from, which a worker on this
+    machine maps too, and a reference to a copy in the object store where a worker may be on
+    another machine (or the images are not cached)."""
+    machines = sum(1 for node in ray.nodes() if node.get("Alive"))
+    copy = [ray.put(images)] if images.entry is None or machines > 1 else None
+    return {"entry": images.entry, "source": images.source, "copy": copy}
+
+
+def receive(shipped: dict):
+    """The images ``ship`` sent: mapped from the cache entry where this machine has it."""
+    from harness.data.cache import open_entry
+
+    if shipped["entry"]:
+        images = open_entry(Path(shipped["entry"]), shipped["source"])
+        if images is not None:
+            print(f"harness: data: mapped from the cache entry {shipped['entry']}", flush=True)
+            return images
+    if shipped["copy"] is None:
+        raise HarnessError(f"the cache entry {shipped['entry']} cannot be read on this worker")
+    import ray
+
+    print("harness: data: copied from the object store", flush=True)
+    return ray.get(shipped["copy"][0])
+
+
 def threads(cpus: float) -> int:
     return max(1, int(cpus))
 
@@ -151,9 +178,10 @@ def payload(job, request, dataset: str) -> dict:
             "files": files, "dataset": dataset}
 
 
-def train_job(task: dict, images, threads: int, weights_bytes=None) -> dict:
-    """The Ray task: train one job in a scratch folder and return that folder's files. ``weights_bytes``
-    is ``[object ref]`` of the weights file, fetched only when its path is not on this machine."""
+def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> dict:
+    """The Ray task: train one job in a scratch folder and return that folder's files. ``shipped``
+    is what ``ship`` made of the images; ``weights_bytes`` is ``[object ref]`` of the weights file,
+    fetched only when its path is not on this machine."""
     import torch
 
     from harness import plugins
@@ -181,6 +209,7 @@ def train_job(task: dict, images, threads: int, weights_bytes=None) -> dict:
         callbacks = CallbackList.make(registry, task["config"], request.callbacks)
         evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
         try:
+            images = receive(shipped)
             metrics = run_model(spec, task["config"], images, folder, request, source, callbacks=callbacks,
                                 evaluators=evaluators, dataset=task["dataset"], name=task["name"], registry=registry)
             outcome = {"status": "ok", "metrics": metrics}

@@ -5,8 +5,8 @@ an interrupted run resumes exactly. Early stopping, ReduceLROnPlateau and logger
 (``harness.callbacks``, built-ins in ``plugins/harness_callbacks``): the loop calls them at the end of
 every epoch and they may end the stage or change the learning rate.
 
-Data stays in memory as uint8 (on the GPU when training there); each step indexes a batch, scales
-it to [0, 1] and augments it as a batch. Nothing here knows about particular models: plugins give
+Data stays uint8 (in memory or memory-mapped from the cache; on the GPU when training there); each
+step indexes a batch, scales it to [0, 1] and augments it as a batch. Nothing here knows about particular models: plugins give
 recipes, this runs them.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ from harness.accel import CPU
 from harness.callbacks import CallbackList, Control, improved
 from harness.compute import TrainingCost
 from harness.data.augment import augment_batch, training_batch
+from harness.data.rows import as_tensor
 from harness.evaluate import loss_and_accuracy, model_input, predict_logits, unit_floats
 from harness.errors import HarnessError
 from harness.fileio import save_torch
@@ -293,10 +294,11 @@ class Trainer:
         self.checkpoint = checkpoint
         self.fingerprint = fingerprint
         self.show_progress = show_progress
-        # the whole training set moves to the device once, as uint8: no per-batch host transfers
-        self.train_x = accel.to_device(torch.from_numpy(splits.train_x))
+        # the whole training set moves to a GPU once, as uint8: no per-batch host transfers; on the
+        # CPU a memory-mapped split stays where it is and each batch reads its rows
+        self.train_x = accel.to_device(as_tensor(splits.train_x))
         self.train_y = accel.to_device(torch.from_numpy(splits.train_y))
-        self.val_x = accel.to_device(torch.from_numpy(splits.val_x))
+        self.val_x = accel.to_device(as_tensor(splits.val_x))
         self.val_y = torch.from_numpy(splits.val_y)  # compared with logits brought back to the CPU
         # one generator for shuffling and augmentation, so a seed fixes both
         self.generator = torch.Generator().manual_seed(seed)

@@ -73,7 +73,7 @@ def test_cache_is_reused_and_invalidated(tmp_path):
     folder = write_canonical(tmp_path / "c")
     calls = []
 
-    def decode():
+    def decode(files):
         calls.append(1)
         return sources.read_canonical(folder)
 

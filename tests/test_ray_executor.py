@@ -57,6 +57,9 @@ def test_ray_jobs_match_the_local_executor_seed_for_seed(ray_namespace, tmp_path
     remote = harness_run(tmp_path / "ray", "--executor", "ray", "--job-cpus", "1")
     assert remote.returncode == 0, remote.stdout[-3000:]
     assert "ray: 2/2 done" in remote.stdout
+    # one machine: each worker maps the driver's cache entry, nothing is copied into the object store
+    assert remote.stdout.count("data: mapped from the cache entry") == 2, remote.stdout[-3000:]
+    assert "copied from the object store" not in remote.stdout
     for seed in (0, 1):
         mine, theirs = (metrics_of(tmp_path / kind / "baseline_cnn" / f"seed-{seed}") for kind in ("local", "ray"))
         assert mine["environment"]["threads"] == theirs["environment"]["threads"] == 1

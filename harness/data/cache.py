@@ -1,22 +1,37 @@
-"""Decode once, then reuse: decoded arrays are cached on disk, keyed on the source's path, size
-and modification time and on the target image size, so a changed source is decoded again.
+"""Decode once, then map: decoded arrays are cached on disk as uncompressed ``.npy`` files, keyed on
+the source's path, size and modification time and on the target image size, so a changed source is
+decoded again. A cached dataset is memory-mapped, not read: its pages are the kernel's page cache,
+shared by every process on the machine that maps the same entry (data-parallel ranks, Ray workers,
+a second run), and a dataset larger than memory still trains.
+
+An entry is a folder ``arrays/<source>-<key>/`` holding one ``.npy`` per array and ``index.json``
+(classes, and each array's shape, dtype, header length and header checksum), written last and
+renamed into place with the folder, so a half-written entry is never found. An entry whose files
+do not match their index (a truncated or damaged file) is decoded again. One process decodes an
+entry at a time (a lock beside it); the others wait and map what it wrote.
 
 The cache lives in ``$HARNESS_CACHE_DIR`` (default ``$XDG_CACHE_HOME/harness`` or
 ``~/.cache/harness``), under ``arrays/``.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from harness.data.images import Images
-from harness.fileio import atomic_path
+from harness.fileio import created_mode
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a folder of .npy files, memory-mapped (1: one .npz, read whole)
+ARRAYS = ("train_x", "train_y", "test_x", "test_y")
+INDEX = "index.json"
 
 
 def cache_dir() -> Path:
@@ -40,34 +55,115 @@ def fingerprint(path: Path) -> dict:
     return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+class ArrayFiles:
+    """Where a decoder writes arrays bigger than memory: ``allocate`` gives a writable memory map of
+    a new ``.npy`` file in the entry being built; only the kernel's page cache holds what is written."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def allocate(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        return np.lib.format.open_memmap(self.folder / f"{name}.npy", mode="w+", dtype=dtype, shape=tuple(shape))
+
+
 def cached_images(source: Path, reader: str, size, decode) -> Images:
-    """``decode()``'s result for ``source``, from the cache when the source has not changed."""
+    """``decode(files)``'s result for ``source``, memory-mapped from the cache when the source has not
+    changed. ``decode`` gets an ``ArrayFiles`` and may allocate its arrays there (a decoder that
+    returns arrays in memory is fine too: they are written to the entry)."""
     key = {"format": FORMAT_VERSION, "reader": reader, "size": size, **fingerprint(source)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    target = cache_dir() / "arrays" / f"{Path(source).name}-{digest}.npz"
-    if target.is_file():
-        try:
-            with np.load(target, allow_pickle=False) as saved:
-                return Images(
-                    classes=[str(c) for c in saved["classes"]],
-                    train_x=saved["train_x"],
-                    train_y=saved["train_y"],
-                    test_x=saved["test_x"],
-                    test_y=saved["test_y"],
-                    source=str(source),
-                )
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is rebuilt below
-    images = decode()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                classes=np.asarray(images.classes),
-                train_x=images.train_x,
-                train_y=images.train_y,
-                test_x=images.test_x,
-                test_y=images.test_y,
-            )
+    entry = cache_dir() / "arrays" / f"{Path(source).name}-{digest}"
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(entry):
+        images = open_entry(entry, str(source))
+        if images is None:
+            shutil.rmtree(entry, ignore_errors=True)  # damaged or partial: decoded again
+            _build(entry, decode)
+            images = open_entry(entry, str(source))
     return images
+
+
+@contextlib.contextmanager
+def _lock(entry: Path):
+    # flock is released by the kernel when its holder dies, so a killed decoder blocks no one
+    with open(entry.parent / f".{entry.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(entry: Path, decode) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix=f".{entry.name}.{os.getpid()}.", suffix=".tmp", dir=entry.parent))
+    try:
+        images = decode(ArrayFiles(scratch))
+        arrays = {name: getattr(images, name) for name in ARRAYS}
+        index = {"format": FORMAT_VERSION, "classes": [str(c) for c in images.classes], "arrays": {}}
+        for name, array in arrays.items():
+            path = scratch / f"{name}.npy"
+            mapped = _mapped(array)
+            if mapped is not None and Path(mapped.filename) == path.resolve() \
+                    and _describe(path)["shape"] == list(array.shape):
+                mapped.flush()
+            else:  # in memory, or rows of a working array: written out (from the page cache, if mapped)
+                np.save(path.with_suffix(".part"), np.ascontiguousarray(array))
+                os.replace(path.with_suffix(".part.npy"), path)
+            index["arrays"][name] = _describe(path)
+        for stray in set(scratch.iterdir()) - {scratch / f"{name}.npy" for name in ARRAYS}:
+            stray.unlink()  # a decoder's working arrays
+        (scratch / INDEX).write_text(json.dumps(index))
+        for path in scratch.iterdir():
+            os.chmod(path, created_mode())
+        os.chmod(scratch, created_mode() | 0o111)
+        os.rename(scratch, entry)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _mapped(array):
+    """The memory map an array is (a view of), or None."""
+    while array is not None and not isinstance(array, np.memmap):
+        array = getattr(array, "base", None)
+    return array
+
+
+def _describe(path: Path) -> dict:
+    """Shape, dtype, where the data starts and a checksum of the header of one ``.npy`` file."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+        offset = handle.tell()
+        handle.seek(0)
+        header = handle.read(offset)
+    return {"shape": list(shape), "dtype": dtype.str, "offset": offset,
+            "header_sha256": hashlib.sha256(header).hexdigest()}
+
+
+def _intact(path: Path, described: dict) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(described["offset"])
+        size = path.stat().st_size
+    except OSError:
+        return False
+    expected = described["offset"] + int(np.prod(described["shape"])) * np.dtype(described["dtype"]).itemsize
+    return size == expected and hashlib.sha256(header).hexdigest() == described["header_sha256"]
+
+
+def open_entry(entry: Path, source: str = "") -> Images | None:
+    """The cached dataset in ``entry``, memory-mapped, or None when it is missing, partial or damaged."""
+    try:
+        index = json.loads((Path(entry) / INDEX).read_text())
+        described = {name: index["arrays"][name] for name in ARRAYS}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if index.get("format") != FORMAT_VERSION:
+        return None
+    if not all(_intact(Path(entry) / f"{name}.npy", described[name]) for name in ARRAYS):
+        return None
+    # copy-on-write: arrays are writable (torch wants that) but a write never reaches the file
+    arrays = {name: np.load(Path(entry) / f"{name}.npy", mmap_mode="c" if name.endswith("_x") else None)
+              for name in ARRAYS}
+    return Images(classes=index["classes"], **arrays, source=source, entry=str(entry))

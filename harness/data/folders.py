@@ -8,17 +8,20 @@ truncated or oversized files are skipped and counted in one warning.
 from __future__ import annotations
 
 import io
+import os
 import sys
+import threading
 import warnings
 import zipfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from harness.data.images import Images
+from harness.data.images import Images, in_memory
 from harness.errors import HarnessError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -154,24 +157,26 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def read_tree(path: Path, size: int | None, *, seed: int = 0) -> Images:
-    """Decode every image of a tree into uint8 arrays; without a test folder, a stratified
+DECODE_CHUNK = 256  # images one worker decodes before it takes the next chunk
+
+
+def read_tree(path: Path, size: int | None, *, seed: int = 0, allocate=in_memory) -> Images:
+    """Decode every image of a tree into uint8 arrays that ``allocate(name, shape, dtype)`` gives
+    (plain arrays by default; the cache's memory-mapped files when it decodes), on every core, so
+    that decoding holds no more than the images being decoded; without a test folder, a stratified
     ``TEST_FRACTION`` of each class (seeded) becomes the test set."""
     tree = Tree(path)
     found = layout(path, tree)
     skipped = []
     arrays = {}
     for group in (SPLIT_NAMES if found.split else ("all",)):
-        xs, ys = [], []
+        names, labels = [], []
         for label, cls in enumerate(found.classes):
             for name in found.files.get((group, cls), []):
-                image = decode(tree.read(found.prefix + name), size)
-                if image is None:
-                    skipped.append(found.prefix + name)
-                    continue
-                xs.append(image)
-                ys.append(label)
-        arrays[group] = _stack(xs, ys, path)
+                names.append(found.prefix + name)
+                labels.append(label)
+        arrays[group] = _decode_all(tree, names, np.asarray(labels, dtype=np.int64), size, allocate,
+                                    f"{group}_x", skipped)
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         print(f"harness: warning: skipped {len(skipped)} unreadable image file(s) in {path}: {shown}", file=sys.stderr)
@@ -180,7 +185,67 @@ def read_tree(path: Path, size: int | None, *, seed: int = 0) -> Images:
     x, y = arrays["all"]
     test = _stratified_fraction(y, TEST_FRACTION, seed)
     train = np.setdiff1d(np.arange(len(y)), test)
-    return Images(found.classes, x[train], y[train], x[test], y[test], source=str(path))
+    return Images(found.classes, _gather(x, train, allocate, "train_x"), y[train],
+                  _gather(x, test, allocate, "test_x"), y[test], source=str(path))
+
+
+def _decode_all(tree: Tree, names: list, labels: np.ndarray, size: int | None, allocate, name: str, skipped: list):
+    """``names`` decoded into one allocated (N, 3, H, W) array by a thread per core (PIL decodes and
+    resizes without the interpreter lock), unreadable files dropped and appended to ``skipped``."""
+    first = next((image for image in (decode(tree.read(n), size) for n in names) if image is not None), None)
+    if first is None:
+        skipped.extend(names)
+        return np.zeros((0, 3, 1, 1), np.uint8), np.zeros(0, np.int64)
+    out = allocate(name, (len(names), *first.shape), np.uint8)
+    ok = np.zeros(len(names), dtype=bool)
+    shapes = {first.shape}
+    read = _thread_reader(tree)
+
+    def chunk(start):
+        for i in range(start, min(start + DECODE_CHUNK, len(names))):
+            image = decode(read(names[i]), size)
+            if image is not None and image.shape == first.shape:
+                out[i] = image
+                ok[i] = True
+            elif image is not None:
+                shapes.add(image.shape)
+
+    workers = min(len(os.sched_getaffinity(0)), 8)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(chunk, range(0, len(names), DECODE_CHUNK)))
+    if len(shapes) > 1:
+        raise HarnessError(f"images in '{tree.path}' have different sizes ({len(shapes)} sizes); "
+                           "use the imagefolder dataset, which resizes them to the model's input size")
+    skipped.extend(n for n, good in zip(names, ok) if not good)
+    if ok.all():
+        return out, labels
+    kept = np.flatnonzero(ok)
+    for start in range(0, len(kept), DECODE_CHUNK):  # in place: each row moves towards the front
+        rows = kept[start : start + DECODE_CHUNK]
+        out[start : start + len(rows)] = out[rows]
+    return out[: len(kept)], labels[kept]
+
+
+def _thread_reader(tree: Tree):
+    """``tree.read`` for many threads at once: each reads a zip through a handle of its own."""
+    if tree.zip is None:
+        return tree.read
+    local = threading.local()
+
+    def read(name):
+        if not hasattr(local, "zip"):
+            local.zip = zipfile.ZipFile(tree.path)
+        return local.zip.read(name)
+
+    return read
+
+
+def _gather(x: np.ndarray, rows: np.ndarray, allocate, name: str) -> np.ndarray:
+    """``x[rows]`` in an allocated array, copied a chunk at a time."""
+    out = allocate(name, (len(rows), *x.shape[1:]), x.dtype)
+    for start in range(0, len(rows), DECODE_CHUNK):
+        out[start : start + DECODE_CHUNK] = x[rows[start : start + DECODE_CHUNK]]
+    return out
 
 
 def _stratified_fraction(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -191,16 +256,6 @@ def _stratified_fraction(labels: np.ndarray, fraction: float, seed: int) -> np.n
         count = int(round(len(members) * fraction)) if len(members) > 1 else 0
         chosen.extend(rng.choice(members, size=count, replace=False).tolist())
     return np.sort(np.asarray(chosen, dtype=np.int64))
-
-
-def _stack(xs, ys, path):
-    if not xs:
-        return np.zeros((0, 3, 1, 1), np.uint8), np.zeros(0, np.int64)
-    shapes = Counter(x.shape for x in xs)
-    if len(shapes) > 1:
-        raise HarnessError(f"images in '{path}' have different sizes ({len(shapes)} sizes); "
-                           "use the imagefolder dataset, which resizes them to the model's input size")
-    return np.stack(xs), np.asarray(ys, dtype=np.int64)
 
 
 def describe(path: Path) -> dict:

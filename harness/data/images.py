@@ -6,6 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def in_memory(name: str, shape: tuple, dtype) -> np.ndarray:
+    """The allocator of arrays held in memory (a decoder's default; the cache's maps files)."""
+    return np.empty(shape, dtype)
+
+
 @dataclass
 class Images:
     """A whole dataset as loaded from its source, before any split is made."""
@@ -16,6 +21,7 @@ class Images:
     test_x: np.ndarray  # may be empty when the source has no test split
     test_y: np.ndarray
     source: str = ""
+    entry: str | None = None  # the cache folder the arrays are memory-mapped from, if they are
 
     def __post_init__(self):
         # one memory layout whatever the source: a different layout picks other conv kernels,

@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from harness.data.images import Images, Splits
+from harness.data.rows import Rows
 from harness.errors import HarnessError
 
 
@@ -45,11 +46,17 @@ def make_splits(images: Images, *, val_size: int | None, train_size=None, test_s
     test_idx = stratified_subset(images.test_y, test_size, seed)
     return Splits(
         classes=list(images.classes),
-        train_x=images.train_x[train_idx],
+        train_x=_rows(images, images.train_x, train_idx),
         train_y=labels[train_idx],
-        val_x=images.train_x[val_idx],
+        val_x=_rows(images, images.train_x, val_idx),
         val_y=labels[val_idx],
-        test_x=images.test_x[test_idx],
+        test_x=images.test_x if len(test_idx) == len(images.test_y) else images.test_x[test_idx],
         test_y=images.test_y[test_idx],
         source=images.source,
     )
+
+
+def _rows(images: Images, x: np.ndarray, index: np.ndarray):
+    """``x[index]``: copied from arrays in memory (as fast as it gets), read batch by batch from a
+    memory-mapped cache (a split of a dataset bigger than memory must not copy it)."""
+    return Rows(x, index) if images.entry is not None else x[index]

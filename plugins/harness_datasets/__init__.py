@@ -8,13 +8,13 @@ def load_cifar10(path, size=None):
     """CIFAR-10 at its native 32 px (models of other sizes are fed batches resized on the fly),
     from the canonical pickled batches (folder or .tar.gz) or a train/test image tree."""
     if sources.is_canonical(path):
-        return cached_images(path, "cifar10-canonical", 32, lambda: sources.read_canonical(path))
-    return cached_images(path, "image-tree", None, lambda: folders.read_tree(path, None))
+        return cached_images(path, "cifar10-canonical", 32, lambda files: sources.read_canonical(path))
+    return cached_images(path, "image-tree", None, lambda files: folders.read_tree(path, None, allocate=files.allocate))
 
 
 def load_imagefolder(path, size=None):
     """Any image folder or zip, every image resized to the model's input size when it is decoded."""
-    return cached_images(path, "image-tree", size, lambda: folders.read_tree(path, size))
+    return cached_images(path, "image-tree", size, lambda files: folders.read_tree(path, size, allocate=files.allocate))
 
 
 @hookimpl
