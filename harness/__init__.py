@@ -6,6 +6,7 @@ from harness.hookspecs import hookimpl
 from harness.specs import (
     Augment,
     CallbackSpec,
+    CatalogSpec,
     DatasetSpec,
     EarlyStopping,
     EvaluatorSpec,
@@ -21,6 +22,7 @@ __all__ = [
     "ModelSpec",
     "DatasetSpec",
     "CallbackSpec",
+    "CatalogSpec",
     "EvaluatorSpec",
     "Recipe",
     "Stage",

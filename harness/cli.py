@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list registered models and datasets with their plugins")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--catalog", metavar="NAME", help="list a catalog's architectures instead (timm, tv, ...)")
+    listing.add_argument("--match", metavar="PATTERN", default="*", help="with --catalog: shell-style names, e.g. 'resnet*'")
+    listing.add_argument("--weights-dir", metavar="DIR", help="with --catalog: where to look for weights files")
 
     run = commands.add_parser("run", help="train and evaluate models, then write the leaderboard")
     which = run.add_mutually_exclusive_group(required=True)
@@ -188,6 +191,8 @@ def cmd_list(args, argv) -> int:
     from harness import plugins
 
     registry = plugins.load()
+    if args.catalog:
+        return _list_catalog(registry, args)
     models = [
         {
             "name": name,
@@ -208,9 +213,10 @@ def cmd_list(args, argv) -> int:
 
     datasets, evaluators, callbacks = described(registry.datasets), described(registry.evaluators), \
         described(registry.callbacks)
+    catalogs = described(registry.catalogs)
     if args.json:
         print(json.dumps({"models": models, "datasets": datasets, "evaluators": evaluators, "callbacks": callbacks,
-                          "problems": registry.problems}, indent=2))
+                          "catalogs": catalogs, "problems": registry.problems}, indent=2))
         return 0
     from tabulate import tabulate
 
@@ -219,9 +225,24 @@ def cmd_list(args, argv) -> int:
 
     print(tabulate([{**m, "input_size": sizes(m["input_size"]), "stages": ",".join(m["stages"])} for m in models],
                    headers="keys"))
-    for table in (datasets, evaluators, callbacks):
+    for table in (datasets, evaluators, callbacks, catalogs):
         print()
         print(tabulate(table, headers="keys", maxcolwidths=[None, None, None, 70, None]))
+    return 0
+
+
+def _list_catalog(registry, args) -> int:
+    from harness.catalogs import entries
+
+    found = entries(registry, args.catalog, args.match, args.weights_dir)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    print(tabulate(found, headers={"name": "name", "params_m": "params (M)", "input_size": "input px",
+                                   "gmacs": "GMACs", "weights": "weights", "plugin": "plugin"}))
+    print(f"\n{len(found)} architecture(s); weights: file (--weights-dir), package, hub (its local cache) or not here")
     return 0
 
 
@@ -243,8 +264,7 @@ def cmd_run(args, argv) -> int:
     else:
         names = list(dict.fromkeys(args.model))
         for name in names:
-            if name not in registry.models:
-                raise unknown("model", name, registry.models, "see 'harness list'")
+            registry.model(name)  # a one-line error for a name nothing registered or resolves
     for name in args.callback:
         if name not in registry.callbacks:
             raise unknown("callback", name, registry.callbacks, "see 'harness list'")
@@ -337,12 +357,11 @@ def cmd_bench(args, argv) -> int:
 
     registry = plugins.load()
     for name in args.model:
-        if name not in registry.models:
-            raise unknown("model", name, registry.models, "see 'harness list'")
+        registry.model(name)
     if args.images < 2 or args.repeats < 1:
         raise HarnessError("--images must be at least 2 and --repeats at least 1")
     accel = accel_of(args)
-    result = bench.bench([registry.models[name].spec for name in args.model], accel=accel,
+    result = bench.bench([registry.model(name).spec for name in args.model], accel=accel,
                          images=args.images, repeats=args.repeats)
     if args.processes:
         if args.processes < 2:
@@ -352,7 +371,7 @@ def cmd_bench(args, argv) -> int:
                 name, args.processes, images=args.images, repeats=args.repeats)
     if args.scaling:
         for name in args.model:
-            result["models"][name]["epoch_scaling"] = bench.epoch_scaling(registry.models[name].spec, accel=accel)
+            result["models"][name]["epoch_scaling"] = bench.epoch_scaling(registry.model(name).spec, accel=accel)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -409,9 +428,7 @@ def cmd_data(args, argv) -> int:
     from harness.report.plots import samples_png
 
     name = args.model or "baseline_cnn"
-    if name not in registry.models:
-        raise unknown("model", name, registry.models, "see 'harness list'")
-    spec = registry.models[name].spec
+    spec = registry.model(name).spec
     resolved = config.resolve(spec, "quick", config.parse_overrides(args.set))
     images = dataset.load(source, resolved["input_size"])
     samples_png(Path(args.out), images, config.to_recipe(resolved).augment)

@@ -1,4 +1,4 @@
-"""The whole plugin contract: four hooks, each handed a ``register`` callback."""
+"""The whole plugin contract: hooks handed a ``register`` callback, and one that resolves a name."""
 import pluggy
 
 hookspec = pluggy.HookspecMarker("harness")
@@ -23,3 +23,13 @@ def register_callbacks(register):
 @hookspec
 def register_evaluators(register):
     """Call ``register(EvaluatorSpec(...))`` once for each evaluator (metric set) this plugin provides."""
+
+
+@hookspec
+def register_catalogs(register):
+    """Call ``register(CatalogSpec(...))`` once for each catalog of architectures this plugin answers for."""
+
+
+@hookspec(firstresult=True)
+def resolve_model(name):
+    """Return a ``ModelSpec`` for a model name no plugin registered (``timm:resnet18``), or None."""

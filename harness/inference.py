@@ -30,9 +30,7 @@ def load_saved(registry, model_dir: Path, stage: str | None = None):
     if weights is None:
         which = f"stage '{stage}'" if stage else "any stage"
         raise HarnessError(f"'{model_dir}' has no saved model for {which}; stages are {', '.join(stages)}")
-    if config["model"] not in registry.models:
-        raise unknown("model", config["model"], registry.models, "is its plugin installed? see 'harness list'")
-    model = registry.models[config["model"]].spec.build(len(config["classes"]))
+    model = registry.model(config["model"]).spec.build(len(config["classes"]))
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to replace
@@ -70,7 +68,7 @@ def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -
     from harness.evaluate import predictor
 
     model, config, _ = load_saved(registry, model_dir)
-    accel = (accel or CPU).for_model(registry.models[config["model"]].spec)  # --amp auto, as the run chose
+    accel = (accel or CPU).for_model(registry.model(config["model"]).spec)  # --amp auto, as the run chose
     batch = read_images(images, config["image_size"])  # the size the training images had
     logits = predictor(accel.place(model), config, accel)(batch)  # the run's own scoring path
     probabilities = torch.softmax(logits, 1)
@@ -105,7 +103,7 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
 
     chosen = choose_evaluators(registry, evaluators, eval_options)
     model, config, weights = load_saved(registry, model_dir, stage)
-    accel = (accel or CPU).for_model(registry.models[config["model"]].spec)  # --amp auto, as the run chose
+    accel = (accel or CPU).for_model(registry.model(config["model"]).spec)  # --amp auto, as the run chose
     stage_name = weights.stem
     source = resolve_source(data or config["data_source"], profile=config["profile"], download=False)
     images = dataset_of(registry, config, source, dataset).load(source, config["input_size"])

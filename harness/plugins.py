@@ -14,8 +14,8 @@ from importlib import metadata
 import pluggy
 
 from harness import hookspecs
-from harness.errors import one_line, unknown
-from harness.specs import CallbackSpec, DatasetSpec, EvaluatorSpec, ModelSpec
+from harness.errors import HarnessError, one_line, unknown
+from harness.specs import CallbackSpec, CatalogSpec, DatasetSpec, EvaluatorSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "harness"
 
@@ -35,8 +35,37 @@ class Registry:
     datasets: dict = field(default_factory=dict)  # name -> Registered(DatasetSpec)
     callbacks: dict = field(default_factory=dict)  # name -> Registered(CallbackSpec)
     evaluators: dict = field(default_factory=dict)  # name -> Registered(EvaluatorSpec)
+    catalogs: dict = field(default_factory=dict)  # name -> Registered(CatalogSpec)
     problems: list = field(default_factory=list)  # one line per broken plugin or registration
     plugins: list = field(default_factory=list)  # (entry-point name, package, module) loaded fine
+    resolvers: list = field(default_factory=list)  # (plugin, package, resolve_model) in the order loaded
+    resolved: dict = field(default_factory=dict)  # name -> Registered(ModelSpec) a resolver gave
+
+    def model(self, name: str) -> Registered:
+        """A registered model, or one a ``resolve_model`` plugin answers for (asked once per name);
+        a one-line error naming close registered names when none does."""
+        if name in self.models:
+            return self.models[name]
+        if name not in self.resolved:
+            for plugin, package, resolve in self.resolvers:
+                try:
+                    spec = resolve(name=name)
+                except HarnessError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - that plugin's failure, named
+                    raise HarnessError(f"plugin '{plugin}' ({package}) failed to resolve model '{name}': "
+                                       f"{one_line(exc)}") from None
+                if spec is not None:
+                    if not isinstance(spec, ModelSpec) or spec.name != name:
+                        raise HarnessError(f"plugin '{plugin}' ({package}) resolved model '{name}' to "
+                                           f"{getattr(spec, 'name', type(spec).__name__)!r}, not a ModelSpec of that name")
+                    self.resolved[name] = Registered(spec, plugin, package)
+                    break
+            else:
+                catalogs = ", ".join(f"{c}:<name>" for c in self.catalogs)
+                raise unknown("model", name, self.models, "see 'harness list'" + (f", or name one as {catalogs}"
+                                                                                  if catalogs else ""))
+        return self.resolved[name]
 
 
 def _entry_points():
@@ -87,6 +116,7 @@ def load(extra_plugins=(), report=True) -> Registry:
             (pm.hook.register_datasets, registry.datasets, DatasetSpec),
             (pm.hook.register_callbacks, registry.callbacks, CallbackSpec),
             (pm.hook.register_evaluators, registry.evaluators, EvaluatorSpec),
+            (pm.hook.register_catalogs, registry.catalogs, CatalogSpec),
         ):
             for impl in hook.get_hookimpls():
                 if impl.plugin is not plugin:
@@ -97,6 +127,8 @@ def load(extra_plugins=(), report=True) -> Registry:
                     registry.problems.append(
                         f"plugin '{name}' ({package}) failed in {hook.name}: {one_line(exc)}"
                     )
+        registry.resolvers += [(name, package, impl.function) for impl in pm.hook.resolve_model.get_hookimpls()
+                               if impl.plugin is plugin]
     if report:
         for line in registry.problems:
             print(f"harness: warning: {line}", file=sys.stderr)

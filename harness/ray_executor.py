@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, one_line
 from harness.fileio import write_bytes
-from harness.runner import CHECKPOINT, failed_row, job_label, log, record_failure, run_model
+from harness.runner import CHECKPOINT, failed_row, job_label, log, record_failure, run_model, spec_for
 
 RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
 
@@ -205,7 +205,7 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
             source = dataclasses.replace(source, path=local)
         request = dataclasses.replace(task["request"], out=scratch)
         registry = plugins.installed()
-        spec = registry.models[task["model"]].spec
+        spec = spec_for(registry, task["model"], request)
         callbacks = CallbackList.make(registry, task["config"], request.callbacks)
         evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
         try:

@@ -97,13 +97,19 @@ class Job:
     callbacks: object = None  # harness.callbacks.CallbackList, made for this job's config
 
 
+def spec_for(registry, name: str, request: RunRequest):
+    """The model's spec as this request trains it: its from-scratch recipe under --no-pretrained."""
+    spec = registry.model(name).spec
+    return spec if request.pretrained else spec.from_scratch()
+
+
 def jobs_for(registry, request: RunRequest) -> list:
     """Every (model, variant, seed) to train, with its resolved config (so a bad --set fails at once)."""
     from harness import weights
 
     jobs = []
     for model in request.models:
-        spec = registry.models[model].spec
+        spec = spec_for(registry, model, request)
         skipped, source = None, None
         try:
             source = weights.resolve(spec, weights.weights_dir(request.weights_dir), request.pretrained)

@@ -5,7 +5,7 @@ user of the original study recognises every knob; metric names are ``val_acc`` /
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional, Union
 
 
@@ -110,6 +110,7 @@ class Weights:
     hub_tag: Optional[str] = None
     locate: Optional[Callable[[], Any]] = None
     load: Optional[Callable[[Any, Any], None]] = None
+    hint: Optional[str] = None  # the file to name when none is found (default: <arch>.<tag>.safetensors)
 
 
 @dataclass
@@ -139,6 +140,16 @@ class ModelSpec:
     # the phases ("train", "eval") where bf16 autocast beats float32 on a CPU with native bf16,
     # used by --amp auto; depthwise convolutions train slower in bf16 (MobileNetV3: 0.67x)
     cpu_bf16: tuple = ("train", "eval")
+    # the recipe and profile settings used instead of ``recipe``/``profiles`` when the model
+    # trains from random weights (--no-pretrained): freezing a random base makes no sense
+    scratch_recipe: Optional[Recipe] = None
+    scratch_profiles: dict = field(default_factory=dict)
+
+    def from_scratch(self) -> "ModelSpec":
+        """This model as it trains without pretrained weights."""
+        if self.scratch_recipe is None:
+            return self
+        return replace(self, recipe=self.scratch_recipe, profiles=self.scratch_profiles)
 
     def size_for(self, profile: str) -> int:
         if isinstance(self.input_size, dict):
@@ -209,3 +220,16 @@ class EvaluatorSpec:
     options: dict = field(default_factory=dict)
     report: Optional[Callable[[list, Any], str]] = None
     headline: Optional[tuple] = None  # (field, column title)
+
+
+@dataclass
+class CatalogSpec:
+    """A catalog of architectures a plugin answers ``resolve_model`` for: ``<name>:<architecture>``.
+
+    ``names(pattern)`` lists the architectures matching a shell-style pattern (``resnet*``), for
+    ``harness list --catalog NAME``.
+    """
+
+    name: str
+    names: Callable[[str], list]
+    description: str = ""

@@ -64,8 +64,9 @@ def find_file(arch: str, folder: Path | None) -> Path | None:
     return None
 
 
-def resolve(spec, folder: Path | None, pretrained: bool = True) -> Source:
-    """Where ``spec``'s weights come from, without loading them; MissingWeights if nowhere."""
+def resolve(spec, folder: Path | None, pretrained: bool = True, offline: bool = False) -> Source:
+    """Where ``spec``'s weights come from, without loading them; MissingWeights if nowhere.
+    ``offline`` looks only at what this machine has (the folder, a package, the hub's cache)."""
     if spec.weights is None or not pretrained:
         return Source("scratch")
     arch = spec.weights.arch
@@ -77,13 +78,15 @@ def resolve(spec, folder: Path | None, pretrained: bool = True) -> Source:
         if shipped and Path(shipped).is_file():
             return Source("package", Path(shipped), sha256(Path(shipped)))
     tag = spec.weights.hub_tag or arch
-    cached = hub_download(tag)
+    cached = hub_download(tag, offline) if spec.weights.hint is None else None
     if cached:
         return Source("hub", cached, sha256(cached), tag)
     where = f"in {folder}" if folder else "in a folder passed as --weights-dir (or $HARNESS_WEIGHTS_DIR)"
+    file = spec.weights.hint or f"{arch}.<tag>.safetensors (or .pth)"
+    online = "" if spec.weights.hint else ", or run online for timm's hub download"
     raise MissingWeights(
-        f"no ImageNet weights for {spec.name}: put {arch}.<tag>.safetensors (or .pth) {where}, "
-        "or run online for timm's hub download, or pass --no-pretrained to train from scratch"
+        f"no ImageNet weights for {spec.name}: put {file} {where}{online}, "
+        "or pass --no-pretrained to train from scratch"
     )
 
 
@@ -99,9 +102,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def hub_download(tag: str) -> Path | None:
+def hub_download(tag: str, offline: bool = False) -> Path | None:
     """timm's weights for a pretrained tag from the Hugging Face Hub, through its local cache
-    (``$HF_HUB_CACHE``) when offline; None when neither has them."""
+    (``$HF_HUB_CACHE``) when offline (or asked to stay so); None when neither has them."""
     try:
         import timm
         from huggingface_hub import hf_hub_download
@@ -111,7 +114,7 @@ def hub_download(tag: str) -> Path | None:
     config = get_pretrained_cfg(tag)
     if config is None or not config.hf_hub_id:
         return None
-    offline = not hub_reachable()
+    offline = offline or not hub_reachable()
     for filename in ("model.safetensors", "pytorch_model.bin"):
         try:
             return Path(hf_hub_download(config.hf_hub_id, filename, cache_dir=os.environ.get("HF_HUB_CACHE"),
@@ -167,9 +170,10 @@ def _classifier(net) -> str:
     return net.pretrained_cfg.get("classifier", "") if hasattr(net, "pretrained_cfg") else ""
 
 
-def load_state(net, state: dict, arch: str, path) -> None:
-    """Load every tensor but the classifier's; a file made for another architecture is a one-line error."""
-    classifier = _classifier(net)
+def load_state(net, state: dict, arch: str, path, classifier: str | None = None) -> None:
+    """Load every tensor but the classifier's (``classifier``: its module name in ``net``, by default
+    from timm's config); a file made for another architecture is a one-line error."""
+    classifier = _classifier(net) if classifier is None else classifier
     own = net.state_dict()
     is_classifier = lambda key: classifier and (key == classifier or key.startswith(classifier + "."))  # noqa: E731
     wanted = {k for k in own if not is_classifier(k)}

@@ -29,8 +29,15 @@ def _fmt(value, digits=4):
     return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
 
 
+def _href(folder: Path, target: Path) -> str:
+    """A relative link; ``./`` first where the first folder has a colon (``timm:resnet18/``), which a
+    Markdown viewer would otherwise read as a URL scheme."""
+    relative = target.relative_to(folder).as_posix()
+    return f"./{relative}" if ":" in relative.split("/", 1)[0] else relative
+
+
 def _link(folder: Path, target: Path, text: str) -> str:
-    return f"![{text}]({target.relative_to(folder).as_posix()})" if target.is_file() else f"_{text}: missing_"
+    return f"![{text}]({_href(folder, target)})" if target.is_file() else f"_{text}: missing_"
 
 
 def _zoo_ok(rows: list) -> list:
@@ -364,7 +371,7 @@ def provenance(folder: Path, result: dict) -> str:
         f"- harness commit {env.get('harness_commit', 'n/a')}, python {env.get('python', 'n/a')}, torch "
         f"{env.get('torch', 'n/a')}, " + "".join(f"{k} {v}, " for k, v in (env.get("packages") or {}).items())
         + f"{env.get('threads', '?')} threads, allocator {env.get('allocator', 'n/a')}",
-        f"- full config: [{config_path.relative_to(folder).as_posix()}]({config_path.relative_to(folder).as_posix()})"
+        f"- full config: [{config_path.relative_to(folder).as_posix()}]({_href(folder, config_path)})"
         if config_path.is_file() else "- full config: missing",
     ]
     return "\n".join(lines) + "\n"
