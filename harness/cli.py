@@ -18,20 +18,33 @@ from harness.errors import HarnessError, unknown
 HEAVY_COMMANDS = {"run", "evaluate", "predict", "bench"}  # commands that train, and so want the fast allocator
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(registry=None) -> argparse.ArgumentParser:
+    """The command line; ``registry`` (default: the installed plugins) gives the executors and their options."""
     parser = argparse.ArgumentParser(
         prog="harness",
         description="Train and compare image classifiers (CNNs and transfer learning) with one command.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _list_command(commands)
+    _run_command(commands, registry)
+    _predict_command(commands)
+    _evaluate_command(commands)
+    _data_command(commands)
+    _bench_command(commands)
+    _leaderboard_command(commands)
+    return parser
 
+
+def _list_command(commands) -> None:
     listing = commands.add_parser("list", help="list registered models and datasets with their plugins")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.add_argument("--catalog", metavar="NAME", help="list a catalog's architectures instead (timm, tv, ...)")
     listing.add_argument("--match", metavar="PATTERN", default="*", help="with --catalog: shell-style names, e.g. 'resnet*'")
     listing.add_argument("--weights-dir", metavar="DIR", help="with --catalog: where to look for weights files")
 
+
+def _run_command(commands, registry=None) -> None:
     run = commands.add_parser("run", help="train and evaluate models, then write the leaderboard")
     which = run.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every registered model")
@@ -61,25 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
                      "(torchrun; for several machines run torchrun yourself, see README)")
     run.add_argument("--sync-bn", action="store_true", help="with several GPU processes, batch-norm statistics "
                      "over the global batch (torch's SyncBatchNorm; GPU only)")
-    scale = run.add_argument_group("scale-out (each job, a model x variant x seed, as a Ray task)")
-    scale.add_argument("--executor", choices=["local", "ray"], default="local",
-                       help="local: one job after another in this process (default); ray: jobs side by side")
-    scale.add_argument("--address", metavar="ADDR", help="with --executor ray: join this cluster ('auto', "
-                       "'ray://host:10001'); default: start a local Ray with this machine's CPUs")
-    scale.add_argument("--job-cpus", type=float, default=1, metavar="N",
-                       help="with --executor ray: CPUs per job, and its torch threads (default: 1)")
-    scale.add_argument("--job-gpus", type=float, default=0, metavar="G",
-                       help="with --executor ray: GPUs per job, fractions share one (default: 0)")
+    add_executor_options(run, registry)
     again = run.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
                        help="skip finished models and continue interrupted ones from their checkpoint")
     again.add_argument("--overwrite", action="store_true", help="replace results already in --out")
 
+
+def _predict_command(commands) -> None:
     predict = commands.add_parser("predict", help="print the top classes of image files with a saved model")
     predict.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default: 3)")
 
+
+def _evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="re-evaluate a saved model on a test set, without training")
     evaluate.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
     evaluate.add_argument("--data", metavar="PATH", help="test data (default: the data the model was trained on)")
@@ -91,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print every metric as JSON")
     add_accel_options(evaluate)
 
+
+def _data_command(commands) -> None:
     data = commands.add_parser("data", help="inspect a dataset: class counts, image sizes, a sample grid")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     info = data_commands.add_parser("info", help="class counts per split and the image sizes found")
@@ -103,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--model", metavar="NAME", help="use this model's augmentation and input size (default: baseline_cnn)")
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set augment.rotation=30")
 
+
+def _bench_command(commands) -> None:
     bench = commands.add_parser("bench", help="measure the trainer against a bare PyTorch loop, and the data pipeline")
     bench.add_argument("--model", nargs="+", default=["baseline_cnn", "deep_cnn"], metavar="NAME",
                        help="models to measure (default: baseline_cnn deep_cnn)")
@@ -116,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print every measurement as JSON")
     add_accel_options(bench)
 
+
+def _leaderboard_command(commands) -> None:
     board = commands.add_parser("leaderboard", help="print the leaderboard of one or more results folders")
     board.add_argument("dirs", nargs="*", default=["results"], metavar="DIR",
                        help="results folders to merge (default: results)")
@@ -124,8 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
                        "by accuracy (default: the zoo, one row per model)")
     board.add_argument("--columns", metavar="A,B,...", help="the columns to show, from leaderboard.csv's "
                        "(e.g. model,stage,accuracy,ece); default: the readable table (md) or every column")
-    return parser
-
 
 def add_eval_option(parser) -> None:
     parser.add_argument("--eval", action="append", metavar="NAME[,NAME...]",
@@ -157,7 +170,9 @@ def _interrupt(signum, frame):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    from harness import plugins
+
+    args = build_parser(plugins.load(report=False)).parse_args(argv)
     # a scheduler's stop or a plain `kill` ends a run as Ctrl-C does: the last finished epoch
     # stays checkpointed and no half-written file is left behind
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -213,10 +228,10 @@ def cmd_list(args, argv) -> int:
 
     datasets, evaluators, callbacks = described(registry.datasets), described(registry.evaluators), \
         described(registry.callbacks)
-    catalogs = described(registry.catalogs)
+    catalogs, executors = described(registry.catalogs), described(registry.executors)
     if args.json:
         print(json.dumps({"models": models, "datasets": datasets, "evaluators": evaluators, "callbacks": callbacks,
-                          "catalogs": catalogs, "problems": registry.problems}, indent=2))
+                          "catalogs": catalogs, "executors": executors, "problems": registry.problems}, indent=2))
         return 0
     from tabulate import tabulate
 
@@ -225,7 +240,7 @@ def cmd_list(args, argv) -> int:
 
     print(tabulate([{**m, "input_size": sizes(m["input_size"]), "stages": ",".join(m["stages"])} for m in models],
                    headers="keys"))
-    for table in (datasets, evaluators, callbacks, catalogs):
+    for table in (datasets, evaluators, callbacks, catalogs, executors):
         print()
         print(tabulate(table, headers="keys", maxcolwidths=[None, None, None, 70, None]))
     return 0
@@ -247,16 +262,36 @@ def _list_catalog(registry, args) -> int:
 
 
 def cmd_run(args, argv) -> int:
-    from harness import config, distributed, plugins, runner
+    from harness import distributed, plugins, runner
 
-    check_executor(args)
+    registry = plugins.load()
+    options = executor_options(args, registry)
     if args.nproc is not None:
         if args.nproc < 1:
             raise HarnessError("--nproc must be at least 1")
+        if args.executor != "local":
+            raise HarnessError(f"--executor {args.executor} runs each job in one process; --nproc/torchrun spread "
+                               "one job over several: use one or the other (see README, 'Running on a cluster')")
         if distributed.from_environment().active:
             raise HarnessError("--nproc is for starting processes; under torchrun leave it out")
         return distributed.launch(args.nproc, without_option(argv, "--nproc"))
-    registry = plugins.load()
+    request = run_request(args, argv, registry, options)
+    if args.sync_bn and not request.accel.on_gpu:
+        raise HarnessError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm is GPU-only); on CPUs each process "
+                           "normalises its own part of the batch and rank 0's running statistics are kept")
+    world = distributed.init(request.accel.device)
+    if world.active and request.accel.on_gpu:
+        request.accel = dataclasses.replace(request.accel, device=f"cuda:{world.local_rank}")
+    try:
+        return runner.run(registry, request)
+    finally:
+        distributed.shutdown()
+
+
+def run_request(args, argv, registry, executor_opts: dict):
+    """The ``RunRequest`` of ``harness run``'s arguments, every name checked."""
+    from harness import config, runner
+
     if args.all:
         names = sorted(registry.models)
         if not names:
@@ -269,63 +304,54 @@ def cmd_run(args, argv) -> int:
         if name not in registry.callbacks:
             raise unknown("callback", name, registry.callbacks, "see 'harness list'")
     overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
-    request = runner.RunRequest(
-        models=names,
-        profile=args.profile,
-        data=args.data,
-        dataset=args.dataset,
-        download=args.download,
-        out=Path(args.out),
-        seeds=seeds_of(args),
-        overrides=overrides,
-        evaluators=config.evaluator_names(args.eval, args.profile),
-        eval_options=eval_options,
-        callbacks=list(dict.fromkeys(args.callback)),
-        command="harness " + shlex.join(argv),
-        resume=args.resume,
-        overwrite=args.overwrite,
-        ablate=args.ablate,
-        variant=args.variant,
-        weights_dir=args.weights_dir,
-        pretrained=not args.no_pretrained,
-        skip_missing_weights=args.all,
-        accel=accel_of(args) if not (args.executor == "ray" and args.job_gpus) else task_gpu_accel(args),
-        executor=args.executor,
-        address=args.address,
-        job_cpus=args.job_cpus,
-        job_gpus=args.job_gpus,
-    )
-    if args.sync_bn and not request.accel.on_gpu:
-        raise HarnessError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm is GPU-only); on CPUs each process "
-                           "normalises its own part of the batch and rank 0's running statistics are kept")
-    request.sync_bn = args.sync_bn
-    world = distributed.init(request.accel.device)
-    if world.active and request.accel.on_gpu:
-        request.accel = dataclasses.replace(request.accel, device=f"cuda:{world.local_rank}")
-    try:
-        return runner.run(registry, request)
-    finally:
-        distributed.shutdown()
+    return runner.RunRequest(
+        models=names, profile=args.profile, data=args.data, dataset=args.dataset, download=args.download,
+        out=Path(args.out), seeds=seeds_of(args), overrides=overrides,
+        evaluators=config.evaluator_names(args.eval, args.profile), eval_options=eval_options,
+        callbacks=list(dict.fromkeys(args.callback)), command="harness " + shlex.join(argv), resume=args.resume,
+        overwrite=args.overwrite, ablate=args.ablate, variant=args.variant, weights_dir=args.weights_dir,
+        pretrained=not args.no_pretrained, skip_missing_weights=args.all,
+        # an executor whose jobs get GPUs (--job-gpus) runs them on its machines' GPUs, not this one's
+        accel=task_gpu_accel(args) if executor_opts.get("job_gpus") else accel_of(args),
+        sync_bn=args.sync_bn, executor=args.executor, executor_options=executor_opts)
 
 
-def check_executor(args) -> None:
-    """Refuse executor options that cannot work, before anything is loaded."""
-    if args.executor == "local":
-        given = [name for name, value in (("--address", args.address), ("--job-cpus", args.job_cpus != 1),
-                                          ("--job-gpus", args.job_gpus)) if value]
-        if given:
-            raise HarnessError(f"{', '.join(given)}: only used with --executor ray")
-        return
-    from harness import distributed
+def add_executor_options(run, registry=None) -> None:
+    """``--executor NAME`` and every installed executor's options as flags (an option two executors
+    share is one flag)."""
+    from harness import plugins
 
-    if args.nproc is not None or distributed.from_environment().active:
-        raise HarnessError("--executor ray runs each job in one process; --nproc/torchrun spread one job over "
-                           "several: use one or the other (see README, 'Running on a cluster')")
-    if args.job_cpus <= 0 or args.job_gpus < 0:
-        raise HarnessError("--job-cpus must be above 0 and --job-gpus at least 0")
-    from harness import ray_executor
+    registry = registry or plugins.load(report=False)
+    group = run.add_argument_group("executors (each job, a model x variant x seed, carried out by a plugin; "
+                                   "see 'harness list')")
+    described = "; ".join(f"{name}: {r.spec.description}" for name, r in sorted(registry.executors.items()))
+    group.add_argument("--executor", default="local", metavar="NAME", help=f"{described} (default: local)")
+    seen = set()
+    for name, registered in sorted(registry.executors.items()):
+        for option, default in registered.spec.options.items():
+            if option in seen:
+                continue
+            seen.add(option)
+            group.add_argument("--" + option.replace("_", "-"), dest=f"executor_{option}", default=None,
+                               type=type(default) if default is not None else str,
+                               metavar=option.split("_")[-1].upper(),
+                               help=registered.spec.help.get(option, f"with --executor {name}"))
 
-    ray_executor.import_ray()
+
+def executor_options(args, registry) -> dict:
+    """The chosen executor's options given on the command line, checked by it; an option of another
+    executor is a one-line error."""
+    if args.executor not in registry.executors:
+        raise unknown("executor", args.executor, registry.executors, "see 'harness list'")
+    spec = registry.executors[args.executor].spec
+    given = {k[len("executor_"):]: v for k, v in vars(args).items() if k.startswith("executor_") and v is not None}
+    foreign = sorted(set(given) - set(spec.options))
+    if foreign:
+        owners = {name for name, r in registry.executors.items() if foreign[0] in r.spec.options}
+        raise HarnessError(f"--{foreign[0].replace('_', '-')}: only used with --executor {' or '.join(sorted(owners))}")
+    if spec.check is not None:
+        spec.check({**spec.options, **given}, args)
+    return given
 
 
 def task_gpu_accel(args):

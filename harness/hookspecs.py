@@ -26,6 +26,11 @@ def register_evaluators(register):
 
 
 @hookspec
+def register_executors(register):
+    """Call ``register(ExecutorSpec(...))`` once for each way of carrying out a run's jobs this plugin provides."""
+
+
+@hookspec
 def register_catalogs(register):
     """Call ``register(CatalogSpec(...))`` once for each catalog of architectures this plugin answers for."""
 

@@ -15,7 +15,7 @@ import pluggy
 
 from harness import hookspecs
 from harness.errors import HarnessError, one_line, unknown
-from harness.specs import CallbackSpec, CatalogSpec, DatasetSpec, EvaluatorSpec, ModelSpec
+from harness.specs import CallbackSpec, CatalogSpec, DatasetSpec, EvaluatorSpec, ExecutorSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "harness"
 
@@ -36,6 +36,7 @@ class Registry:
     callbacks: dict = field(default_factory=dict)  # name -> Registered(CallbackSpec)
     evaluators: dict = field(default_factory=dict)  # name -> Registered(EvaluatorSpec)
     catalogs: dict = field(default_factory=dict)  # name -> Registered(CatalogSpec)
+    executors: dict = field(default_factory=dict)  # name -> Registered(ExecutorSpec)
     problems: list = field(default_factory=list)  # one line per broken plugin or registration
     plugins: list = field(default_factory=list)  # (entry-point name, package, module) loaded fine
     resolvers: list = field(default_factory=list)  # (plugin, package, resolve_model) in the order loaded
@@ -117,6 +118,7 @@ def load(extra_plugins=(), report=True) -> Registry:
             (pm.hook.register_callbacks, registry.callbacks, CallbackSpec),
             (pm.hook.register_evaluators, registry.evaluators, EvaluatorSpec),
             (pm.hook.register_catalogs, registry.catalogs, CatalogSpec),
+            (pm.hook.register_executors, registry.executors, ExecutorSpec),
         ):
             for impl in hook.get_hookimpls():
                 if impl.plugin is not plugin:

@@ -233,3 +233,23 @@ class CatalogSpec:
     name: str
     names: Callable[[str], list]
     description: str = ""
+
+
+@dataclass
+class ExecutorSpec:
+    """How a run's jobs are carried out: one after another here, as Ray tasks, on a scheduler.
+
+    ``run(jobs, context)`` carries out every job (``harness.executors``: ``run_job`` trains one in
+    this process) and calls ``context.finished(outcome)`` as each ends. ``options`` maps each
+    option's name to its default; every one is a ``harness run --<name>`` flag (underscores as
+    dashes, typed like the default) described by ``help[name]``, and reaches ``run`` as
+    ``context.options``. ``check(options, request)``, if given, refuses options that cannot work
+    (a one-line ``HarnessError``) before anything is loaded.
+    """
+
+    name: str
+    run: Callable[[list, Any], None]
+    options: dict = field(default_factory=dict)
+    help: dict = field(default_factory=dict)
+    description: str = ""
+    check: Optional[Callable[[dict, Any], None]] = None

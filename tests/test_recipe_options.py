@@ -142,7 +142,7 @@ def test_bad_option_values_are_refused(key, value):
 
 
 def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, monkeypatch):
-    from harness import runner
+    from harness import model_run, runner
     from harness.data import Images
     from conftest import pattern_images
 
@@ -165,8 +165,8 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
         if row["epoch"] == 2:  # killed in epoch 2: epoch 1's checkpoint is on disk
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "log", lambda message: None)
-    monkeypatch.setattr(runner, "INIT_IMAGES", 10)  # of 50 training images, listed class by class
+    monkeypatch.setattr(model_run, "log", lambda message: None)
+    monkeypatch.setattr(model_run, "INIT_IMAGES", 10)  # of 50 training images, listed class by class
     original = Trainer.fit
 
     def interrupted(self, resume=None):
@@ -175,16 +175,16 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
 
     monkeypatch.setattr(Trainer, "fit", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        runner.run_model(spec, config, images, tmp_path / "m", request)
+        model_run.run_model(spec, config, images, tmp_path / "m", request)
     assert len(calls) == 2 and calls[0][0] == torch.float32 and calls[0][1][1:] == (3, 8, 8) and calls[1]
     assert 0 <= calls[0][2] and calls[0][3] <= 1
     monkeypatch.setattr(Trainer, "fit", original)
-    metrics = runner.run_model(spec, config, images, tmp_path / "m", request)  # resumes from the checkpoint
+    metrics = model_run.run_model(spec, config, images, tmp_path / "m", request)  # resumes from the checkpoint
     assert len(calls) == 2 and metrics["epochs"] == 2
 
 
 def test_recipe_dropout_sets_every_dropout_module_and_none_keeps_the_models(tmp_path, monkeypatch):
-    from harness import runner
+    from harness import model_run, runner
     from harness.data import Images
     from conftest import pattern_images
 
@@ -196,11 +196,11 @@ def test_recipe_dropout_sets_every_dropout_module_and_none_keeps_the_models(tmp_
                      build=lambda n: nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(192, 16), nn.Dropout(0.3),
                                                    nn.Linear(16, n)),
                      recipe=Recipe(stages=[Stage(name="train", epochs=1, batch_size=8)]))
-    monkeypatch.setattr(runner, "log", lambda message: None)
+    monkeypatch.setattr(model_run, "log", lambda message: None)
     request = runner.RunRequest(models=["m"], out=tmp_path, command="test")
     for dropout, folder in ((0.1, "a"), (None, "b")):
         config = resolve(spec, "quick", {"data.val_size": 10, "dropout": dropout})
-        runner.run_model(spec, config, images, tmp_path / folder, request)
+        model_run.run_model(spec, config, images, tmp_path / folder, request)
     assert seen == [[0.1, 0.1], [0.5, 0.3]]
     with pytest.raises(HarnessError):
         resolve(spec, "quick", {"dropout": 1.0})

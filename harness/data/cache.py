@@ -106,11 +106,12 @@ def _build(entry: Path, decode) -> None:
             if mapped is not None and Path(mapped.filename) == path.resolve() \
                     and _describe(path)["shape"] == list(array.shape):
                 mapped.flush()
-            else:  # in memory, or rows of a working array: written out (from the page cache, if mapped)
-                np.save(path.with_suffix(".part"), np.ascontiguousarray(array))
-                os.replace(path.with_suffix(".part.npy"), path)
-            index["arrays"][name] = _describe(path)
-        for stray in set(scratch.iterdir()) - {scratch / f"{name}.npy" for name in ARRAYS}:
+            else:  # in memory, or the first rows of a working array: written out (from the page cache)
+                path = path.with_name(f"{name}.rows.npy") if path.exists() else path
+                np.save(path, np.ascontiguousarray(array))
+            index["arrays"][name] = {"file": path.name, **_describe(path)}
+        kept = {scratch / described["file"] for described in index["arrays"].values()}
+        for stray in set(scratch.iterdir()) - kept:
             stray.unlink()  # a decoder's working arrays
         (scratch / INDEX).write_text(json.dumps(index))
         for path in scratch.iterdir():
@@ -161,9 +162,9 @@ def open_entry(entry: Path, source: str = "") -> Images | None:
         return None
     if index.get("format") != FORMAT_VERSION:
         return None
-    if not all(_intact(Path(entry) / f"{name}.npy", described[name]) for name in ARRAYS):
+    files = {name: Path(entry) / Path(str(described[name].get("file"))).name for name in ARRAYS}
+    if not all(_intact(files[name], described[name]) for name in ARRAYS):
         return None
     # copy-on-write: arrays are writable (torch wants that) but a write never reaches the file
-    arrays = {name: np.load(Path(entry) / f"{name}.npy", mmap_mode="c" if name.endswith("_x") else None)
-              for name in ARRAYS}
+    arrays = {name: np.load(files[name], mmap_mode="c" if name.endswith("_x") else None) for name in ARRAYS}
     return Images(classes=index["classes"], **arrays, source=source, entry=str(entry))

@@ -1,0 +1,52 @@
+"""The API of executor plugins: an executor gets the run's jobs and a ``JobContext`` and carries
+every job out, here or elsewhere, calling ``context.finished(outcome)`` as each one ends; the
+built-in ``local`` and ``ray`` executors (``plugins/harness_executors``) use exactly this.
+
+The policy for errors is the same whatever the executor: anything wrong with what was asked
+(names, settings, data, weights, the output folder, a checkpoint made with other settings) stops
+the run with one line before any job starts; an error while a job trains, of any kind, fails
+that job's row with a one-line reason (``error.log`` has the traceback) and the other jobs go on;
+the run then exits with 1.
+"""
+from __future__ import annotations
+
+import traceback
+
+from harness.data.cache import open_entry
+from harness.errors import HarnessError, one_line
+from harness.fileio import write_bytes
+from harness.jobs import CHECKPOINT, METRICS, Job, JobContext, Outcome, RunRequest, failed_row, job_label, log
+
+__all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "job_label", "log", "open_entry",
+           "rebuild_job", "run_job", "write_bytes"]
+
+
+def run_job(job: Job, context: JobContext, images=None) -> Outcome:
+    """Train ``job`` in this process (with ``images``, or the context's for its input size) and
+    write its folder; any exception but an interrupt becomes a ``failed`` outcome, after the job's
+    callbacks were told (``on_run_end`` with the failed row)."""
+    from harness.model_run import run_model
+
+    try:
+        images = images if images is not None else context.images_for(job.config["input_size"])
+        metrics = run_model(job.spec, job.config, images, job.folder, context.request, job.weights,
+                            callbacks=job.callbacks, evaluators=context.evaluators, dataset=context.dataset,
+                            name=job.name, registry=context.registry)
+        return Outcome(job, "ok", metrics=metrics)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one job's failure is its row's; the others go on
+        reason = str(exc) if isinstance(exc, HarnessError) else one_line(exc)
+        if job.callbacks is not None:
+            job.callbacks.call("on_run_end", failed_row(job.config, reason))
+        return Outcome(job, "failed", reason=reason, traceback=traceback.format_exc())
+
+
+def rebuild_job(registry, request: RunRequest, model: str, config: dict, name: str, folder, weights) -> Job:
+    """A job made again from plain data (in another process): its spec resolved by name as the
+    request trains it, its callbacks made for its config."""
+    from harness.callbacks import CallbackList
+    from harness.runner import spec_for
+
+    return Job(spec_for(registry, model, request), config, name, folder, weights,
+               callbacks=CallbackList.make(registry, config, request.callbacks))

@@ -1,0 +1,241 @@
+"""One job in this process, in phases: build the model on the split data, restore its checkpoint or
+initialise it, train the stages (each scored on the test set as it ends), then write its folder.
+Executors call this through ``harness.executors.run_job``."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import config as configuration
+from harness import distributed
+from harness.errors import HarnessError
+from harness.fileio import remove_stale_temps, save_torch, write_json, write_text
+from harness.jobs import CHECKPOINT, CONFIG, HISTORY, METRICS, RunRequest, fingerprint, identity, log, stage_weights
+
+INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airbench whitens on 5,000)
+
+# a stage's own entries, kept under "stages"; its test-set fields are also the run's
+STAGE_BOOKKEEPING = ("name", "epochs", "best_epoch", "best_value", "monitor", "stopped_early", "train_time_s",
+                     "train_images", "train_flop")
+
+HISTORY_COLUMNS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s",
+                   "train_time_s", "train_images", "train_flop"]
+
+
+@dataclass
+class Built:
+    """The build phase's result: the model on its device's terms, the data split, the costs."""
+
+    model: Any
+    splits: Any
+    recipe: Any
+    accel: Any
+    params: int
+    macs_by_module: dict | None
+
+    @property
+    def macs(self):
+        return self.macs_by_module[""] if self.macs_by_module else None
+
+
+def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None, *, callbacks=None,
+              evaluators=None, dataset: str | None = None, name: str | None = None, registry=None) -> dict:
+    """Train one job and write its folder. ``callbacks`` (a ``CallbackList``) and ``evaluators``
+    default to the installed plugins' default ones."""
+    from harness import plugins, weights
+    from harness.callbacks import CallbackList
+    from harness.plugins import choose_evaluators
+
+    registry = registry or plugins.installed()
+    callbacks = callbacks if callbacks is not None else CallbackList.make(registry, config, request.callbacks)
+    evaluators = evaluators if evaluators is not None else choose_evaluators(registry, request.evaluators,
+                                                                             request.eval_options)
+    started = time.perf_counter()
+    source = source or weights.Source("scratch")
+    built = build(spec, config, images, request, source)
+    main = distributed.is_main()
+    resume = restore_or_initialise(spec, config, built, folder, main)
+    used = {"callbacks": callbacks.names(), "evaluators": [e.name for e in evaluators]}
+    splits = built.splits
+    if main:
+        write_json(folder / CONFIG, {"command": request.command, **config, "classes": splits.classes,
+                                     "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source,
+                                     "dataset": dataset, **used})
+    log(f"{spec.name}: {built.params / 1e6:.2f}M parameters, input {config['input_size']}px, "
+        f"train {len(splits.train_y)} / val {len(splits.val_y)} / test {len(splits.test_y)}")
+    fit = train_stages(spec, config, built, folder, request, callbacks, evaluators, resume, name or spec.name)
+    metrics = results(config, built, fit, source, dataset, used["callbacks"], started)
+    if main:
+        write_folder(folder, spec, built, fit, metrics)
+    callbacks.call("on_run_end", metrics)
+    log(f"{spec.name}: done, test accuracy {metrics['accuracy']:.4f} ({metrics['epochs']} epochs, "
+        f"{metrics['wall_time_s']:.0f}s)")
+    return metrics
+
+
+def build(spec, config: dict, images, request: RunRequest, source) -> Built:
+    """Split the data, build the model (seeded), load its starting weights, apply the recipe's
+    dropout and sync batch norm, and count its parameters and MACs."""
+    import torch
+
+    from harness import weights
+    from harness.accel import CPU
+    from harness.data.splits import make_splits
+    from harness.modelcheck import check_output_width, macs_by_module
+
+    accel = (request.accel or CPU).for_model(spec)  # --amp auto settled for this model
+    recipe = configuration.to_recipe(config)
+    data = configuration.data_config(config)
+    splits = make_splits(images, val_size=data.val_size, train_size=data.train_size,
+                         test_size=data.test_size, seed=data.split_seed)
+    torch.manual_seed(config["seed"])
+    model = spec.build(len(splits.classes))
+    weights.load_into(model, source, spec)
+    check_output_width(model, config["input_size"], len(splits.classes))
+    if recipe.dropout is not None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+                module.p = recipe.dropout
+    if request.sync_bn and distributed.current().active:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameter names
+    params = sum(p.numel() for p in model.parameters())
+    return Built(model, splits, recipe, accel, params, macs_by_module(model, config["input_size"]))
+
+
+def restore_or_initialise(spec, config: dict, built: Built, folder: Path, main: bool) -> dict | None:
+    """The checkpoint an interrupted run left (checked against this job's settings), or None after
+    the model's data-dependent initialisation, if it has one."""
+    import numpy as np
+    import torch
+
+    if main:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(folder)  # what a killed run of this job left half written
+    checkpoint = folder / CHECKPOINT
+    if checkpoint.exists():
+        resume = read_checkpoint(checkpoint, config)
+        log(f"{spec.name}: resuming from stage '{built.recipe.stages[resume['stage_index']].name}' "
+            f"epoch {resume['epoch']}")
+        return resume
+    if spec.init_from_data is not None:  # a resumed run loads the state this made
+        from harness.evaluate import model_input
+
+        # a seeded sample of the whole training set: sources list images class by class, so the
+        # first 5,000 would be airplanes
+        splits = built.splits
+        chosen = np.sort(np.random.default_rng(config["seed"]).permutation(len(splits.train_y))[:INIT_IMAGES])
+        with torch.no_grad():
+            spec.init_from_data(built.model, model_input(torch.from_numpy(splits.train_x[chosen]),
+                                                         config["input_size"]))
+    return None
+
+
+def read_checkpoint(checkpoint: Path, config: dict) -> dict:
+    """An interrupted run's checkpoint, or a one-line error when it is damaged or was made with other
+    settings (checked before any job starts, and again by the job that resumes it)."""
+    from harness.train import load_checkpoint
+
+    try:
+        resume = load_checkpoint(checkpoint)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to replace
+        raise HarnessError(f"checkpoint '{checkpoint}' cannot be read ({type(exc).__name__}); "
+                           "pass --overwrite to train this model again") from None
+    if resume.get("fingerprint") != fingerprint(config):
+        raise HarnessError(f"'{checkpoint}' was made with other settings than this command's; run the original "
+                           "command with --resume, or pass --overwrite to start again")
+    return resume
+
+
+def train_stages(spec, config: dict, built: Built, folder: Path, request: RunRequest, callbacks, evaluators,
+                 resume, name: str):
+    """Every stage of the recipe through the trainer; each stage's best model is saved and scored on
+    the test set as the stage ends (reported, never selected on)."""
+    import torch
+
+    from harness.callbacks import RunInfo
+    from harness.compute import TrainingCost
+    from harness.evaluate import score
+    from harness.freezing import Parts
+    from harness.train import Trainer
+
+    main, splits = distributed.is_main(), built.splits
+    test_x = torch.from_numpy(splits.test_x)
+
+    def on_epoch(row):
+        log(f"{spec.name} {row['stage']} epoch {row['epoch']}: loss {row['train_loss']:.4f} "
+            f"acc {row['train_acc']:.4f} val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f} "
+            f"lr {row['lr']:.2e} ({row['time_s']:.1f}s)")
+
+    def on_stage_end(stage, trained):
+        if main:
+            save_torch(stage_weights(folder, stage.name), {k: v.cpu() for k, v in trained.state_dict().items()})
+        scores = score(trained, test_x, splits.test_y, splits.classes, config, evaluators=evaluators, folder=folder,
+                       stage=stage.name, accel=built.accel)
+        log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
+        return scores
+
+    callbacks.call("on_run_start", RunInfo(name, config, folder, request.out, main))
+    trainer = Trainer(built.model, splits, built.recipe, input_size=config["input_size"], seed=config["seed"],
+                      parts=Parts.of(built.model, spec.head, spec.blocks), label=spec.name, on_epoch=on_epoch,
+                      on_stage_end=on_stage_end, checkpoint=folder / CHECKPOINT, fingerprint=fingerprint(config),
+                      accel=built.accel, callbacks=callbacks, cost=TrainingCost(built.macs_by_module, spec.head))
+    return trainer.fit(resume)
+
+
+def results(config: dict, built: Built, fit, source, dataset, callback_names: list, started: float) -> dict:
+    """``metrics.json``: the final stage's test fields, every stage, costs, provenance."""
+    from harness import machine
+    from harness.compute import time_to_accuracy
+    from harness.provenance import environment
+
+    stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
+    final, recipe, accel = stages[-1], built.recipe, built.accel
+    return {
+        **identity(config),
+        "status": "ok",
+        "stage": final["name"],
+        **{key: value for key, value in final.items() if key not in STAGE_BOOKKEEPING},
+        "best_epoch": final["best_epoch"],
+        "epochs": sum(stage["epochs"] for stage in stages),
+        "stages": stages,
+        "train_time_s": fit.train_time_s,
+        "train_img_s": fit.train_images / fit.train_time_s if fit.train_time_s else None,
+        "train_images": fit.train_images,
+        "train_flop": fit.train_flop if built.macs is not None else None,
+        **time_to_accuracy(fit.history),
+        "wall_time_s": time.perf_counter() - started,
+        "params": built.params,
+        "macs": built.macs,
+        "weights": source.describe(),
+        "weights_source": source.as_dict(),
+        "data": {"source": str(built.splits.source), "dataset": dataset, **built.splits.sizes()},
+        "tta_flip": recipe.tta_flip,
+        "tta_translate": recipe.tta_translate,
+        "accel": {**accel.describe(), "eval_amp": accel.evaluates_in_bf16, "amp_reason": accel.amp_reason},
+        "callbacks": callback_names,
+        "environment": environment(),
+        "machine": machine.describe(),
+    }
+
+
+def write_folder(folder: Path, spec, built: Built, fit, metrics: dict) -> None:
+    """History, plots, then ``metrics.json`` last (a folder with one is complete); the checkpoint goes."""
+    from harness.report.plots import confusion_png, curves_png
+
+    write_text(folder / HISTORY, history_csv(fit.history))
+    confusion_png(folder / "confusion.png", metrics["stages"][-1]["confusion"], built.splits.classes, spec.name)
+    curves_png(folder / "curves.png", fit.history, spec.name)
+    write_json(folder / METRICS, metrics)
+    (folder / CHECKPOINT).unlink(missing_ok=True)  # finished: the stage .pt files hold the models
+
+
+def history_csv(rows: list) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

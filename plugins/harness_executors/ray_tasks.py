@@ -1,0 +1,242 @@
+"""``harness run --executor ray``: every job (model x variant x seed) as a Ray task.
+
+The driver decodes the data once into the cache, one entry per input size; a worker on the same
+machine maps that entry (no copy), and only a cluster of several machines also gets a copy in
+Ray's object store, so workers elsewhere need neither the data path nor a shared filesystem. The
+starting weights (a file, a package's file or the hub's) travel as bytes when the worker cannot
+see the driver's path. A task trains in a scratch folder of its own and returns that folder's
+files; the driver writes them under ``--out``, each file atomically and ``metrics.json`` last, so a
+folder with a ``metrics.json`` is complete. A worker that dies is retried once by Ray; a job that
+raises gets a ``failed`` row, as with the local executor (``harness.executors``' policy).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from harness.errors import HarnessError, one_line
+from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, job_label, log, open_entry, rebuild_job,
+                               run_job, write_bytes)
+
+RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
+OPTIONS = {"address": None, "job_cpus": 1.0, "job_gpus": 0.0}
+HELP = {"address": "with --executor ray: join this cluster ('auto', 'ray://host:10001'); default: start a local "
+                   "Ray with this machine's CPUs",
+        "job_cpus": "with --executor ray: CPUs per job, and its torch threads (default: 1)",
+        "job_gpus": "with --executor ray: GPUs per job, fractions share one (default: 0)"}
+
+
+def check(options: dict, request) -> None:
+    from harness import distributed
+
+    if distributed.from_environment().active:
+        raise HarnessError("--executor ray runs each job in one process; --nproc/torchrun spread one job over "
+                           "several: use one or the other (see README, 'Running on a cluster')")
+    if options["job_cpus"] <= 0 or options["job_gpus"] < 0:
+        raise HarnessError("--job-cpus must be above 0 and --job-gpus at least 0")
+    import_ray()
+
+
+def import_ray():
+    # read when Ray is imported: usage statistics would be sent to Ray's servers (the harness sends
+    # nothing anywhere); identical lines of two jobs are two jobs' lines, not one to fold
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError("--executor ray needs Ray: pip install -e '.[ray]' (or pip install 'ray>=2.9')") from None
+    return ray
+
+
+def start(ray, options: dict) -> None:
+    """Join ``--address``'s cluster, or start a local one with this machine's CPUs."""
+    if options["address"]:
+        ray.init(address=options["address"], log_to_driver=True)
+    else:  # a cluster of this machine alone: it listens on loopback only
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+                 _node_ip_address="127.0.0.1")
+
+
+def run(jobs: list, context: JobContext) -> None:
+    """Every job as a Ray task; each one's files are written as it finishes."""
+    ray = import_ray()
+    options = context.options
+    start(ray, options)
+    try:
+        warm_up_workers(ray, options, len(jobs))
+        train = ray.remote(train_job)
+        stored, weights_files, pending = {}, {}, {}  # input size -> shipped images; path -> ref of its bytes
+        for job in jobs:
+            size = job.config["input_size"]
+            if size not in stored:
+                stored[size] = ship(ray, context.images_for(size))
+            path = job.weights.path if job.weights is not None else None
+            if path is not None and path not in weights_files:
+                weights_files[path] = ray.put(Path(path).read_bytes())
+            label = job_label(job, context.request)
+            task = train.options(num_cpus=options["job_cpus"], num_gpus=options["job_gpus"], max_retries=RETRIES,
+                                 retry_exceptions=False, name=f"harness:{label}")
+            # in a list, so that Ray hands the task the reference and fetches the bytes only if asked
+            weights_bytes = [weights_files[path]] if path is not None else None
+            ref = task.remote(payload(job, context), stored[size], threads(options["job_cpus"]), weights_bytes)
+            pending[ref] = (job, label)
+        log_start(len(jobs), options)
+        collect(ray, pending, context)
+    finally:
+        ray.shutdown()
+
+
+def collect(ray, pending: dict, context: JobContext) -> None:
+    """Wait for the tasks one by one, writing each job's files and a progress line."""
+    started, total, done = time.perf_counter(), len(pending), 0
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job, label = pending.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayError as exc:  # the worker died on every try, or the task was lost
+                result = {"status": "failed", "reason": f"worker lost after {RETRIES + 1} tries: {one_line(exc)}",
+                          "traceback": str(exc), "files": {}}
+            write_files(context.request.out, result["files"])
+            done += 1
+            context.finished(Outcome(job, result["status"], result.get("metrics", {}), result.get("reason", ""),
+                                     result.get("traceback", "")))
+            summary = f"ok, test accuracy {result['metrics']['accuracy']:.4f}" if result["status"] == "ok" else "failed"
+            elapsed = time.perf_counter() - started
+            eta = elapsed / done * (total - done)
+            log(f"ray: {done}/{total} done: {label} {summary} ({elapsed:.0f}s elapsed"
+                + (f", about {eta:.0f}s to go)" if done < total else ")"))
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        log(f"ray: interrupted; {done} finished jobs kept, {len(pending)} cancelled "
+            "(run the command again with --resume to train them)")
+        raise
+
+
+def log_start(count: int, options: dict) -> None:
+    where = options["address"] or "a local Ray instance"
+    log(f"ray: {count} job(s) on {where}, {options['job_cpus']:g} CPU(s)"
+        + (f" and {options['job_gpus']:g} GPU(s)" if options["job_gpus"] else "") + " each")
+
+
+def warm_up_workers(ray, options: dict, jobs: int) -> None:
+    """Have the workers import torch and the plugins (seconds each) while the driver decodes the data
+    and puts it in the object store, instead of after. Nothing waits for these tasks."""
+    slots = int(ray.cluster_resources().get("CPU", 1) // options["job_cpus"]) or 1
+    warm = ray.remote(import_what_a_job_needs).options(num_cpus=options["job_cpus"], num_gpus=options["job_gpus"])
+    for _ in range(min(jobs, slots)):
+        warm.remote()
+
+
+def import_what_a_job_needs() -> None:
+    import torch  # noqa: F401
+
+    from harness import plugins
+
+    plugins.installed()
+
+
+def threads(cpus: float) -> int:
+    return max(1, int(cpus))
+
+
+def ship(ray, images) -> dict:
+    """What a task gets of the images: the cache entry they are mapped from, which a worker on this
+    machine maps too, and a reference to a copy in the object store where a worker may be on
+    another machine (or the images are not cached)."""
+    machines = sum(1 for node in ray.nodes() if node.get("Alive"))
+    copy = [ray.put(images)] if images.entry is None or machines > 1 else None
+    return {"entry": images.entry, "source": images.source, "copy": copy}
+
+
+def receive(shipped: dict):
+    """The images ``ship`` sent: mapped from the cache entry where this machine has it."""
+    if shipped["entry"]:
+        images = open_entry(Path(shipped["entry"]), shipped["source"])
+        if images is not None:
+            print(f"harness: data: mapped from the cache entry {shipped['entry']}", flush=True)
+            return images
+    if shipped["copy"] is None:
+        raise HarnessError(f"the cache entry {shipped['entry']} cannot be read on this worker")
+    import ray
+
+    print("harness: data: copied from the object store", flush=True)
+    return ray.get(shipped["copy"][0])
+
+
+def payload(job, context: JobContext) -> dict:
+    """What a task needs besides the images and the weights' bytes: plain data, nothing that points
+    at the driver's disk but the weights' path (used where the worker sees it)."""
+    request = context.request
+    files = {}
+    checkpoint = job.folder / CHECKPOINT
+    if checkpoint.is_file():  # an interrupted run's: the task resumes from it
+        files[CHECKPOINT] = checkpoint.read_bytes()
+    return {"model": job.spec.name, "config": job.config, "name": job.name,
+            "folder": str(job.folder.relative_to(request.out)),
+            "request": dataclasses.replace(request, out=Path("."), executor="local", executor_options={}),
+            "weights": job.weights, "files": files, "dataset": context.dataset}
+
+
+def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> dict:
+    """The Ray task: train one job in a scratch folder and return that folder's files."""
+    import torch
+
+    from harness import plugins
+    from harness.plugins import choose_evaluators
+
+    torch.set_num_threads(threads)
+    scratch = Path(tempfile.mkdtemp(prefix="harness-job-"))
+    try:
+        folder = scratch / task["folder"]
+        folder.mkdir(parents=True)
+        for name, data in task["files"].items():
+            (folder / name).write_bytes(data)
+        request = dataclasses.replace(task["request"], out=scratch)
+        registry = plugins.installed()
+        source = local_weights(task["weights"], weights_bytes, scratch)
+        job = rebuild_job(registry, request, task["model"], task["config"], task["name"], folder, source)
+        evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
+        context = JobContext(request, registry, evaluators, images_for=None, dataset=task["dataset"], options={},
+                             finished=None)
+        try:
+            outcome = run_job(job, context, images=receive(shipped))
+        except HarnessError as exc:  # the images could not be had on this worker: this job's failure
+            outcome = Outcome(job, "failed", reason=str(exc))
+        shutil.rmtree(scratch / ".weights", ignore_errors=True)
+        return {"status": outcome.status, "metrics": outcome.metrics, "reason": outcome.reason,
+                "traceback": outcome.traceback, "files": files_under(scratch)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def local_weights(source, weights_bytes, scratch: Path):
+    """The weights' source as this worker reads it: the driver's path where this machine has that
+    file, else the bytes the driver put in the object store, written into the scratch folder."""
+    if source is None or weights_bytes is None or Path(source.path).is_file():
+        return source
+    import ray
+
+    local = scratch / ".weights" / Path(source.path).name
+    local.parent.mkdir()
+    local.write_bytes(ray.get(weights_bytes[0]))
+    return dataclasses.replace(source, path=local)
+
+
+def files_under(root: Path) -> dict:
+    """Every file under ``root`` by relative path, ``metrics.json`` files last."""
+    paths = sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: (p.name == METRICS, str(p)))
+    return {str(p.relative_to(root)): p.read_bytes() for p in paths}
+
+
+def write_files(out: Path, files: dict) -> None:
+    """Write a task's files under ``out`` in the order given, each one atomically."""
+    for relative, data in files.items():
+        write_bytes(out / relative, data)
