@@ -17,7 +17,7 @@ def test_profile_then_model_profile_then_set(baseline):
     assert resolve(baseline, "full", {})["stages"][0]["epochs"] == 100  # the study's recipe
     smoke = resolve(baseline, "smoke", {})
     # the harness's smoke settings (1,000 images), then the model's own smoke budget
-    assert smoke["stages"][0]["epochs"] == 8 and smoke["data"]["train_size"] == 1000
+    assert smoke["stages"][0]["epochs"] == 12 and smoke["data"]["train_size"] == 1000
     overridden = resolve(baseline, "smoke", parse_overrides(["epochs=3", "stages.train.lr=1e-4", "augment.rotation=0"]))
     recipe = to_recipe(overridden)
     assert recipe.stages[0].epochs == 3 and recipe.stages[0].lr == 1e-4 and recipe.augment.rotation == 0.0
