@@ -29,6 +29,9 @@ class RunInfo:
     folder: Path
     out: Path  # the results folder (--out) the model's folder is in
     main: bool = True  # False on the other processes of a data-parallel run: they write nothing
+    # where the run's results end up when this process writes elsewhere first (a Ray task's scratch
+    # folder holds what the driver then writes under its --out): that --out, as the driver names it
+    results: Path | None = None
 
 
 class Control:

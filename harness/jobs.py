@@ -55,6 +55,8 @@ class RunRequest:
     callbacks: list = field(default_factory=list)  # --callback: callbacks beyond the default ones
     executor: str = "local"  # an executor plugin's name (harness list): local, ray, ...
     executor_options: dict = field(default_factory=dict)  # its options (ExecutorSpec.options), as given
+    # the run's --out when this process writes into another folder first (an executor's scratch)
+    results_dir: Path | None = None
 
 
 @dataclass

@@ -178,7 +178,7 @@ def train_stages(spec, config: dict, built: Built, folder: Path, request: RunReq
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
         return scores
 
-    callbacks.call("on_run_start", RunInfo(name, config, folder, request.out, main))
+    callbacks.call("on_run_start", RunInfo(name, config, folder, request.out, main, request.results_dir))
     trainer = Trainer(built.model, splits, built.recipe, input_size=config["input_size"], seed=config["seed"],
                       parts=Parts.of(built.model, spec.head, spec.blocks), label=spec.name, on_epoch=on_epoch,
                       on_stage_end=on_stage_end, checkpoint=folder / CHECKPOINT, fingerprint=fingerprint(config),

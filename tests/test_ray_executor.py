@@ -152,3 +152,18 @@ def test_executor_options_that_cannot_work_are_refused(tmp_path, capsys, options
     assert main(["run", "--model", "baseline_cnn", "--out", str(tmp_path), *options]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "baseline_cnn").exists()
+
+
+def test_ray_jobs_keep_one_mlflow_run_each_with_artifacts_under_out(ray_namespace, tmp_path):
+    mlflow = pytest.importorskip("mlflow", reason="pip install -e .[mlflow]")
+    out = tmp_path / "ray"
+    result = harness_run(out, "--executor", "ray", "--job-cpus", "1", "--callback", "mlflow")
+    assert result.returncode == 0, result.stdout[-3000:]
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{(out / 'mlflow.db').resolve()}")
+    runs = client.search_runs([client.get_experiment_by_name("harness").experiment_id])
+    assert sorted(run.info.run_name for run in runs) == ["baseline_cnn seed 0", "baseline_cnn seed 1"]
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.metrics["test_accuracy"] >= 0
+        assert run.info.artifact_uri.startswith((out.resolve() / "mlflow-artifacts").as_uri())
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"metrics.json", "history.csv"} <= names, names

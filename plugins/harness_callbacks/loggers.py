@@ -3,6 +3,8 @@ with each tool's own library so that its own readers can read it back. Only the 
 writes files (``run.main``) logs."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -68,7 +70,10 @@ class MLflowLogger:
     """One MLflow run per model run: the resolved config as params, every epoch's metrics, the
     test metrics, and the model's folder as artifacts. The tracking URI is ``MLFLOW_TRACKING_URI``,
     otherwise a SQLite store ``mlflow.db`` in ``--out`` (artifacts beside it, in ``mlflow-artifacts``).
-    A resumed run goes on logging into the MLflow run it started (its id is in the checkpoint)."""
+    A job that trains elsewhere (a Ray task's scratch folder) logs into the store of the run's
+    ``--out`` when its machine has that folder; processes sharing a store take turns (a lock file
+    beside it), so every job keeps its own MLflow run. A resumed run goes on logging into the MLflow
+    run it started (its id is in the checkpoint)."""
 
     EXPERIMENT = "harness"
 
@@ -83,28 +88,44 @@ class MLflowLogger:
         if not run.main:
             return
         self.run = run
-        out = Path(run.out).resolve()
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out / 'mlflow.db'}"
-        self.client = self.client_class(tracking_uri=uri)
+        results = Path(run.results or run.out).resolve()
+        self.store = results if results.is_dir() else Path(run.out).resolve()
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.store / 'mlflow.db'}"
+        with self.turn():
+            self.client = self.client_class(tracking_uri=uri)
+
+    @contextlib.contextmanager
+    def turn(self):
+        """This process's turn at the store: SQLite and MLflow's schema set-up are not safe to share."""
+        with open(self.store / ".mlflow.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _active(self) -> str | None:
         """The MLflow run, created at first use (after a resumed checkpoint has named its id)."""
         if self.client is None:
             return None
         if self.run_id is None:
-            experiment = self.client.get_experiment_by_name(self.EXPERIMENT)
-            if experiment is None:
-                artifacts = (Path(self.run.out).resolve() / "mlflow-artifacts").as_uri()
-                experiment_id = self.client.create_experiment(self.EXPERIMENT, artifact_location=artifacts)
-            else:
-                experiment_id = experiment.experiment_id
-            config = self.run.config
-            name = self.run.name + (f" seed {config.get('seed')}" if "seed-" in Path(self.run.folder).name else "")
-            created = self.client.create_run(experiment_id, run_name=name,
-                                             tags={"model": str(config.get("model")), "profile": str(config.get("profile"))})
-            self.run_id = created.info.run_id
-            self.log_params(config)
+            with self.turn():
+                self._create_run()
         return self.run_id
+
+    def _create_run(self) -> None:
+        experiment = self.client.get_experiment_by_name(self.EXPERIMENT)
+        if experiment is None:
+            artifacts = (self.store / "mlflow-artifacts").as_uri()
+            experiment_id = self.client.create_experiment(self.EXPERIMENT, artifact_location=artifacts)
+        else:
+            experiment_id = experiment.experiment_id
+        config = self.run.config
+        name = self.run.name + (f" seed {config.get('seed')}" if "seed-" in Path(self.run.folder).name else "")
+        created = self.client.create_run(experiment_id, run_name=name,
+                                         tags={"model": str(config.get("model")), "profile": str(config.get("profile"))})
+        self.run_id = created.info.run_id
+        self.log_params(config)
 
     def log_params(self, config: dict) -> None:
         from mlflow.entities import Param
@@ -121,7 +142,8 @@ class MLflowLogger:
 
         now = int(time.time() * 1000)
         metrics = [Metric(key.replace("@", "_"), float(value), now, step) for key, value in values.items()]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        with self.turn():
+            self.client.log_batch(self.run_id, metrics=metrics)
 
     def on_stage_start(self, stage, control):
         self._active()
@@ -135,8 +157,9 @@ class MLflowLogger:
         if not self._active():
             return
         self.log_metrics(test_metrics(metrics), self.step)
-        self.client.log_artifacts(self.run_id, str(self.run.folder))
-        self.client.set_terminated(self.run_id, "FINISHED" if metrics.get("status") == "ok" else "FAILED")
+        with self.turn():
+            self.client.log_artifacts(self.run_id, str(self.run.folder))
+            self.client.set_terminated(self.run_id, "FINISHED" if metrics.get("status") == "ok" else "FAILED")
 
     def state_dict(self):
         return {"run_id": self.run_id, "step": self.step}

@@ -181,7 +181,8 @@ def payload(job, context: JobContext) -> dict:
         files[CHECKPOINT] = checkpoint.read_bytes()
     return {"model": job.spec.name, "config": job.config, "name": job.name,
             "folder": str(job.folder.relative_to(request.out)),
-            "request": dataclasses.replace(request, out=Path("."), executor="local", executor_options={}),
+            "request": dataclasses.replace(request, out=Path("."), executor="local", executor_options={},
+                                           results_dir=Path(request.out).resolve()),
             "weights": job.weights, "files": files, "dataset": context.dataset}
 
 
