@@ -2,6 +2,7 @@
 
 The public plugin API is what this module exports; nothing here imports torch.
 """
+from harness.callbacks import Callback
 from harness.hookspecs import hookimpl
 from harness.specs import (
     Augment,
@@ -20,6 +21,7 @@ from harness.specs import (
 
 __all__ = [
     "hookimpl",
+    "Callback",
     "ModelSpec",
     "DatasetSpec",
     "CallbackSpec",

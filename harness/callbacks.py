@@ -20,6 +20,34 @@ def improved(value: float, best: float | None, monitor: str, min_delta: float = 
     return value > best + min_delta
 
 
+class Callback:
+    """The hooks a training callback may implement (``CallbackSpec.make`` returns one); every one
+    is a no-op here, so a callback overrides only what it needs. ``on_epoch_end`` returning True
+    ends the stage; ``state_dict`` / ``load_state_dict`` carry the callback's state through the
+    checkpoint, so ``--resume`` continues it."""
+
+    def on_run_start(self, run: "RunInfo") -> None:
+        """Before training; ``run.main`` is False on the other processes of a data-parallel run."""
+
+    def on_stage_start(self, stage, control: "Control") -> None:
+        """At each stage's start, with the handle on the model and the learning rate."""
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> bool | None:
+        """After each epoch: ``logs`` has train_loss, train_acc, val_loss, val_acc, lr, stage."""
+
+    def on_stage_end(self, stage, control: "Control") -> None:
+        """At each stage's end, before the stage is scored."""
+
+    def on_run_end(self, metrics: dict) -> None:
+        """After the run: its ``metrics.json`` (or the failed row)."""
+
+    def state_dict(self):
+        return None
+
+    def load_state_dict(self, state) -> None:
+        """Take back what ``state_dict`` gave."""
+
+
 @dataclass
 class RunInfo:
     """What ``on_run_start`` sees: the run's folder name, resolved config and output folder."""

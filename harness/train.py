@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,13 @@ class StageResult:
     train_flop: float | None = None
     extra: dict = field(default_factory=dict)  # what the end-of-stage hook returned (test metrics)
 
+    @classmethod
+    def of(cls, state, result, cost_known: bool) -> "StageResult":
+        """A stage's result as it ends (``state``: its ``StageState``; ``result``: the run's totals)."""
+        return cls(state.stage.name, state.epoch, state.best.epoch, state.best.value, state.best.monitor,
+                   stopped_early=state.epoch < state.stage.epochs, train_time_s=result.train_time_s,
+                   train_images=result.train_images, train_flop=result.train_flop if cost_known else None)
+
 
 @dataclass
 class FitResult:
@@ -59,6 +67,12 @@ class FitResult:
     train_time_s: float = 0.0  # time spent in training steps (validation excluded)
     train_images: int = 0
     train_flop: float = 0.0  # training compute (harness.compute's convention)
+
+    @classmethod
+    def from_checkpoint(cls, resume: dict) -> "FitResult":
+        return cls(history=list(resume["history"]), stages=[StageResult(**s) for s in resume["stage_results"]],
+                   train_time_s=resume["train_time_s"], train_images=resume["train_images"],
+                   train_flop=resume.get("train_flop", 0.0))
 
 
 NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
@@ -189,6 +203,18 @@ class FeatureCache:
         self.val_features = val_features
 
     @classmethod
+    def for_stage(cls, trainer, stage: Stage, result, resume) -> "FeatureCache | None":
+        """The cache for a stage that trains only the head (unless it finished before an
+        interruption); computing it is training time and compute, counted in ``result``."""
+        if not (stage.trainable == "head" and stage.feature_cache and not (resume and resume["stage_finished"])):
+            return None
+        started = time.perf_counter()
+        cache = cls.build(trainer, stage)
+        result.train_time_s += time.perf_counter() - started  # running the base once is training work
+        result.train_flop += cache.train_features.shape[0] * len(trainer.train_y) * trainer.cost.cached_base()
+        return cache
+
+    @classmethod
     def build(cls, trainer, stage: Stage) -> "FeatureCache":
         head = trainer.model.get_submodule(trainer.parts.head)
         views = max(1, stage.augmented_views)
@@ -223,8 +249,8 @@ class FeatureCache:
         view = (torch.randint(len(self.train_features), (n,), generator=trainer.generator)
                 if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long)).to(self.train_features.device)
         # every process trains the (small) head on all cached features alike: no exchange needed
-        return trainer.epoch_loop(self.head, order, lambda index, total: self.train_features[view[index], index], stage,
-                                  optimizer, step_schedule, f"{description} (cached features)")
+        return run_batches(trainer, self.head, order, lambda index, total: self.train_features[view[index], index],
+                           stage, optimizer, step_schedule, f"{description} (cached features)")
 
     @torch.inference_mode()
     def val_logits(self) -> torch.Tensor:
@@ -259,41 +285,79 @@ class BestEpoch:
         self.value, self.epoch = state["value"], state["epoch"]
 
 
-class Trainer:
-    """Runs a recipe on a model over in-memory splits.
+@dataclass
+class StageState:
+    """What a stage carries from epoch to epoch, all of it in its checkpoint: the optimizer and its
+    per-step schedule, the callbacks' handle, the best epoch so far, the generator's state when the
+    stage began (the feature cache draws from it), the epoch reached."""
 
-    ``callbacks`` (a ``CallbackList``; default: the installed plugins' default callbacks, early
-    stopping and ReduceLROnPlateau) see every stage and epoch. ``on_epoch(row)`` sees each history
-    row; ``on_stage_end(stage, model)`` runs once per stage after the callbacks' ``on_stage_end``
-    (the best weights restored) and returns a dict kept in the stage's result (and checkpoint).
-    With ``checkpoint`` set, state is saved there atomically after every epoch. ``accel`` says
-    where and how to compute (``harness.accel``); the model is moved there.
-    """
+    index: int
+    stage: Stage
+    optimizer: Any
+    step_schedule: Any
+    control: Control
+    best: BestEpoch
+    stage_start: Any
+    epoch: int = 0
+    finished: bool = False
+
+    def state_dict(self, trainer) -> dict:
+        accel = trainer.accel
+        return {
+            "stage_index": self.index,
+            "epoch": self.epoch,
+            "stage_finished": self.finished,
+            "model_state": {key: value.cpu() for key, value in trainer.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "step_schedule": self.step_schedule.state_dict() if self.step_schedule is not None else None,
+            "callbacks": trainer.callbacks.state_dict(),
+            "best": self.best.state_dict(),
+            "lookahead": trainer.lookahead.state_dict() if trainer.lookahead is not None else None,
+            "rng": {"torch": torch.get_rng_state(), "generator": trainer.generator.get_state(),
+                    "stage_start": self.stage_start,
+                    "cuda": torch.cuda.get_rng_state(accel.device) if accel.on_gpu else None},
+        }
+
+    def load_state_dict(self, state: dict, trainer) -> None:
+        trainer.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.step_schedule is not None:
+            self.step_schedule.load_state_dict(state["step_schedule"])
+        trainer.callbacks.load_state_dict(state["callbacks"])
+        self.best.load_state_dict(state["best"])
+        if trainer.lookahead is not None:
+            trainer.lookahead.load_state_dict(state["lookahead"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if trainer.accel.on_gpu and state["rng"].get("cuda") is not None:  # dropout on the GPU draws from it
+            torch.cuda.set_rng_state(state["rng"]["cuda"], trainer.accel.device)
+        trainer.generator.set_state(state["rng"]["generator"])
+        self.epoch, self.finished = state["epoch"], state["stage_finished"]
+
+
+class Trainer:
+    """Runs a recipe on a model over its splits: a loop of stages, each "start, then epochs until a
+    callback or the budget ends it", calling hooks at every boundary. ``callbacks`` (a ``CallbackList``;
+    default: the installed plugins' defaults, early stopping and ReduceLROnPlateau) see every stage
+    and epoch; ``on_epoch(row)`` each history row; ``on_stage_end(stage, model)`` runs after theirs (the
+    best weights restored) and returns a dict kept in the stage's result. With ``checkpoint`` set,
+    state is saved there atomically after every epoch. ``accel``: where and how to compute."""
 
     def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, parts: Parts | None = None,
                  label="", on_epoch=None, on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
                  show_progress=True, accel=CPU, callbacks: CallbackList | None = None,
                  cost: TrainingCost | None = None):
-        self.model = model
-        self.cost = cost or TrainingCost(None)
         if callbacks is None:
             from harness import plugins
 
             callbacks = CallbackList.make(plugins.installed(), {})
-        self.callbacks = callbacks
-        self.accel = accel
+        self.model, self.recipe, self.input_size, self.accel, self.callbacks = model, recipe, input_size, accel, callbacks
+        self.cost = cost or TrainingCost(None)
         self.world = distributed.current()
         self.forward = accel.prepare(model)  # the model, or its compiled form (same parameters)
         self.evaluate = self.forward  # DDP's forward syncs buffers: never used for (uneven) eval parts
-        self.recipe = recipe
-        self.input_size = input_size
         self.parts = parts or Parts.of(model)
-        self.label = label
-        self.on_epoch = on_epoch
-        self.on_stage_end = on_stage_end
-        self.checkpoint = checkpoint
-        self.fingerprint = fingerprint
-        self.show_progress = show_progress
+        self.label, self.on_epoch, self.on_stage_end = label, on_epoch, on_stage_end
+        self.checkpoint, self.fingerprint, self.show_progress = checkpoint, fingerprint, show_progress
         # the whole training set moves to a GPU once, as uint8: no per-batch host transfers; on the
         # CPU a memory-mapped split stays where it is and each batch reads its rows
         self.train_x = accel.to_device(as_tensor(splits.train_x))
@@ -302,30 +366,30 @@ class Trainer:
         self.val_y = torch.from_numpy(splits.val_y)  # compared with logits brought back to the CPU
         # one generator for shuffling and augmentation, so a seed fixes both
         self.generator = torch.Generator().manual_seed(seed)
-        self.frozen = []
-        self.fixed = fixed_parameters(model)
-        self.lookahead = None
+        self.frozen, self.fixed = [], fixed_parameters(model)
+        self.lookahead, self.cache = None, None
 
     # --- the loop ---------------------------------------------------------------------------
 
     def fit(self, resume: dict | None = None) -> FitResult:
-        result = FitResult()
-        start = 0
-        if resume is not None:
-            result = FitResult(
-                history=list(resume["history"]),
-                stages=[StageResult(**s) for s in resume["stage_results"]],
-                train_time_s=resume["train_time_s"],
-                train_images=resume["train_images"],
-                train_flop=resume.get("train_flop", 0.0),
-            )
-            start = resume["stage_index"]
+        result = FitResult.from_checkpoint(resume) if resume is not None else FitResult()
+        start = resume["stage_index"] if resume is not None else 0
         for index, stage in enumerate(self.recipe.stages):
             if index < len(result.stages):
                 continue  # finished before the interruption
-            state = resume if resume is not None and index == start else None
-            result.stages.append(self.run_stage(index, stage, result, state))
+            result.stages.append(self.run_stage(index, stage, result, resume if index == start else None))
         return result
+
+    def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
+        state = self.start_stage(index, stage, result, resume)
+        while not state.finished and state.epoch < stage.epochs:
+            row = self.run_epoch(state, result)
+            self.end_epoch(state, result, row)
+        self.callbacks.call("on_stage_end", stage, state.control)
+        stage_result = StageResult.of(state, result, self.cost.known)
+        if self.on_stage_end:
+            stage_result.extra = self.on_stage_end(stage, self.model) or {}
+        return stage_result
 
     def begin_stage(self, stage: Stage) -> None:
         """Freeze what the stage leaves frozen; with several processes, wrap the model in DDP anew
@@ -334,89 +398,70 @@ class Trainer:
         if self.world.active:
             self.forward = self.accel.compiled(distributed.wrap(self.model, self.accel.device))
 
-    def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
+    def start_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageState:
+        """Freezing, optimizer, schedule, callbacks told, lookahead, the frozen base's features
+        cached; then an interrupted stage's state restored."""
         self.begin_stage(stage)
-        batches = self.batch_count(stage.batch_size)
+        batches = batch_count(len(self.train_y), stage.batch_size)
         optimizer = make_optimizer(stage, param_groups(self.model, self.parts, stage))
         control = Control(self.model, optimizer, stage)
         step_schedule = make_step_schedule(stage, optimizer, batches)
         self.callbacks.call("on_stage_start", stage, control)
         best = BestEpoch(stage)
         self.lookahead = Lookahead(self.model, stage.lookahead, stage.epochs * batches) if stage.lookahead else None
-        epoch, finished = 0, False
         if resume is not None:  # the generator as it was when the stage began, for the feature cache
             self.generator.set_state(resume["rng"]["stage_start"])
-        self.stage_start = self.generator.get_state()
-        self.cache = None
-        if stage.trainable == "head" and stage.feature_cache and not (resume and resume["stage_finished"]):
-            started = time.perf_counter()
-            self.cache = FeatureCache.build(self, stage)
-            result.train_time_s += time.perf_counter() - started  # running the base once is training work
-            result.train_flop += self.cache.train_features.shape[0] * len(self.train_y) * self.cost.cached_base()
+        state = StageState(index, stage, optimizer, step_schedule, control, best, self.generator.get_state())
+        self.cache = FeatureCache.for_stage(self, stage, result, resume)
         if resume is not None:
-            self.model.load_state_dict(resume["model_state"])
-            optimizer.load_state_dict(resume["optimizer"])
-            if step_schedule is not None:
-                step_schedule.load_state_dict(resume["step_schedule"])
-            self.callbacks.load_state_dict(resume["callbacks"])
-            best.load_state_dict(resume["best"])
-            if self.lookahead is not None:
-                self.lookahead.load_state_dict(resume["lookahead"])
-            torch.set_rng_state(resume["rng"]["torch"])
-            if self.accel.on_gpu and resume["rng"].get("cuda") is not None:  # dropout on the GPU draws from it
-                torch.cuda.set_rng_state(resume["rng"]["cuda"], self.accel.device)
-            self.generator.set_state(resume["rng"]["generator"])
-            epoch, finished = resume["epoch"], resume["stage_finished"]
-        while not finished and epoch < stage.epochs:
-            epoch += 1
-            lr = optimizer.param_groups[0]["lr"]
-            started = time.perf_counter()
-            description = f"{stage.name} {epoch}/{stage.epochs}"
-            if self.cache is not None:
-                train_loss, train_acc = self.cache.train_epoch(stage, optimizer, step_schedule, description)
-            else:
-                train_loss, train_acc = self.train_epoch(stage, optimizer, step_schedule, description)
-            distributed.sync_buffers(self.model)
-            result.train_time_s += time.perf_counter() - started
-            result.train_images += len(self.train_y)
-            result.train_flop += len(self.train_y) * (
-                self.cost.head_step() if self.cache is not None
-                else self.cost.step(trainable_prefixes(self.parts, stage.trainable)))
-            val_logits = (self.cache.val_logits() if self.cache is not None else
-                          distributed.sharded(lambda part: predict_logits(
-                              self.evaluate, part, input_size=self.input_size,
-                              batch_size=self.recipe.eval_batch_size, accel=self.accel), self.val_x))
-            val_loss, val_acc = loss_and_accuracy(val_logits, self.val_y)
-            row = {"stage": stage.name, "epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
-                   "val_loss": val_loss, "val_acc": val_acc, "time_s": time.perf_counter() - started,
-                   # totals so far, from which time and compute to an accuracy are read
-                   "train_time_s": result.train_time_s, "train_images": result.train_images,
-                   "train_flop": result.train_flop if self.cost.known else None}
-            result.history.append(row)
-            if self.on_epoch:
-                self.on_epoch(row)
-            best.update(epoch, row)
-            stop = self.callbacks.on_epoch_end(epoch, dict(row))
-            finished = stop or epoch == stage.epochs
-            self.save_checkpoint(index, epoch, finished, result, optimizer, step_schedule, best)
-        self.callbacks.call("on_stage_end", stage, control)
-        stage_result = StageResult(stage.name, epoch, best.epoch, best.value, best.monitor,
-                                   stopped_early=epoch < stage.epochs, train_time_s=result.train_time_s,
-                                   train_images=result.train_images,
-                                   train_flop=result.train_flop if self.cost.known else None)
-        if self.on_stage_end:
-            stage_result.extra = self.on_stage_end(stage, self.model) or {}
-        return stage_result
+            state.load_state_dict(resume, self)
+        return state
 
-    def batch_count(self, batch_size: int) -> int:
-        n = len(self.train_y)
-        # a last batch of one image is dropped: batch norm cannot train on it
-        return n // batch_size + (1 if n % batch_size > 1 else 0)
+    def run_epoch(self, state: StageState, result: FitResult) -> dict:
+        """One epoch's training and validation; its history row."""
+        stage = state.stage
+        state.epoch += 1
+        lr = state.optimizer.param_groups[0]["lr"]
+        started = time.perf_counter()
+        description = f"{stage.name} {state.epoch}/{stage.epochs}"
+        if self.cache is not None:
+            train_loss, train_acc = self.cache.train_epoch(stage, state.optimizer, state.step_schedule, description)
+        else:
+            train_loss, train_acc = self.train_epoch(stage, state.optimizer, state.step_schedule, description)
+        distributed.sync_buffers(self.model)
+        result.train_time_s += time.perf_counter() - started
+        result.train_images += len(self.train_y)
+        result.train_flop += len(self.train_y) * (
+            self.cost.head_step() if self.cache is not None
+            else self.cost.step(trainable_prefixes(self.parts, stage.trainable)))
+        val_logits = self.cache.val_logits() if self.cache is not None else self.val_logits()
+        val_loss, val_acc = loss_and_accuracy(val_logits, self.val_y)
+        return {"stage": stage.name, "epoch": state.epoch, "lr": lr, "train_loss": train_loss,
+                "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+                "time_s": time.perf_counter() - started,
+                # totals so far, from which time and compute to an accuracy are read
+                "train_time_s": result.train_time_s, "train_images": result.train_images,
+                "train_flop": result.train_flop if self.cost.known else None}
+
+    def end_epoch(self, state: StageState, result: FitResult, row: dict) -> None:
+        """The epoch's hooks: the history row, the best epoch, the callbacks (any may end the stage),
+        then the checkpoint."""
+        result.history.append(row)
+        if self.on_epoch:
+            self.on_epoch(row)
+        state.best.update(state.epoch, row)
+        stop = self.callbacks.on_epoch_end(state.epoch, dict(row))
+        state.finished = stop or state.epoch == state.stage.epochs
+        self.save_checkpoint(state, result)
+
+    def val_logits(self) -> torch.Tensor:
+        return distributed.sharded(lambda part: predict_logits(
+            self.evaluate, part, input_size=self.input_size, batch_size=self.recipe.eval_batch_size,
+            accel=self.accel), self.val_x)
 
     def train_epoch(self, stage: Stage, optimizer, step_schedule, description: str) -> tuple[float, float]:
         train_mode(self.model, self.frozen)
         order = torch.randperm(len(self.train_y), generator=self.generator)
-
         world = self.world
 
         def inputs(index, total):
@@ -425,69 +470,58 @@ class Trainer:
             return training_batch(self.train_x[index], self.input_size, self.recipe.augment, self.generator,
                                   rows=slice(world.rank, None, world.size), total=total, layout=self.accel.layout)
 
-        return self.epoch_loop(self.forward, order, inputs, stage, optimizer, step_schedule, description,
-                               world=world)
-
-    def epoch_loop(self, module, order, inputs, stage: Stage, optimizer, step_schedule, description: str,
-                   world=distributed.SINGLE):
-        """Batches in ``order``; ``inputs(index, total)`` gives this process's inputs of a batch of
-        ``total`` images (with several processes, ``index`` is every ``world.size``-th image of
-        the batch). Returns mean loss and accuracy over every process's images."""
-        device = self.train_y.device
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
-        batches = self.batch_count(stage.batch_size)
-        progress = Progress(batches, f"{self.label} {description}", enabled=self.show_progress)
-        order = order.to(device)
-        for step in range(batches):
-            batch = order[step * stage.batch_size : (step + 1) * stage.batch_size]
-            index = batch[world.rank :: world.size]
-            y = self.train_y[index]
-            check = not self.accel.on_gpu or step % GPU_FINITE_CHECK_EVERY == 0 or step == batches - 1
-            loss, logits = train_step(module, inputs(index, len(batch)), y, stage, optimizer, step_schedule,
-                                      self.accel, check, world)
-            if self.lookahead is not None:
-                self.lookahead.step(self.model)
-            with torch.no_grad():
-                loss_sum += loss * len(y)
-                correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            progress.update(step + 1)
-        progress.close()
-        if world.active:
-            totals = distributed.reduce_sum(torch.stack([loss_sum, correct.to(loss_sum.dtype),
-                                                         torch.tensor(float(seen), device=device)]))
-            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
-        return loss_sum.item() / seen, int(correct.item()) / seen
+        return run_batches(self, self.forward, order, inputs, stage, optimizer, step_schedule, description,
+                           world=world)
 
     # --- checkpoints --------------------------------------------------------------------------
 
-    def save_checkpoint(self, index, epoch, finished, result, optimizer, step_schedule, best):
+    def save_checkpoint(self, state: StageState, result: FitResult) -> None:
         if self.checkpoint is None or not self.world.main:
             return
-        state = {
-            "version": CHECKPOINT_VERSION,
-            "fingerprint": self.fingerprint,
-            "stage_index": index,
-            "epoch": epoch,
-            "stage_finished": finished,
-            "model_state": {key: value.cpu() for key, value in self.model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "step_schedule": step_schedule.state_dict() if step_schedule is not None else None,
-            "callbacks": self.callbacks.state_dict(),
-            "best": best.state_dict(),
-            "lookahead": self.lookahead.state_dict() if self.lookahead is not None else None,
-            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
-                    "stage_start": self.stage_start,
-                    "cuda": torch.cuda.get_rng_state(self.accel.device) if self.accel.on_gpu else None},
-            "history": result.history,
-            "stage_results": [asdict(s) for s in result.stages],
-            "train_time_s": result.train_time_s,
-            "train_images": result.train_images,
-            "train_flop": result.train_flop,
-        }
-        save_torch(self.checkpoint, state)
+        save_torch(self.checkpoint, {
+            "version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint, **state.state_dict(self),
+            "history": result.history, "stage_results": [asdict(s) for s in result.stages],
+            "train_time_s": result.train_time_s, "train_images": result.train_images, "train_flop": result.train_flop,
+        })
+
+
+def batch_count(n: int, batch_size: int) -> int:
+    # a last batch of one image is dropped: batch norm cannot train on it
+    return n // batch_size + (1 if n % batch_size > 1 else 0)
+
+
+def run_batches(trainer: Trainer, module, order, inputs, stage: Stage, optimizer, step_schedule, description: str,
+                world=distributed.SINGLE):
+    """Batches in ``order``; ``inputs(index, total)`` gives this process's inputs of a batch of
+    ``total`` images (with several processes, ``index`` is every ``world.size``-th image of
+    the batch). Returns mean loss and accuracy over every process's images."""
+    device = trainer.train_y.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
+    batches = batch_count(len(trainer.train_y), stage.batch_size)
+    progress = Progress(batches, f"{trainer.label} {description}", enabled=trainer.show_progress)
+    order = order.to(device)
+    for step in range(batches):
+        batch = order[step * stage.batch_size : (step + 1) * stage.batch_size]
+        index = batch[world.rank :: world.size]
+        y = trainer.train_y[index]
+        check = not trainer.accel.on_gpu or step % GPU_FINITE_CHECK_EVERY == 0 or step == batches - 1
+        loss, logits = train_step(module, inputs(index, len(batch)), y, stage, optimizer, step_schedule,
+                                  trainer.accel, check, world)
+        if trainer.lookahead is not None:
+            trainer.lookahead.step(trainer.model)
+        with torch.no_grad():
+            loss_sum += loss * len(y)
+            correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        progress.update(step + 1)
+    progress.close()
+    if world.active:
+        totals = distributed.reduce_sum(torch.stack([loss_sum, correct.to(loss_sum.dtype),
+                                                     torch.tensor(float(seen), device=device)]))
+        loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
+    return loss_sum.item() / seen, int(correct.item()) / seen
 
 
 def load_checkpoint(path: Path) -> dict:

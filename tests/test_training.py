@@ -130,3 +130,20 @@ def test_fixed_schedules_run_to_the_end(schedule):
     history = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0).fit().history
     assert len(history) == 3
     assert history[-1]["lr"] < 0.05
+
+
+def test_a_callback_on_the_base_class_overrides_only_what_it_needs():
+    from harness import Callback
+    from harness.callbacks import CallbackList
+
+    class StopAtTwo(Callback):
+        def on_epoch_end(self, epoch, logs):
+            return epoch == 2
+
+    stopper = StopAtTwo()
+    assert stopper.on_run_start(None) is None and stopper.state_dict() is None  # the base's no-ops
+    recipe = Recipe(stages=[Stage(epochs=5, batch_size=16, early_stopping=None)], augment=Augment())
+    trainer = Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, show_progress=False,
+                      callbacks=CallbackList([("stop_at_two", "test", stopper)]))
+    result = trainer.fit()
+    assert [row["epoch"] for row in result.history] == [1, 2] and result.stages[0].stopped_early

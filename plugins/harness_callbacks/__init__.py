@@ -4,7 +4,7 @@
 ``Stage.reduce_lr``) with Keras's semantics; they are in every run. ``tensorboard`` and ``mlflow``
 are loggers, chosen with ``--callback NAME``.
 """
-from harness import CallbackSpec, hookimpl
+from harness import Callback, CallbackSpec, hookimpl
 from harness.callbacks import improved
 
 
@@ -38,7 +38,7 @@ class EarlyStopper:
         self.best_state = state["best_state"]
 
 
-class EarlyStopping:
+class EarlyStopping(Callback):
     """The callback: one ``EarlyStopper`` per stage that sets ``early_stopping``."""
 
     def __init__(self):
@@ -63,7 +63,7 @@ class EarlyStopping:
             self.stopper.load_state_dict(state)
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(Callback):
     """Keras's ``ReduceLROnPlateau``: after ``patience`` epochs in a row without an improvement of
     more than ``min_delta``, multiply the learning rate by ``factor``, never below ``min_lr``; then
     ``cooldown`` epochs in which nothing is counted, after which counting starts again at once

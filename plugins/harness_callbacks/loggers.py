@@ -8,6 +8,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from harness import Callback
 from harness.errors import HarnessError
 
 EPOCH_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
@@ -30,7 +31,7 @@ def test_metrics(metrics: dict) -> dict:
     return out
 
 
-class TensorBoardLogger:
+class TensorBoardLogger(Callback):
     """Event files in ``<model folder>/tensorboard``: every epoch's ``train_loss``, ``train_acc``,
     ``val_loss``, ``val_acc`` and ``lr`` (step: epochs counted across stages), then the test metrics."""
 
@@ -66,7 +67,7 @@ class TensorBoardLogger:
         self.step = state["step"]
 
 
-class MLflowLogger:
+class MLflowLogger(Callback):
     """One MLflow run per model run: the resolved config as params, every epoch's metrics, the
     test metrics, and the model's folder as artifacts. The tracking URI is ``MLFLOW_TRACKING_URI``,
     otherwise a SQLite store ``mlflow.db`` in ``--out`` (artifacts beside it, in ``mlflow-artifacts``).
