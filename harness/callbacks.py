@@ -4,11 +4,11 @@ plugin while training goes on. The callbacks themselves (early stopping, ReduceL
 loggers) are plugins: ``plugins/harness_callbacks``."""
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import one_line
+from harness.log import warn
 
 def improved(value: float, best: float | None, monitor: str, min_delta: float = 0.0) -> bool:
     """Whether ``value`` beats ``best`` by more than ``min_delta``: lower is better for a loss
@@ -150,5 +150,4 @@ class CallbackList:
 
 def _warn(name: str, plugin: str, hook: str, exc: BaseException) -> None:
     reason = one_line(exc)
-    print(f"harness: warning: callback '{name}' (plugin '{plugin}') failed in {hook}: {reason}; switched off",
-          file=sys.stderr, flush=True)
+    warn(f"callback '{name}' (plugin '{plugin}') failed in {hook}: {reason}; switched off")

@@ -4,7 +4,6 @@ for ``run`` and ``evaluate`` alike: one batched prediction pass, then every chos
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from harness import distributed
 from harness.accel import CPU
 from harness.errors import HarnessError, one_line
+from harness.log import warn
 from harness.predictions import predictions_name, write_predictions
 
 
@@ -187,9 +187,7 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin's failure is that plugin's
             reason = one_line(exc)
-            if distributed.is_main():
-                print(f"harness: warning: evaluator '{evaluator.name}' (plugin '{evaluator.plugin}') failed: {reason}",
-                      file=sys.stderr, flush=True)
+            warn(f"evaluator '{evaluator.name}' (plugin '{evaluator.plugin}') failed: {reason}")
             failed[evaluator.name] = reason
             continue
         fields.update(out)

@@ -14,8 +14,6 @@ def count_macs(model, input_size: int) -> int | None:
 def macs_by_module(model, input_size: int) -> dict | None:
     """One image's forward MACs for the whole model (key ``""``) and for each submodule that ran
     (keys are module names, ``head``, ``features.3``); None where ``count_macs`` says."""
-    import sys
-
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
@@ -30,8 +28,10 @@ def macs_by_module(model, input_size: int) -> dict | None:
                 by_module[name[len(root) + 1 :]] = int(sum(counts.values()) // 2)
         return by_module
     except (RuntimeError, NotImplementedError) as exc:  # an operation the counter cannot dispatch
-        print(f"harness: warning: MACs not counted for {type(model).__name__} ({type(exc).__name__}: "
-              f"{str(exc).splitlines()[0] if str(exc) else ''})", file=sys.stderr)
+        from harness.log import warn
+
+        warn(f"MACs not counted for {type(model).__name__} ({type(exc).__name__}: "
+             f"{str(exc).splitlines()[0] if str(exc) else ''})")
         return None
     finally:
         model.train(was_training)

@@ -6,7 +6,6 @@ and the others keep working (llm's known pain, done better).
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 from importlib import metadata
@@ -15,6 +14,7 @@ import pluggy
 
 from harness import hookspecs
 from harness.errors import HarnessError, one_line, unknown
+from harness.log import warn
 from harness.specs import CallbackSpec, CatalogSpec, DatasetSpec, EvaluatorSpec, ExecutorSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "harness"
@@ -133,7 +133,7 @@ def load(extra_plugins=(), report=True) -> Registry:
                                if impl.plugin is plugin]
     if report:
         for line in registry.problems:
-            print(f"harness: warning: {line}", file=sys.stderr)
+            warn(line)
     return registry
 
 

@@ -86,3 +86,24 @@ def test_a_connection_beyond_loopback_fails_the_test(pytester):
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*opened a network connection to 192.0.2.1:80; tests reach loopback only*"])
+
+
+def test_warnings_go_through_the_harness_logger_from_rank_0_only(site, capsys, monkeypatch):
+    import logging
+
+    from harness import distributed
+
+    install_plugin(site, "harness_broken", "raise RuntimeError('boom at import')\n", "broken", dist="harness-broken")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("harness").addHandler(handler)
+    try:
+        plugins.load()
+        assert [r.levelname for r in records] == ["WARNING"] and "boom at import" in records[0].getMessage()
+        assert capsys.readouterr().err.startswith("harness: warning: plugin 'broken'")
+        monkeypatch.setattr(distributed, "is_main", lambda: False)  # another rank of a data-parallel run
+        plugins.load()
+        assert capsys.readouterr().err == ""
+    finally:
+        logging.getLogger("harness").removeHandler(handler)

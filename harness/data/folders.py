@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
 import warnings
 import zipfile
@@ -23,6 +22,7 @@ from PIL import Image
 
 from harness.data.images import Images, in_memory
 from harness.errors import HarnessError
+from harness.log import warn
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SPLIT_NAMES = ("train", "test")
@@ -179,7 +179,7 @@ def read_tree(path: Path, size: int | None, *, seed: int = 0, allocate=in_memory
                                     f"{group}_x", skipped)
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        print(f"harness: warning: skipped {len(skipped)} unreadable image file(s) in {path}: {shown}", file=sys.stderr)
+        warn(f"skipped {len(skipped)} unreadable image file(s) in {path}: {shown}")
     if found.split:
         return Images(found.classes, *arrays["train"], *arrays["test"], source=str(path))
     x, y = arrays["all"]
