@@ -196,7 +196,7 @@ def entry() -> None:
     """Console-script entry point: set up the allocator for training commands, then run."""
     argv = sys.argv[1:]
     if any(arg in HEAVY_COMMANDS for arg in argv[:3]):
-        from harness.runtime import reexec_with_fast_allocator
+        from harness.allocator import reexec_with_fast_allocator
 
         reexec_with_fast_allocator(argv)
     sys.exit(main(argv))
@@ -495,20 +495,20 @@ def _counts(classes, labels) -> dict:
 
 
 def cmd_predict(args, argv) -> int:
-    from harness import inference, plugins
+    from harness import plugins, saved_models
 
-    for path, top in inference.predict(plugins.load(), Path(args.model_dir), args.images, args.top):
+    for path, top in saved_models.predict(plugins.load(), Path(args.model_dir), args.images, args.top):
         print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in top))
     return 0
 
 
 def cmd_evaluate(args, argv) -> int:
-    from harness import config, inference, plugins
+    from harness import config, plugins, saved_models
 
     overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
     if overrides:
         raise HarnessError(f"--set {next(iter(overrides))}: evaluate takes only eval.<evaluator>.<option> settings")
-    result = inference.evaluate(plugins.load(), Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
+    result = saved_models.evaluate(plugins.load(), Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
                                 evaluators=config.evaluator_names(args.eval), eval_options=eval_options,
                                 accel=accel_of(args))
     if args.json:

@@ -122,7 +122,7 @@ def restore_or_initialise(spec, config: dict, built: Built, folder: Path, main: 
             f"epoch {resume['epoch']}")
         return resume
     if spec.init_from_data is not None:  # a resumed run loads the state this made
-        from harness.evaluate import model_input
+        from harness.data.tensors import model_input
 
         # a seeded sample of the whole training set: sources list images class by class, so the
         # first 5,000 would be airplanes

@@ -34,7 +34,7 @@ def version(package: str) -> str | None:
 def environment() -> dict:
     import torch
 
-    from harness.runtime import allocator_in_use
+    from harness.allocator import allocator_in_use
 
     return {
         "harness_commit": git_commit(),

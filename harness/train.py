@@ -26,7 +26,8 @@ from harness.callbacks import CallbackList, Control, improved
 from harness.compute import TrainingCost
 from harness.data.augment import augment_batch, training_batch
 from harness.data.rows import as_tensor
-from harness.evaluate import loss_and_accuracy, model_input, predict_logits, unit_floats
+from harness.data.tensors import model_input, unit_floats
+from harness.evaluate import loss_and_accuracy, predict_logits
 from harness.errors import HarnessError
 from harness.fileio import save_torch
 from harness.freezing import Parts, fixed_parameters, freeze, train_mode, trainable_prefixes

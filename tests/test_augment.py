@@ -135,7 +135,7 @@ def test_training_batch_is_bit_for_bit_the_float_path(augment, rows):
     """Flips and translation done as one gather on the uint8 pixels give exactly the batch (and
     leave the generator exactly where) scaling to floats and augmenting them would."""
     from harness.data.augment import training_batch
-    from harness.evaluate import model_input
+    from harness.data.tensors import model_input
 
     images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
     part = images if rows is None else images[rows]
@@ -169,7 +169,7 @@ def test_rank_1_of_2_gets_rows_1_2_of_the_batch_one_process_draws(augment):
 def test_resize_matches_interpolate_and_writes_the_layout_asked_for(source, size, channels_last):
     import torch.nn.functional as F
 
-    from harness.evaluate import resize
+    from harness.data.tensors import resize
 
     x = torch.rand(5, 3, *source, generator=gen())
     out = resize(x, size, channels_last)
@@ -182,7 +182,7 @@ def test_resize_matches_interpolate_and_writes_the_layout_asked_for(source, size
 @pytest.mark.parametrize("source_layout", [torch.contiguous_format, torch.channels_last], ids=["from NCHW", "from NHWC"])
 @pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "NHWC"])
 def test_model_input_at_its_size_is_the_scaled_pixels_in_the_layout_asked_for(source_layout, channels_last):
-    from harness.evaluate import model_input
+    from harness.data.tensors import model_input
 
     pixels = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=gen())
     out = model_input(pixels.contiguous(memory_format=source_layout), 16, channels_last)
@@ -211,7 +211,7 @@ def test_transform_and_resize_in_one_sampling():
     import torch.nn.functional as F
 
     from harness.data.augment import apply
-    from harness.evaluate import resize
+    from harness.data.tensors import resize
 
     x = torch.rand(4, 3, 32, 32, generator=gen())
     for size in (64, 75, 160):

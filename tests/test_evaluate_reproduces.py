@@ -85,7 +85,7 @@ def test_evaluate_on_data_with_other_classes_is_one_line(tmp_path, capsys):
 
 def test_predict_decodes_files_as_training_decoded_them(tmp_path):
     from harness.data.folders import decode
-    from harness.inference import read_images
+    from harness.saved_models import read_images
 
     rgba = np.zeros((40, 40, 4), dtype=np.uint8)
     rgba[..., 0] = 200

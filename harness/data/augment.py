@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from harness.evaluate import model_input, resize, unit_floats
+from harness.data.tensors import model_input, resize, unit_floats
 from harness.specs import Augment
 
 
