@@ -50,10 +50,7 @@ SMOKE_DEEP = {"epochs": 4, "stages.train.batch_size": 128, "stages.train.lr": 0.
 def baseline_cnn() -> ModelSpec:
     """The study's CNN, with its recipe and the measured profile settings."""
     return ModelSpec(
-        name="baseline_cnn",
-        family="cnn",
-        input_size=32,
-        build=_baseline,
+        name="baseline_cnn", family="cnn", input_size=32, build=_baseline,
         description="the study's CNN: 3x (conv3x3 + ReLU + maxpool) 32/64/128, dense 256 + dropout",
         recipe=Recipe(
             stages=[
@@ -79,11 +76,7 @@ def baseline_cnn() -> ModelSpec:
 def deep_cnn() -> ModelSpec:
     """airbench94's network and training."""
     return ModelSpec(
-        name="deep_cnn",
-        family="cnn",
-        input_size=32,
-        build=_deep,
-        init_from_data=_whiten,
+        name="deep_cnn", family="cnn", input_size=32, build=_deep, init_from_data=_whiten,
         description="airbench94's CNN: 2x2 whitening stem, 3 conv groups (64/256/256) with BN+GELU, scaled linear head",
         # airbench94's training, in mean-loss terms: its lr 11.5 and weight decay 0.0153 per
         # 1024 summed examples are lr 1.5 and weight decay 1.33e-3 here; batch-norm biases 64x
