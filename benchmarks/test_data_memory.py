@@ -143,13 +143,13 @@ def cifar_like(tmp_path):
 def test_training_from_the_map_is_as_fast_as_from_memory(cifar_like):
     import torch
 
-    from harness import plugins
+    from harness import plugin_registry
     from harness.bench import _quick_training
     from harness.data.splits import make_splits
     from harness.specs import Recipe
     from harness.train import Trainer
 
-    spec = plugins.installed().models["baseline_cnn"].spec
+    spec = plugin_registry.installed().models["baseline_cnn"].spec
     recipe, stage, size = _quick_training(spec)
     one_epoch = Recipe(stages=[replace(stage, epochs=1, early_stopping=None, reduce_lr=None)],
                        augment=recipe.augment, eval_batch_size=recipe.eval_batch_size)

@@ -2,13 +2,13 @@
 than when it runs every epoch. Run: python -m pytest benchmarks -q -s (nothing else running)."""
 import pytest
 
-from harness import plugins
+from harness import plugin_registry
 from harness.bench import frozen_stage_seconds
 
 
 @pytest.mark.parametrize("name, size", [("mobilenetv3", 160)])
 def test_frozen_feature_cache_speedup(benchmark, name, size):
-    spec = plugins.load(report=False).models[name].spec
+    spec = plugin_registry.load(report=False).models[name].spec
     kwargs = dict(n=1024, input_size=size, epochs=5)
     direct = frozen_stage_seconds(spec, feature_cache=False, **kwargs)
     cached = benchmark.pedantic(frozen_stage_seconds, args=(spec,), kwargs={**kwargs, "feature_cache": True},

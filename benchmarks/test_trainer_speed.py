@@ -3,7 +3,7 @@ evaluation, measured alternately in one run. Run: python -m pytest benchmarks -q
 running); ``harness bench`` reports the same numbers."""
 import pytest
 
-from harness import plugins
+from harness import plugin_registry
 from harness.bench import eval_speed, train_speed
 
 CNNS = ["baseline_cnn", "deep_cnn"]
@@ -14,7 +14,7 @@ TRANSFER = ["mobilenetv3", "mobilenetv3_large", "efficientnet_lite0", "resnet50"
 
 @pytest.mark.parametrize("name", CNNS + TRANSFER)
 def test_trainer_costs_at_most_5_percent_over_a_bare_loop(benchmark, name):
-    models = plugins.load().models
+    models = plugin_registry.load().models
     if name not in models:
         pytest.skip(f"{name} is not installed (a plugin package)")
     spec = models[name].spec

@@ -292,10 +292,10 @@ def _train_worker(rank, world_size, port, name, images, repeats, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from harness import distributed, plugins
+    from harness import distributed, plugin_registry
 
     distributed.init("cpu")
-    spec = plugins.load(report=False).models[name].spec
+    spec = plugin_registry.load(report=False).models[name].spec
     recipe, stage, size = _quick_training(spec)
     n = batches_for(images, stage.batch_size, at_least=2 * world_size) * stage.batch_size
     trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, show_progress=False)

@@ -170,9 +170,9 @@ def _interrupt(signum, frame):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from harness import plugins
+    from harness import plugin_registry
 
-    args = build_parser(plugins.load(report=False)).parse_args(argv)
+    args = build_parser(plugin_registry.load(report=False)).parse_args(argv)
     # a scheduler's stop or a plain `kill` ends a run as Ctrl-C does: the last finished epoch
     # stays checkpointed and no half-written file is left behind
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -203,9 +203,9 @@ def entry() -> None:
 
 
 def cmd_list(args, argv) -> int:
-    from harness import plugins
+    from harness import plugin_registry
 
-    registry = plugins.load()
+    registry = plugin_registry.load()
     if args.catalog:
         return _list_catalog(registry, args)
     models = [
@@ -262,9 +262,9 @@ def _list_catalog(registry, args) -> int:
 
 
 def cmd_run(args, argv) -> int:
-    from harness import distributed, plugins, runner
+    from harness import distributed, plugin_registry, runner
 
-    registry = plugins.load()
+    registry = plugin_registry.load()
     options = executor_options(args, registry)
     if args.nproc is not None:
         if args.nproc < 1:
@@ -319,9 +319,9 @@ def run_request(args, argv, registry, executor_opts: dict):
 def add_executor_options(run, registry=None) -> None:
     """``--executor NAME`` and every installed executor's options as flags (an option two executors
     share is one flag)."""
-    from harness import plugins
+    from harness import plugin_registry
 
-    registry = registry or plugins.load(report=False)
+    registry = registry or plugin_registry.load(report=False)
     group = run.add_argument_group("executors (each job, a model x variant x seed, carried out by a plugin; "
                                    "see 'harness list')")
     described = "; ".join(f"{name}: {r.spec.description}" for name, r in sorted(registry.executors.items()))
@@ -379,9 +379,9 @@ def without_option(argv: list, option: str) -> list:
 
 
 def cmd_bench(args, argv) -> int:
-    from harness import bench, plugins
+    from harness import bench, plugin_registry
 
-    registry = plugins.load()
+    registry = plugin_registry.load()
     for name in args.model:
         registry.model(name)
     if args.images < 2 or args.repeats < 1:
@@ -441,11 +441,11 @@ def seeds_of(args) -> list:
 
 
 def cmd_data(args, argv) -> int:
-    from harness import plugins
+    from harness import plugin_registry
     from harness.data.locate import resolve_source
     from harness.runner import pick_dataset
 
-    registry = plugins.load()
+    registry = plugin_registry.load()
     source = resolve_source(args.data, profile="smoke", download=False)
     dataset = pick_dataset(registry, source, args.dataset)
     if args.data_command == "info":
@@ -495,20 +495,20 @@ def _counts(classes, labels) -> dict:
 
 
 def cmd_predict(args, argv) -> int:
-    from harness import plugins, saved_models
+    from harness import plugin_registry, saved_models
 
-    for path, top in saved_models.predict(plugins.load(), Path(args.model_dir), args.images, args.top):
+    for path, top in saved_models.predict(plugin_registry.load(), Path(args.model_dir), args.images, args.top):
         print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in top))
     return 0
 
 
 def cmd_evaluate(args, argv) -> int:
-    from harness import config, plugins, saved_models
+    from harness import config, plugin_registry, saved_models
 
     overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
     if overrides:
         raise HarnessError(f"--set {next(iter(overrides))}: evaluate takes only eval.<evaluator>.<option> settings")
-    result = saved_models.evaluate(plugins.load(), Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
+    result = saved_models.evaluate(plugin_registry.load(), Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
                                 evaluators=config.evaluator_names(args.eval), eval_options=eval_options,
                                 accel=accel_of(args))
     if args.json:

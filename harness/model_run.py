@@ -46,11 +46,11 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
               evaluators=None, dataset: str | None = None, name: str | None = None, registry=None) -> dict:
     """Train one job and write its folder. ``callbacks`` (a ``CallbackList``) and ``evaluators``
     default to the installed plugins' default ones."""
-    from harness import plugins, weights
+    from harness import plugin_registry, weights
     from harness.callbacks import CallbackList
-    from harness.plugins import choose_evaluators
+    from harness.plugin_registry import choose_evaluators
 
-    registry = registry or plugins.installed()
+    registry = registry or plugin_registry.installed()
     callbacks = callbacks if callbacks is not None else CallbackList.make(registry, config, request.callbacks)
     evaluators = evaluators if evaluators is not None else choose_evaluators(registry, request.evaluators,
                                                                              request.eval_options)

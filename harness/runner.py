@@ -95,7 +95,7 @@ def run(registry, request: RunRequest) -> int:
     """Train and evaluate every requested model; returns the process exit code."""
     from harness import weights
     from harness.callbacks import CallbackList
-    from harness.plugins import choose_evaluators
+    from harness.plugin_registry import choose_evaluators
     from harness.locks import FolderLock
     from harness.model_run import read_checkpoint
     from harness.provenance import git_commit

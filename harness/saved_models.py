@@ -99,7 +99,7 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
     from harness.data.locate import resolve_source
     from harness.data.splits import make_splits
     from harness.evaluate import score
-    from harness.plugins import choose_evaluators
+    from harness.plugin_registry import choose_evaluators
 
     chosen = choose_evaluators(registry, evaluators, eval_options)
     model, config, weights = load_saved(registry, model_dir, stage)

@@ -348,9 +348,9 @@ class Trainer:
                  show_progress=True, accel=CPU, callbacks: CallbackList | None = None,
                  cost: TrainingCost | None = None):
         if callbacks is None:
-            from harness import plugins
+            from harness import plugin_registry
 
-            callbacks = CallbackList.make(plugins.installed(), {})
+            callbacks = CallbackList.make(plugin_registry.installed(), {})
         self.model, self.recipe, self.input_size, self.accel, self.callbacks = model, recipe, input_size, accel, callbacks
         self.cost = cost or TrainingCost(None)
         self.world = distributed.current()

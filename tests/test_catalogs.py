@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import install_plugin, write_canonical
-from harness import plugins
+from harness import plugin_registry
 from harness.cli import main
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def metrics_of(folder):
 
 
 def test_a_timm_name_resolves_to_a_full_transfer_spec():
-    registry = plugins.load()
+    registry = plugin_registry.load()
     registered = registry.model("timm:resnet10t")
     spec = registered.spec
     assert registered.plugin == "catalogs" and spec.name == "timm:resnet10t"
@@ -43,11 +43,11 @@ def test_a_timm_name_resolves_to_a_full_transfer_spec():
 
 
 def test_a_torchvision_name_resolves_with_its_head_and_crop_size():
-    spec = plugins.load().model("tv:mobilenet_v3_small").spec
+    spec = plugin_registry.load().model("tv:mobilenet_v3_small").spec
     assert spec.head == "net.classifier.3" and spec.input_size["full"] == 224
     assert spec.cpu_bf16 == ("eval",)  # depthwise convolutions
     assert spec.build(5)(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
-    assert plugins.load().model("tv:inception_v3").spec.input_size["smoke"] == 75  # its smallest input
+    assert plugin_registry.load().model("tv:inception_v3").spec.input_size["smoke"] == 75  # its smallest input
 
 
 @pytest.mark.parametrize("name, close", [("timm:resnet_nonexistent", "timm:resnet"), ("tv:resnet_18", "tv:resnet18")])
@@ -109,7 +109,7 @@ def test_torchvision_weights_load_everything_but_the_classifier(tmp_path):
 
     from harness import weights
 
-    spec = plugins.load().model("tv:resnet18").spec
+    spec = plugin_registry.load().model("tv:resnet18").spec
     folder = tmp_path / "weights"
     folder.mkdir()
     torch.manual_seed(1)
@@ -153,7 +153,7 @@ def register_catalogs(register):
 
 def test_an_outside_catalog_plugin_resolves_and_runs_its_models(site, tmp_path, data, capsys):
     install_plugin(site, "acme_zoo", CATALOG_PLUGIN, "acme", dist="acme-zoo")
-    registry = plugins.load()
+    registry = plugin_registry.load()
     assert registry.model("acme:tiny").plugin == "acme" and registry.model("acme:tiny").package == "acme-zoo"
     out = tmp_path / "out"
     assert main(["run", "--model", "acme:tiny", "--profile", "smoke", "--data", str(data), "--out", str(out),

@@ -41,9 +41,9 @@ def test_smoke_run_all_writes_results(smoke_run):
         assert [s["name"] for s in metrics["stages"]] == ["train"]
         config = json.loads((folder / "config.json").read_text())
         assert config["command"].startswith("harness run --all")
-    from harness import plugins
+    from harness import plugin_registry
 
-    registry = plugins.load(report=False)
+    registry = plugin_registry.load(report=False)
     board = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert {r["model"] for r in board} == set(registry.models)  # every model has a row
     for name, registered in registry.models.items():
@@ -247,11 +247,11 @@ def test_seeds_and_callback_ablation(tmp_path):
 
 def test_a_named_variant_is_a_job_even_when_only_set_changes_it(tmp_path):
     """--variant NAME labels a --set change; it is not an ablation that can have nothing to do."""
-    from harness import plugins, runner
+    from harness import plugin_registry, runner
 
     request = runner.RunRequest(models=["baseline_cnn"], profile="smoke", out=tmp_path, variant="lr3",
                                 overrides={"lr": 3e-3})
-    (job,) = runner.jobs_for(plugins.load(), request)
+    (job,) = runner.jobs_for(plugin_registry.load(), request)
     assert job.name == "baseline_cnn@lr3" and job.config["stages"][0]["lr"] == 3e-3
     assert job.config["variant"] == "lr3" and "accel" not in job.config  # the CPU default is left out
 
@@ -289,9 +289,9 @@ def test_bench_ratio_pairs_each_turn_so_a_slowdown_of_one_run_is_outvoted(monkey
 
 
 def test_epoch_scaling_rows_leave_out_the_warm_up():
-    from harness import plugins
+    from harness import plugin_registry
     from harness.bench import epoch_scaling
 
-    rows = epoch_scaling(plugins.load().models["baseline_cnn"].spec, sizes=(64, 128), batch_sizes=(32, 64))
+    rows = epoch_scaling(plugin_registry.load().models["baseline_cnn"].spec, sizes=(64, 128), batch_sizes=(32, 64))
     assert [(r["train_images"], r["batch_size"]) for r in rows] == [(64, 32), (128, 32), (64, 64), (128, 64)]
     assert all(r["epoch_s"] > 0 and r["us_per_image"] > 0 for r in rows)

@@ -258,12 +258,12 @@ class Recorder(__import__("torch").nn.Module):
 def test_each_severity_reaches_the_corrupted_images(tmp_path):
     import torch
 
-    from harness import config as configuration, plugins
+    from harness import config as configuration, plugin_registry
     from harness.evaluate import EvalContext
     from harness_evaluators.corruptions import CORRUPTIONS, corrupt
     from harness_evaluators.measures import robustness
 
-    spec = plugins.installed().models["baseline_cnn"].spec
+    spec = plugin_registry.installed().models["baseline_cnn"].spec
     config = {**configuration.resolve(spec, "smoke", {}, 0), "tta_flip": True}  # the evaluator turns TTA off
     x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8))
     y = np.arange(20) % 10

@@ -1,14 +1,14 @@
 """Profiles and --set overrides resolve to one validated config."""
 import pytest
 
-from harness import plugins
+from harness import plugin_registry
 from harness.config import parse_overrides, resolve, to_recipe
 from harness.errors import HarnessError
 
 
 @pytest.fixture(scope="module")
 def baseline():
-    return plugins.load(report=False).models["baseline_cnn"].spec
+    return plugin_registry.load(report=False).models["baseline_cnn"].spec
 
 
 def test_profile_then_model_profile_then_set(baseline):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import install_plugin, write_canonical
-from harness import plugins
+from harness import plugin_registry
 from harness.cli import main
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ SMALL = ["--profile", "smoke", "--set", "epochs=1", "--set", "data.val_size=15"]
 
 
 def test_the_built_in_executors_are_plugins():
-    registry = plugins.load()
+    registry = plugin_registry.load()
     assert {name: r.plugin for name, r in registry.executors.items() if name in ("local", "ray")} == \
         {"local": "executors", "ray": "executors"}
     assert set(registry.executors["ray"].spec.options) == {"address", "job_cpus", "job_gpus"}

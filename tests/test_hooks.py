@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import plugins
+from harness import plugin_registry
 from harness.cli import main
 
 from conftest import install_plugin, write_canonical
@@ -59,7 +59,7 @@ def test_list_names_every_built_in_evaluator_and_callback_with_its_plugin(capsys
         dict.fromkeys(("classification", "calibration", "robustness", "latency"), "evaluators")
     assert {name: callbacks.get(name) for name in ("early_stopping", "reduce_lr", "tensorboard", "mlflow")} == \
         dict.fromkeys(("early_stopping", "reduce_lr", "tensorboard", "mlflow"), "callbacks")
-    registry = plugins.load(report=False)
+    registry = plugin_registry.load(report=False)
     assert registry.callbacks["early_stopping"].package == "harness"  # the main distribution's entry point
 
 

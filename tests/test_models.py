@@ -3,10 +3,10 @@ input size and returns one logit per class; its head and blocks name real module
 import pytest
 import torch
 
-from harness import plugins
+from harness import plugin_registry
 from harness.freezing import Parts, trainable_prefixes
 
-REGISTRY = plugins.load(report=False)
+REGISTRY = plugin_registry.load(report=False)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY.models))

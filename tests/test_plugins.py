@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from harness import plugins
+from harness import plugin_registry
 from harness.cli import main
 
 from conftest import install_plugin
@@ -26,7 +26,7 @@ def register_models(register):
 
 
 def test_builtin_plugins_come_through_entry_points():
-    registry = plugins.load()
+    registry = plugin_registry.load()
     assert {"baseline_cnn", "deep_cnn"} <= set(registry.models)
     assert registry.models["baseline_cnn"].plugin == "cnn"
     assert registry.models["baseline_cnn"].package == "harness"
@@ -36,7 +36,7 @@ def test_builtin_plugins_come_through_entry_points():
 
 def test_third_party_plugin_is_discovered_and_trains(site, tmp_path, capsys):
     install_plugin(site, "harness_tiny", TINY_PLUGIN, "tiny")
-    registry = plugins.load()
+    registry = plugin_registry.load()
     assert registry.models["tiny_linear"].package == "harness-testplugin"
     assert main(["list", "--json"]) == 0
     listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
@@ -49,7 +49,7 @@ def test_third_party_plugin_is_discovered_and_trains(site, tmp_path, capsys):
 
 def test_plugin_that_raises_on_import_is_reported_and_others_work(site, capsys):
     install_plugin(site, "harness_broken", "raise RuntimeError('boom at import')\n", "broken", dist="harness-broken")
-    registry = plugins.load()
+    registry = plugin_registry.load()
     assert "baseline_cnn" in registry.models
     assert len(registry.problems) == 1
     assert "plugin 'broken'" in registry.problems[0] and "boom at import" in registry.problems[0]
@@ -60,7 +60,7 @@ def test_plugin_that_raises_on_import_is_reported_and_others_work(site, capsys):
 def test_misspelled_hook_is_an_error(site):
     source = "from harness import hookimpl\n\n@hookimpl\ndef register_model(register):\n    pass\n"
     install_plugin(site, "harness_typo", source, "typo", dist="harness-typo")
-    registry = plugins.load(report=False)
+    registry = plugin_registry.load(report=False)
     assert any("typo" in line and "register_model" in line for line in registry.problems)
     assert "baseline_cnn" in registry.models
 
@@ -68,7 +68,7 @@ def test_misspelled_hook_is_an_error(site):
 def test_plugin_that_fails_to_register_is_isolated(site):
     source = TINY_PLUGIN.replace('name="tiny_linear"', 'name="baseline_cnn"')  # a name already taken
     install_plugin(site, "harness_dupe", source, "zz_dupe", dist="harness-dupe")
-    registry = plugins.load(report=False)
+    registry = plugin_registry.load(report=False)
     assert registry.models["baseline_cnn"].plugin == "cnn"
     assert any("zz_dupe" in line and "already registered" in line for line in registry.problems)
 
@@ -99,11 +99,11 @@ def test_warnings_go_through_the_harness_logger_from_rank_0_only(site, capsys, m
     handler.emit = records.append
     logging.getLogger("harness").addHandler(handler)
     try:
-        plugins.load()
+        plugin_registry.load()
         assert [r.levelname for r in records] == ["WARNING"] and "boom at import" in records[0].getMessage()
         assert capsys.readouterr().err.startswith("harness: warning: plugin 'broken'")
         monkeypatch.setattr(distributed, "is_main", lambda: False)  # another rank of a data-parallel run
-        plugins.load()
+        plugin_registry.load()
         assert capsys.readouterr().err == ""
     finally:
         logging.getLogger("harness").removeHandler(handler)

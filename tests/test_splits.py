@@ -53,7 +53,7 @@ def test_impossible_val_size_is_a_clear_error():
 
 def test_every_run_seed_validates_on_the_same_images(tmp_path, monkeypatch):
     """The README: the run seed changes initialisation and shuffling, never which images validate."""
-    from harness import plugins, runner
+    from harness import plugin_registry, runner
     from harness.data import splits as splitting
 
     made, real = [], splitting.make_splits
@@ -65,7 +65,7 @@ def test_every_run_seed_validates_on_the_same_images(tmp_path, monkeypatch):
 
     monkeypatch.setattr(splitting, "make_splits", spy)
     request = runner.RunRequest(models=["baseline_cnn"], profile="smoke", out=tmp_path, seeds=[0, 1, 2])
-    assert runner.run(plugins.load(), request) == 1  # every job stopped by the spy
+    assert runner.run(plugin_registry.load(), request) == 1  # every job stopped by the spy
     assert len(made) == 3
     for val_y, val_x, train_y in made[1:]:
         assert np.array_equal(val_y, made[0][0]) and np.array_equal(val_x, made[0][1])

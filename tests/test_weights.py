@@ -6,12 +6,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness import plugins, weights
+from harness import plugin_registry, weights
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.runner import RunRequest, run
 
-REGISTRY = plugins.load(report=False)
+REGISTRY = plugin_registry.load(report=False)
 MOBILENET = REGISTRY.models["mobilenetv3"].spec
 
 

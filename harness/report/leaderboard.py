@@ -280,9 +280,9 @@ def headlines(registry=None) -> dict:
     """Field -> column title of every installed evaluator's headline number (``EvaluatorSpec.headline``);
     the table shows the first one present, in place of a 12th column."""
     if registry is None:
-        from harness import plugins
+        from harness import plugin_registry
 
-        registry = plugins.installed()
+        registry = plugin_registry.installed()
     return {spec.headline[0]: spec.headline[1] for spec in (r.spec for r in registry.evaluators.values())
             if spec.headline}
 

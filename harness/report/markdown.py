@@ -381,9 +381,9 @@ def evaluator_sections(results: list, folder: Path, registry=None) -> list:
     """The section of every installed evaluator with a ``report`` function (those whose numbers
     are not in the results write nothing)."""
     if registry is None:
-        from harness import plugins
+        from harness import plugin_registry
 
-        registry = plugins.installed()
+        registry = plugin_registry.installed()
     parts = []
     for name, registered in registry.evaluators.items():
         if registered.spec.report is None:

@@ -138,9 +138,9 @@ def warm_up_workers(ray, options: dict, jobs: int) -> None:
 def import_what_a_job_needs() -> None:
     import torch  # noqa: F401
 
-    from harness import plugins
+    from harness import plugin_registry
 
-    plugins.installed()
+    plugin_registry.installed()
 
 
 def threads(cpus: float) -> int:
@@ -190,8 +190,8 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
     """The Ray task: train one job in a scratch folder and return that folder's files."""
     import torch
 
-    from harness import plugins
-    from harness.plugins import choose_evaluators
+    from harness import plugin_registry
+    from harness.plugin_registry import choose_evaluators
 
     torch.set_num_threads(threads)
     scratch = Path(tempfile.mkdtemp(prefix="harness-job-"))
@@ -201,7 +201,7 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
         for name, data in task["files"].items():
             (folder / name).write_bytes(data)
         request = dataclasses.replace(task["request"], out=scratch)
-        registry = plugins.installed()
+        registry = plugin_registry.installed()
         source = local_weights(task["weights"], weights_bytes, scratch)
         job = rebuild_job(registry, request, task["model"], task["config"], task["name"], folder, source)
         evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
