@@ -162,6 +162,7 @@ def test_mlflow_run_holds_config_epochs_test_metrics_and_files(tmp_path, data, m
     out = tmp_path / "out"
     assert run(out, data, "--callback", "mlflow") == 0
     uri = f"sqlite:///{(out / 'mlflow.db').resolve()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # mlflow.set_tracking_uri sets it too: undone after the test
     mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(experiment_names=["harness"], output_format="list")
     assert len(runs) == 1

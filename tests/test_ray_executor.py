@@ -157,7 +157,8 @@ def test_executor_options_that_cannot_work_are_refused(tmp_path, capsys, options
 def test_ray_jobs_keep_one_mlflow_run_each_with_artifacts_under_out(ray_namespace, tmp_path):
     mlflow = pytest.importorskip("mlflow", reason="pip install -e .[mlflow]")
     out = tmp_path / "ray"
-    result = harness_run(out, "--executor", "ray", "--job-cpus", "1", "--callback", "mlflow")
+    env = {k: v for k, v in loopback.ray_environment().items() if k != "MLFLOW_TRACKING_URI"}  # --out's store
+    result = harness_run(out, "--executor", "ray", "--job-cpus", "1", "--callback", "mlflow", env=env)
     assert result.returncode == 0, result.stdout[-3000:]
     client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{(out / 'mlflow.db').resolve()}")
     runs = client.search_runs([client.get_experiment_by_name("harness").experiment_id])
