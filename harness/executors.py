@@ -17,8 +17,22 @@ from harness.errors import HarnessError, one_line
 from harness.fileio import write_bytes
 from harness.jobs import CHECKPOINT, METRICS, Job, JobContext, Outcome, RunRequest, failed_row, job_label, log
 
-__all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "job_label", "log", "open_entry",
-           "rebuild_job", "run_job", "write_bytes"]
+__all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "choose_evaluators",
+           "installed_registry", "job_label", "log", "open_entry", "rebuild_job", "run_job", "write_bytes"]
+
+
+def installed_registry():
+    """The installed plugins, loaded once per process (a worker's, say)."""
+    from harness.plugin_registry import installed
+
+    return installed()
+
+
+def choose_evaluators(registry, chosen=(), options=None) -> list:
+    """The default evaluators, then the chosen ones, with their options resolved."""
+    from harness.plugin_registry import choose_evaluators as choose
+
+    return choose(registry, chosen, options)
 
 
 def run_job(job: Job, context: JobContext, images=None) -> Outcome:

@@ -183,4 +183,7 @@ def tree_decodes(monkeypatch):
         return real(path, size, *args, **kwargs)
 
     monkeypatch.setattr(folders, "read_tree", counting)
+    import harness_datasets  # the built-in dataset plugin holds its own name for it (harness.toolkit's)
+
+    monkeypatch.setattr(harness_datasets, "read_tree", counting)
     return calls

@@ -5,7 +5,7 @@
 are loggers, chosen with ``--callback NAME``.
 """
 from harness import Callback, CallbackSpec, hookimpl
-from harness.callbacks import improved
+from harness.toolkit import improved
 
 
 class EarlyStopper:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from harness import Callback
-from harness.errors import HarnessError
+from harness.toolkit import HarnessError
 
 EPOCH_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from harness import ModelSpec
-from harness.errors import HarnessError
+from harness.toolkit import HarnessError
 from harness.recipes import scratch_recipe, transfer_recipe
 
 SMOKE_SIZE, QUICK_SIZE = 64, 160  # the built-in transfer models' smoke and (at most) quick sizes

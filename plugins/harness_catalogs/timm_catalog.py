@@ -43,7 +43,7 @@ def spec(arch: str):
 
 def _builder(base: str):
     def build(num_classes):
-        from harness.backbones import timm_model
+        from harness.toolkit import timm_model
 
         return timm_model(base, num_classes)
 

@@ -47,7 +47,7 @@ def _builder(name: str, mean, std):
     def build(num_classes):
         from torchvision import models
 
-        from harness.backbones import Normalized
+        from harness.toolkit import Normalized
 
         extra = {"aux_logits": False, "init_weights": True} if name in NO_AUX else {}
         return Normalized(models.get_model(name, weights=None, num_classes=num_classes, **extra), mean, std)
@@ -74,7 +74,7 @@ def _hub_cache(file: str):
 
 def _loader(head: str):
     def load(net, path):
-        from harness.weights import load_state, read_state
+        from harness.toolkit import load_state, read_state
 
         load_state(net, read_state(path), type(net).__name__, path, classifier=head)
 

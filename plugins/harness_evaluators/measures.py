@@ -41,7 +41,7 @@ def calibration(ctx) -> dict:
     numbers = calibration_numbers(probabilities, ctx.test_y, int(ctx.options["bins"]))
     picture = f"reliability-{ctx.stage}.png"
     if ctx.main:
-        from harness.report.plots import reliability_png
+        from harness.toolkit import reliability_png
 
         reliability_png(ctx.folder / picture, numbers["bins"], f"{ctx.config['model']} ({ctx.stage})", numbers["ece"])
     return {"ece": numbers["ece"], "nll": numbers["nll"], "brier": numbers["brier"],
@@ -63,7 +63,7 @@ def robustness(ctx) -> dict:
     """Accuracy under each corruption at each severity, from a plain prediction pass (no test-time
     augmentation: one pass per corrupted set), with the clean accuracy of the same plain pass; the
     table of corruption x severity is also written beside ``metrics.json``."""
-    from harness.evaluate import predictor
+    from harness.toolkit import predictor
 
     chosen, seed = severities(ctx.options["severities"]), int(ctx.options["seed"])
     plain = predictor(ctx.model, {**ctx.config, "tta_flip": False, "tta_translate": 0}, ctx.accel)
@@ -79,7 +79,7 @@ def robustness(ctx) -> dict:
     mean = sum(every) / len(every)
     table = f"robustness-{ctx.stage}.csv"
     if ctx.main:
-        from harness.fileio import write_text
+        from harness.toolkit import write_text
 
         lines = ["corruption," + ",".join(f"severity_{level}" for level in chosen) + ",mean"]
         for name, levels in by_severity.items():

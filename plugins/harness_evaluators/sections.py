@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.report import evaluated_stages, number
+from harness.toolkit import evaluated_stages, number
 from harness_evaluators.corruptions import CORRUPTIONS
 
 

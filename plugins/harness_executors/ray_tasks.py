@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError, one_line
-from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, job_label, log, open_entry, rebuild_job,
-                               run_job, write_bytes)
+from harness.toolkit import HarnessError, one_line
+from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, choose_evaluators, installed_registry,
+                               job_label, log, open_entry, rebuild_job, run_job, write_bytes)
 
 RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
 OPTIONS = {"address": None, "job_cpus": 1.0, "job_gpus": 0.0}
@@ -138,9 +138,7 @@ def warm_up_workers(ray, options: dict, jobs: int) -> None:
 def import_what_a_job_needs() -> None:
     import torch  # noqa: F401
 
-    from harness import plugin_registry
-
-    plugin_registry.installed()
+    installed_registry()
 
 
 def threads(cpus: float) -> int:
@@ -190,9 +188,6 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
     """The Ray task: train one job in a scratch folder and return that folder's files."""
     import torch
 
-    from harness import plugin_registry
-    from harness.plugin_registry import choose_evaluators
-
     torch.set_num_threads(threads)
     scratch = Path(tempfile.mkdtemp(prefix="harness-job-"))
     try:
@@ -201,7 +196,7 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
         for name, data in task["files"].items():
             (folder / name).write_bytes(data)
         request = dataclasses.replace(task["request"], out=scratch)
-        registry = plugin_registry.installed()
+        registry = installed_registry()
         source = local_weights(task["weights"], weights_bytes, scratch)
         job = rebuild_job(registry, request, task["model"], task["config"], task["name"], folder, source)
         evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)

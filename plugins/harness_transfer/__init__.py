@@ -14,7 +14,7 @@ QUICK_PER_MODEL = {"mobilenetv3": {"stages.finetune.lr": 5e-4}}
 
 def _builder(arch, **kwargs):
     def build(num_classes):
-        from harness.backbones import timm_model
+        from harness.toolkit import timm_model
 
         return timm_model(arch, num_classes, **kwargs)
 

