@@ -339,8 +339,8 @@ def add_executor_options(run, registry=None) -> None:
 
 
 def executor_options(args, registry) -> dict:
-    """The chosen executor's options given on the command line, checked by it; an option of another
-    executor is a one-line error."""
+    """The chosen executor's options given on the command line; an option of another executor is a
+    one-line error (the executor checks their values when the run starts)."""
     if args.executor not in registry.executors:
         raise unknown("executor", args.executor, registry.executors, "see 'harness list'")
     spec = registry.executors[args.executor].spec
@@ -349,8 +349,6 @@ def executor_options(args, registry) -> dict:
     if foreign:
         owners = {name for name, r in registry.executors.items() if foreign[0] in r.spec.options}
         raise HarnessError(f"--{foreign[0].replace('_', '-')}: only used with --executor {' or '.join(sorted(owners))}")
-    if spec.check is not None:
-        spec.check({**spec.options, **given}, args)
     return given
 
 

@@ -16,33 +16,21 @@ from harness.data.cache import open_entry
 from harness.errors import HarnessError, one_line
 from harness.fileio import write_bytes
 from harness.jobs import CHECKPOINT, METRICS, Job, JobContext, Outcome, RunRequest, failed_row, job_label, log
+from harness.plugin_registry import choose_evaluators
+from harness.plugin_registry import installed as installed_registry
 
 __all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "choose_evaluators",
            "installed_registry", "job_label", "log", "open_entry", "rebuild_job", "run_job", "write_bytes"]
 
 
-def installed_registry():
-    """The installed plugins, loaded once per process (a worker's, say)."""
-    from harness.plugin_registry import installed
-
-    return installed()
-
-
-def choose_evaluators(registry, chosen=(), options=None) -> list:
-    """The default evaluators, then the chosen ones, with their options resolved."""
-    from harness.plugin_registry import choose_evaluators as choose
-
-    return choose(registry, chosen, options)
-
-
-def run_job(job: Job, context: JobContext, images=None) -> Outcome:
-    """Train ``job`` in this process (with ``images``, or the context's for its input size) and
-    write its folder; any exception but an interrupt becomes a ``failed`` outcome, after the job's
-    callbacks were told (``on_run_end`` with the failed row)."""
+def run_job(job: Job, context: JobContext) -> Outcome:
+    """Train ``job`` in this process on the context's images for its input size and write its
+    folder; any exception but an interrupt (the images not to be had included) becomes a ``failed``
+    outcome, after the job's callbacks were told (``on_run_end`` with the failed row)."""
     from harness.model_run import run_model
 
     try:
-        images = images if images is not None else context.images_for(job.config["input_size"])
+        images = context.images_for(job.config["input_size"])
         metrics = run_model(job.spec, job.config, images, job.folder, context.request, job.weights,
                             callbacks=job.callbacks, evaluators=context.evaluators, dataset=context.dataset,
                             name=job.name, registry=context.registry)

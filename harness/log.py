@@ -12,9 +12,6 @@ logger = logging.getLogger("harness")
 class _Stderr(logging.StreamHandler):
     """Whatever ``sys.stderr`` is when a record is written (a test's capture, a notebook's cell)."""
 
-    def __init__(self):
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr

@@ -48,25 +48,28 @@ class Registry:
         if name in self.models:
             return self.models[name]
         if name not in self.resolved:
-            for plugin, package, resolve in self.resolvers:
-                try:
-                    spec = resolve(name=name)
-                except HarnessError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - that plugin's failure, named
-                    raise HarnessError(f"plugin '{plugin}' ({package}) failed to resolve model '{name}': "
-                                       f"{one_line(exc)}") from None
-                if spec is not None:
-                    if not isinstance(spec, ModelSpec) or spec.name != name:
-                        raise HarnessError(f"plugin '{plugin}' ({package}) resolved model '{name}' to "
-                                           f"{getattr(spec, 'name', type(spec).__name__)!r}, not a ModelSpec of that name")
-                    self.resolved[name] = Registered(spec, plugin, package)
-                    break
-            else:
-                catalogs = ", ".join(f"{c}:<name>" for c in self.catalogs)
-                raise unknown("model", name, self.models, "see 'harness list'" + (f", or name one as {catalogs}"
-                                                                                  if catalogs else ""))
+            self.resolved[name] = self._resolve(name)
         return self.resolved[name]
+
+    def _resolve(self, name: str) -> Registered:
+        """The first resolver's answer for ``name``, in the order the plugins loaded."""
+        for plugin, package, resolve in self.resolvers:
+            try:
+                spec = resolve(name=name)
+            except HarnessError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - that plugin's failure, named
+                raise HarnessError(f"plugin '{plugin}' ({package}) failed to resolve model '{name}': "
+                                   f"{one_line(exc)}") from None
+            if spec is None:
+                continue
+            if not isinstance(spec, ModelSpec) or spec.name != name:
+                raise HarnessError(f"plugin '{plugin}' ({package}) resolved model '{name}' to "
+                                   f"{getattr(spec, 'name', type(spec).__name__)!r}, not a ModelSpec of that name")
+            return Registered(spec, plugin, package)
+        catalogs = ", ".join(f"{c}:<name>" for c in self.catalogs)
+        raise unknown("model", name, self.models, "see 'harness list'" + (f", or name one as {catalogs}"
+                                                                          if catalogs else ""))
 
 
 def _entry_points():

@@ -101,6 +101,9 @@ def run(registry, request: RunRequest) -> int:
     from harness.provenance import git_commit
 
     git_commit()  # recorded now, while the checkout is the code this process loaded
+    executor = registry.executors[request.executor].spec
+    if executor.check is not None:  # options that cannot work stop the run before anything is loaded
+        executor.check(executor_options(executor, request), request)
     jobs = jobs_for(registry, request)
     # every check that needs no data comes before the data is decoded: plugin lookups, the
     # loggers' extras, the weights files (read and fitted to the architecture once per model)

@@ -6,8 +6,8 @@ an interrupted run resumes exactly. Early stopping, ReduceLROnPlateau and logger
 every epoch and they may end the stage or change the learning rate.
 
 Data stays uint8 (in memory or memory-mapped from the cache; on the GPU when training there); each
-step indexes a batch, scales it to [0, 1] and augments it as a batch. Nothing here knows about particular models: plugins give
-recipes, this runs them.
+step indexes a batch, scales it to [0, 1] and augments it as a batch. Nothing here knows about
+particular models: plugins give recipes, this runs them.
 """
 from __future__ import annotations
 

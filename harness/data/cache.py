@@ -103,13 +103,14 @@ def _build(entry: Path, decode) -> None:
         for name, array in arrays.items():
             path = scratch / f"{name}.npy"
             mapped = _mapped(array)
-            if mapped is not None and Path(mapped.filename) == path.resolve() \
-                    and _describe(path)["shape"] == list(array.shape):
+            described = _describe(path) if mapped is not None and Path(mapped.filename) == path.resolve() else None
+            if described is not None and described["shape"] == list(array.shape):
                 mapped.flush()
             else:  # in memory, or the first rows of a working array: written out (from the page cache)
                 path = path.with_name(f"{name}.rows.npy") if path.exists() else path
                 np.save(path, np.ascontiguousarray(array))
-            index["arrays"][name] = {"file": path.name, **_describe(path)}
+                described = _describe(path)
+            index["arrays"][name] = {"file": path.name, **described}
         kept = {scratch / described["file"] for described in index["arrays"].values()}
         for stray in set(scratch.iterdir()) - kept:
             stray.unlink()  # a decoder's working arrays

@@ -200,12 +200,9 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
         source = local_weights(task["weights"], weights_bytes, scratch)
         job = rebuild_job(registry, request, task["model"], task["config"], task["name"], folder, source)
         evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
-        context = JobContext(request, registry, evaluators, images_for=None, dataset=task["dataset"], options={},
-                             finished=None)
-        try:
-            outcome = run_job(job, context, images=receive(shipped))
-        except HarnessError as exc:  # the images could not be had on this worker: this job's failure
-            outcome = Outcome(job, "failed", reason=str(exc))
+        context = JobContext(request, registry, evaluators, images_for=lambda size: receive(shipped),
+                             dataset=task["dataset"], options={}, finished=None)
+        outcome = run_job(job, context)
         shutil.rmtree(scratch / ".weights", ignore_errors=True)
         return {"status": outcome.status, "metrics": outcome.metrics, "reason": outcome.reason,
                 "traceback": outcome.traceback, "files": files_under(scratch)}
