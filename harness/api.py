@@ -1,44 +1,88 @@
 """The notebook API (fastai-style): ``harness.run(...)`` and ``harness.leaderboard(...)``.
 
-``run`` turns its arguments into the command line's and calls the very function ``harness run``
-calls, so a notebook and a shell run the same code; a user error raises ``HarnessError`` (one line)
-instead of exiting. It returns the leaderboard as a pandas DataFrame.
+``run``'s keywords are ``harness run``'s options (``harness.run_options.RunOptions``) plus the
+chosen executor's; they become the same ``RunOptions`` the command line's flags do, and the same
+``start`` runs them, in this process (``nproc`` starts torchrun's processes as children and waits).
+A user error raises ``HarnessError`` (one line) instead of exiting. It returns the leaderboard as a
+pandas DataFrame.
 """
 from __future__ import annotations
 
+import dataclasses
+import shlex
 from pathlib import Path
 
-# keyword -> command-line option, for the options that take a value
-VALUED = {"seeds": "--seeds", "variant": "--variant", "ablate": "--ablate", "weights_dir": "--weights-dir",
-          "dataset": "--dataset", "device": "--device", "nproc": "--nproc",
-          "executor": "--executor", "address": "--address", "job_cpus": "--job-cpus", "job_gpus": "--job-gpus"}
-FLAGS = {"resume": "--resume", "overwrite": "--overwrite", "download": "--download", "compile": "--compile",
-         "no_pretrained": "--no-pretrained", "sync_bn": "--sync-bn"}
+LISTS = ("seed", "eval", "callback")  # a keyword that takes one value or a list of them
 
 
-def run_arguments(models="all", *, data=None, profile="quick", out="results", **options) -> list:
-    """The ``harness run`` arguments for these keywords (``set={"epochs": 3}`` -> ``--set epochs=3``,
-    ``eval=["calibration"]``, ``callback=["tensorboard"]``, ``seed=[0, 1]``, ``amp=True``, ``seeds=3``, ...)."""
-    argv = ["run", *(["--all"] if models == "all" else ["--model", *([models] if isinstance(models, str) else models)])]
-    argv += ["--profile", profile, "--out", str(out)] + (["--data", str(data)] if data is not None else [])
-    for key, value in options.items():
-        if key == "set":
-            argv += [item for k, v in value.items() for item in ("--set", f"{k}={_text(v)}")]
-        elif key in ("eval", "callback", "seed"):
-            values = [value] if isinstance(value, (str, int)) else list(value)
-            argv += [item for v in values for item in (f"--{key}", str(v))]
-        elif key in ("amp", "channels_last"):
-            argv.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
-        elif key in VALUED:
-            argv += [VALUED[key], str(value)]
-        elif key in FLAGS:
-            argv += [FLAGS[key]] if value else []
-        else:
-            from harness.errors import unknown
+def run(models="all", *, data=None, profile="quick", out="results", **keywords):
+    """Train and evaluate ``models`` ("all" or a list of names) like ``harness run``; returns the
+    leaderboard of ``out`` as a DataFrame (every column of ``leaderboard.csv``). Keywords:
+    ``set={"epochs": 3}``, ``eval=["calibration"]``, ``callback="tensorboard"``, ``seed=[0, 1]``
+    or ``seeds=3``, ``amp=True``, ``nproc=2``, ``executor="ray", job_cpus=1``, ..."""
+    from harness import plugin_registry
+    from harness.cli import without_option
+    from harness.errors import HarnessError
+    from harness.run_options import start
 
-            raise unknown("option", key, ["set", "eval", "callback", "seed", "amp", "channels_last", *VALUED, *FLAGS],
-                          "of harness.run()")
+    registry = plugin_registry.load()
+    options = options_of(registry, models, data=data, profile=profile, out=out, **keywords)
+    argv = command_line(options)  # recorded in config.json; torchrun's processes run it
+    code = start(options, registry, "harness " + shlex.join(argv), child_argv=without_option(argv, "--nproc"))
+    if code not in (0, 1):  # 1: some model failed; its row says why
+        raise HarnessError(f"harness run stopped with exit code {code}")
+    return leaderboard(out)
+
+
+def options_of(registry, models="all", **keywords):
+    """The ``RunOptions`` of ``harness.run``'s arguments; an unknown keyword is a one-line error."""
+    from harness.errors import unknown
+    from harness.run_options import RunOptions, executor_option_names
+
+    fields = {f.name for f in dataclasses.fields(RunOptions)} - {"models", "executor_options"}
+    executor_keys = executor_option_names(registry)
+    for key in keywords:
+        if key not in fields and key not in executor_keys:
+            raise unknown("option", key, sorted(fields) + executor_keys, "of harness.run()")
+    given = {key: value for key, value in keywords.items() if key in fields}
+    for key in LISTS:
+        if key in given and isinstance(given[key], (str, int)):
+            given[key] = [given[key]]
+        elif key in given and given[key] is not None:
+            given[key] = list(given[key])
+    if "out" in given:
+        given["out"] = Path(given["out"])
+    names = None if models == "all" else [models] if isinstance(models, str) else list(models)
+    return RunOptions(models=names, **given, executor_options={k: v for k, v in keywords.items() if k in executor_keys})
+
+
+def command_line(options) -> list:
+    """The ``harness run`` arguments equal to ``options`` (what differs from the defaults)."""
+    from harness.run_options import RunOptions
+
+    argv = ["run", *(["--all"] if options.models is None else ["--model", *options.models])]
+    defaults = RunOptions()
+    for item in dataclasses.fields(RunOptions):
+        value = getattr(options, item.name)
+        if item.name in ("models", "executor_options") or value == getattr(defaults, item.name):
+            continue
+        argv += _words(item.name, value)
+    for key, value in options.executor_options.items():
+        argv += _words(key, value)
     return argv
+
+
+def _words(name: str, value) -> list:
+    flag = "--" + name.replace("_", "-")
+    if name == "set":
+        return [word for key, item in value.items() for word in ("--set", f"{key}={_text(item)}")]
+    if isinstance(value, (list, tuple)):
+        return [word for item in value for word in (flag, str(item))]
+    if name in ("amp", "channels_last") and value is False:
+        return ["--no-" + name.replace("_", "-")]
+    if isinstance(value, bool):
+        return [flag] if value else []
+    return [flag, str(value)]
 
 
 def _text(value) -> str:
@@ -47,19 +91,6 @@ def _text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def run(models="all", *, data=None, profile="quick", out="results", **options):
-    """Train and evaluate ``models`` ("all" or a list of names) like ``harness run``; returns the
-    leaderboard of ``out`` as a DataFrame (every column of ``leaderboard.csv``)."""
-    from harness.cli import build_parser, cmd_run
-    from harness.errors import HarnessError
-
-    argv = run_arguments(models, data=data, profile=profile, out=out, **options)
-    code = cmd_run(build_parser().parse_args(argv), argv)
-    if code not in (0, 1):  # 1: some model failed; its row says why
-        raise HarnessError(f"harness run stopped with exit code {code}")
-    return leaderboard(out)
 
 
 def leaderboard(*paths):

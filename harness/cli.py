@@ -5,7 +5,6 @@ Nothing heavy is imported at start-up: torch loads only inside the commands that
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import signal
@@ -14,6 +13,7 @@ import threading
 from pathlib import Path
 
 from harness.errors import HarnessError, unknown
+from harness.run_options import accel_of
 
 HEAVY_COMMANDS = {"run", "evaluate", "predict", "bench"}  # commands that train, and so want the fast allocator
 
@@ -158,12 +158,6 @@ def add_accel_options(parser) -> None:
     group.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays for it)")
 
 
-def accel_of(args):
-    from harness.accel import Accel
-
-    return Accel.choose(args.device, args.amp, args.channels_last, args.compile)
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -262,58 +256,27 @@ def _list_catalog(registry, args) -> int:
 
 
 def cmd_run(args, argv) -> int:
-    from harness import distributed, plugin_registry, runner
+    from harness import plugin_registry
+    from harness.run_options import start
 
-    registry = plugin_registry.load()
-    options = executor_options(args, registry)
-    if args.nproc is not None:
-        if args.nproc < 1:
-            raise HarnessError("--nproc must be at least 1")
-        if args.executor != "local":
-            raise HarnessError(f"--executor {args.executor} runs each job in one process; --nproc/torchrun spread "
-                               "one job over several: use one or the other (see README, 'Running on a cluster')")
-        if distributed.from_environment().active:
-            raise HarnessError("--nproc is for starting processes; under torchrun leave it out")
-        return distributed.launch(args.nproc, without_option(argv, "--nproc"))
-    request = run_request(args, argv, registry, options)
-    if args.sync_bn and not request.accel.on_gpu:
-        raise HarnessError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm is GPU-only); on CPUs each process "
-                           "normalises its own part of the batch and rank 0's running statistics are kept")
-    world = distributed.init(request.accel.device)
-    if world.active and request.accel.on_gpu:
-        request.accel = dataclasses.replace(request.accel, device=f"cuda:{world.local_rank}")
-    try:
-        return runner.run(registry, request)
-    finally:
-        distributed.shutdown()
+    return start(options_of(args), plugin_registry.load(), "harness " + shlex.join(argv),
+                 child_argv=without_option(argv, "--nproc"))
 
 
-def run_request(args, argv, registry, executor_opts: dict):
-    """The ``RunRequest`` of ``harness run``'s arguments, every name checked."""
-    from harness import config, runner
+def options_of(args):
+    """``harness run``'s flags as the ``RunOptions`` that ``harness.run``'s keywords also make."""
+    from harness import config
+    from harness.run_options import RunOptions
 
-    if args.all:
-        names = sorted(registry.models)
-        if not names:
-            raise HarnessError("no models are registered; install a model plugin (see 'harness list')")
-    else:
-        names = list(dict.fromkeys(args.model))
-        for name in names:
-            registry.model(name)  # a one-line error for a name nothing registered or resolves
-    for name in args.callback:
-        if name not in registry.callbacks:
-            raise unknown("callback", name, registry.callbacks, "see 'harness list'")
-    overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
-    return runner.RunRequest(
-        models=names, profile=args.profile, data=args.data, dataset=args.dataset, download=args.download,
-        out=Path(args.out), seeds=seeds_of(args), overrides=overrides,
-        evaluators=config.evaluator_names(args.eval, args.profile), eval_options=eval_options,
-        callbacks=list(dict.fromkeys(args.callback)), command="harness " + shlex.join(argv), resume=args.resume,
-        overwrite=args.overwrite, ablate=args.ablate, variant=args.variant, weights_dir=args.weights_dir,
-        pretrained=not args.no_pretrained, skip_missing_weights=args.all,
-        # an executor whose jobs get GPUs (--job-gpus) runs them on its machines' GPUs, not this one's
-        accel=task_gpu_accel(args) if executor_opts.get("job_gpus") else accel_of(args),
-        sync_bn=args.sync_bn, executor=args.executor, executor_options=executor_opts)
+    given = {k[len("executor_"):]: v for k, v in vars(args).items() if k.startswith("executor_") and v is not None}
+    return RunOptions(
+        models=None if args.all else args.model, profile=args.profile, out=Path(args.out), data=args.data,
+        dataset=args.dataset, download=args.download, seed=args.seed or [], seeds=args.seeds,
+        set=config.parse_overrides(args.set), eval=args.eval, callback=args.callback, variant=args.variant,
+        ablate=args.ablate, weights_dir=args.weights_dir, no_pretrained=args.no_pretrained, device=args.device,
+        amp=args.amp, channels_last=args.channels_last, compile=args.compile, nproc=args.nproc,
+        sync_bn=args.sync_bn, executor=args.executor, executor_options=given, resume=args.resume,
+        overwrite=args.overwrite)
 
 
 def add_executor_options(run, registry=None) -> None:
@@ -336,31 +299,6 @@ def add_executor_options(run, registry=None) -> None:
                                type=type(default) if default is not None else str,
                                metavar=option.split("_")[-1].upper(),
                                help=registered.spec.help.get(option, f"with --executor {name}"))
-
-
-def executor_options(args, registry) -> dict:
-    """The chosen executor's options given on the command line; an option of another executor is a
-    one-line error (the executor checks their values when the run starts)."""
-    if args.executor not in registry.executors:
-        raise unknown("executor", args.executor, registry.executors, "see 'harness list'")
-    spec = registry.executors[args.executor].spec
-    given = {k[len("executor_"):]: v for k, v in vars(args).items() if k.startswith("executor_") and v is not None}
-    foreign = sorted(set(given) - set(spec.options))
-    if foreign:
-        owners = {name for name, r in registry.executors.items() if foreign[0] in r.spec.options}
-        raise HarnessError(f"--{foreign[0].replace('_', '-')}: only used with --executor {' or '.join(sorted(owners))}")
-    return given
-
-
-def task_gpu_accel(args):
-    """With --job-gpus the tasks' machines have the GPUs, not necessarily this one: CUDA, on the GPU
-    defaults, without asking this machine's torch (a task without a GPU fails on its own)."""
-    from harness.accel import Accel
-
-    if args.device not in ("auto", "cuda") and not args.device.startswith("cuda:"):
-        raise HarnessError(f"--job-gpus runs jobs on GPUs; --device {args.device} contradicts it")
-    device = "cuda" if args.device == "auto" else args.device
-    return Accel.choose(device, args.amp, args.channels_last, args.compile, here=False)
 
 
 def without_option(argv: list, option: str) -> list:
@@ -426,16 +364,6 @@ def cmd_bench(args, argv) -> int:
           f"img/s: {data['speedup_vs_torchvision']:.1f}x; peak memory {result['peak_rss_mb']:.0f} MB "
           f"({result['environment']['threads']} threads, allocator {result['environment']['allocator']})")
     return 0
-
-
-def seeds_of(args) -> list:
-    if args.seeds is not None and args.seed:
-        raise HarnessError("give either --seeds K or --seed N (once or more), not both")
-    if args.seeds is not None:
-        if args.seeds < 1:
-            raise HarnessError("--seeds must be at least 1")
-        return list(range(args.seeds))
-    return list(dict.fromkeys(args.seed or [0]))
 
 
 def cmd_data(args, argv) -> int:

@@ -72,7 +72,13 @@ def test_a_small_folder_trains_with_default_settings(tmp_path):
     assert metrics["data"]["val"] == 120 and metrics["data"]["train"] == 1080 and metrics["data"]["test"] == 300
 
 
-def test_python_api_returns_the_leaderboard(tmp_path, data):
+def test_python_api_returns_the_leaderboard(tmp_path, data, monkeypatch):
+    import harness.cli
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("harness.run parsed command-line words")
+
+    monkeypatch.setattr(harness.cli, "build_parser", no_parsing)
     frame = harness.run(models=["baseline_cnn"], profile="smoke", data=data, out=tmp_path / "x",
                         set={"data.val_size": 15, "epochs": 1})
     assert isinstance(frame, pd.DataFrame) and "accuracy" in frame.columns
@@ -83,3 +89,37 @@ def test_python_api_returns_the_leaderboard(tmp_path, data):
 
     with pytest.raises(HarnessError, match="unknown model 'resnet5'; did you mean 'resnet50'"):
         harness.run(models=["resnet5"], profile="smoke", data=data, out=tmp_path / "y")
+
+
+@pytest.mark.parametrize("keywords, flags", [
+    ({"models": ["baseline_cnn", "deep_cnn"], "profile": "smoke", "set": {"epochs": 1, "data.val_size": 15},
+      "seed": [1, 2], "eval": "calibration", "callback": ["tensorboard"], "amp": False, "resume": True},
+     ["--model", "baseline_cnn", "deep_cnn", "--profile", "smoke", "--set", "epochs=1", "--set", "data.val_size=15",
+      "--seed", "1", "--seed", "2", "--eval", "calibration", "--callback", "tensorboard", "--no-amp", "--resume"]),
+    ({"models": "all", "seeds": 3, "no_pretrained": True, "executor": "ray", "job_cpus": 1, "variant": "v"},
+     ["--all", "--seeds", "3", "--no-pretrained", "--executor", "ray", "--job-cpus", "1", "--variant", "v"]),
+])
+def test_python_keywords_and_command_line_flags_make_one_request(tmp_path, keywords, flags):
+    """harness.run's keywords make the RunOptions and RunRequest the command line's flags make, and the
+    command it records (config.json) parses back to the same options."""
+    import dataclasses
+
+    from harness import api, cli, plugin_registry
+    from harness.config import resolve
+    from harness.run_options import request_of
+
+    registry = plugin_registry.load(report=False)
+    out = str(tmp_path / "out")
+    from_python = api.options_of(registry, out=out, **keywords)
+    from_flags = cli.options_of(cli.build_parser(registry).parse_args(["run", *flags, "--out", out]))
+    def same(a, b):  # --set's values are text on the command line, Python values in a notebook
+        first, second = request_of(a, registry, "c"), request_of(b, registry, "c")
+        assert {k: str(v) for k, v in first.overrides.items()} == second.overrides
+        assert dataclasses.replace(first, overrides={}) == dataclasses.replace(second, overrides={})
+        spec = registry.models["baseline_cnn"].spec
+        assert resolve(spec, "smoke", first.overrides) == resolve(spec, "smoke", second.overrides)
+
+    same(from_python, from_flags)
+    same(from_python, cli.options_of(cli.build_parser(registry).parse_args(api.command_line(from_python))))
+    with pytest.raises(harness.errors.HarnessError, match="unknown option 'sed'; did you mean 'seed'"):
+        api.options_of(registry, sed=[1])
