@@ -174,7 +174,7 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
     bare_lookahead = Lookahead(bare_model, stage.lookahead, total_steps=10**9) if stage.lookahead else None
 
     def harness_epoch():
-        trainer.train_epoch(stage, optimizer, None, "bench")
+        trainer.train_epoch(stage, optimizer, None)
         accel.sync()
         return n
 
@@ -301,7 +301,7 @@ def _train_worker(rank, world_size, port, name, images, repeats, out):
     trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, show_progress=False)
 
     def epoch():
-        trainer.train_epoch(stage, optimizer, None, "bench")
+        trainer.train_epoch(stage, optimizer, None)
         return n
 
     rate = images_per_second(epoch, repeats)
@@ -348,7 +348,7 @@ def epoch_scaling(spec, sizes=(5000, 10000, 25000, 45000), batch_sizes=(64, 128,
         for n in (sizes[0], *sizes):  # the first is the warm-up
             trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, accel=accel, show_progress=False)
             started = time.perf_counter()
-            trainer.train_epoch(stage, optimizer, None, "bench")
+            trainer.train_epoch(stage, optimizer, None)
             accel.sync()
             rows.append({"train_images": n, "batch_size": batch_size, "epoch_s": time.perf_counter() - started})
         del rows[-len(sizes) - 1]  # drop the warm-up

@@ -10,27 +10,35 @@ from pathlib import Path
 from harness.errors import one_line
 from harness.log import warn
 
-def improved(value: float, best: float | None, monitor: str, min_delta: float = 0.0) -> bool:
-    """Whether ``value`` beats ``best`` by more than ``min_delta``: lower is better for a loss
-    (``val_loss``, ``train_loss``), higher for everything else (Keras's ``mode="auto"``)."""
+def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta``, in ``mode`` ``max`` (higher is
+    better) or ``min`` (a monitor's settings name theirs: ``settings.direction``)."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be max or min, got {mode!r}")
     if best is None:
         return True
-    if monitor.endswith("loss"):
-        return value < best - min_delta
-    return value > best + min_delta
+    return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
 class Callback:
     """The hooks a training callback may implement (``CallbackSpec.make`` returns one); every one
     is a no-op here, so a callback overrides only what it needs. ``on_epoch_end`` returning True
-    ends the stage; ``state_dict`` / ``load_state_dict`` carry the callback's state through the
-    checkpoint, so ``--resume`` continues it."""
+    (or ``control.stop()``) ends the stage; ``state_dict`` / ``load_state_dict`` carry the
+    callback's state through the checkpoint, so ``--resume`` continues it. The trainer's own
+    progress bar, console line, best-epoch tracking and checkpoint are callbacks on these hooks
+    (``harness.loop_callbacks``)."""
 
     def on_run_start(self, run: "RunInfo") -> None:
         """Before training; ``run.main`` is False on the other processes of a data-parallel run."""
 
     def on_stage_start(self, stage, control: "Control") -> None:
         """At each stage's start, with the handle on the model and the learning rate."""
+
+    def on_epoch_start(self, epoch: int, batches: int) -> None:
+        """Before an epoch's ``batches`` training steps."""
+
+    def on_batch_end(self, step: int) -> None:
+        """After training step ``step`` (1 to ``batches``) of the epoch."""
 
     def on_epoch_end(self, epoch: int, logs: dict) -> bool | None:
         """After each epoch: ``logs`` has train_loss, train_acc, val_loss, val_acc, lr, stage."""
@@ -63,15 +71,21 @@ class RunInfo:
 
 
 class Control:
-    """The handle a callback gets at ``on_stage_start``: the model and the learning rate.
+    """The handle a callback gets at ``on_stage_start``: the model, the learning rate, the stage's end.
 
     ``lr`` is the head's learning rate (the one ``history.csv`` records); ``set_lr`` changes it and
     keeps every other parameter group at its ratio to it (a lower ``base_lr``, ``norm_lr_scale``).
+    ``stop()`` ends the stage after the epoch; ``stopping`` says whether one asked.
+    ``features_cached``: the stage trains the head on the frozen base's cached features.
     """
 
     def __init__(self, model, optimizer, stage):
         self.model, self.optimizer, self.stage = model, optimizer, stage
         self.starting_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.stopping, self.features_cached = False, False
+
+    def stop(self) -> None:
+        self.stopping = True
 
     @property
     def lr(self) -> float:
@@ -144,7 +158,7 @@ class CallbackList:
             if name in states and hasattr(callback, "load_state_dict"):
                 callback.load_state_dict(states[name])
 
-    def names(self) -> list:
+    def names(self) -> list:  # what config.json and metrics.json list
         return [name for name, _, _ in self.entries]
 
 

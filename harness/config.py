@@ -13,7 +13,7 @@ import typing
 
 from harness.errors import HarnessError, unknown
 from harness.freezing import TRAINABLE
-from harness.specs import Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage
+from harness.specs import MONITOR_MODES, Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage
 
 
 @dataclasses.dataclass
@@ -73,6 +73,26 @@ def resolve(spec: ModelSpec, profile: str, overrides: dict, seed: int = 0) -> di
         for key, value in layer.items():
             set_value(config, key, value)
     to_recipe(config)  # validates the whole thing
+    for stage, name in _monitors(config):  # each monitor names the way it improves
+        stage[name]["mode"] = stage[name].get("mode") or MONITOR_MODES[stage[name]["monitor"]]
+    return config
+
+
+MONITORED = ("early_stopping", "reduce_lr")
+
+
+def _monitors(config: dict):
+    """(stage, key) of every monitor a config's stages have switched on."""
+    return [(stage, name) for stage in config["stages"] for name in MONITORED if stage.get(name)]
+
+
+def fingerprinted(config: dict) -> dict:
+    """``config`` as a checkpoint's fingerprint reads it: a mode that is its monitor's own is left out,
+    since it trains the same as a config that names none (which then resumes the checkpoint)."""
+    config = copy.deepcopy(config)
+    for stage, name in _monitors(config):
+        if stage[name].get("mode") == MONITOR_MODES.get(stage[name]["monitor"]):
+            del stage[name]["mode"]
     return config
 
 
@@ -158,7 +178,7 @@ def _assign(target: dict, cls, parts: list, value, key: str) -> None:
         nested = NESTED[name]
         if not rest:  # the whole block: only "none" (turn a callback off) or "default"
             parsed = _parse(value)
-            if parsed is None and name in ("early_stopping", "reduce_lr"):
+            if parsed is None and name in MONITORED:
                 target[name] = None
             elif parsed == "default":
                 target[name] = dataclasses.asdict(nested())
@@ -268,8 +288,10 @@ def _check_stage(stage: Stage) -> None:
     if stage.epochs < 1 or stage.batch_size < 1 or stage.lr <= 0:
         raise HarnessError(f"{where}: epochs, batch_size and lr must be positive")
     for callback in (stage.early_stopping, stage.reduce_lr):
-        if callback and callback.monitor not in ("val_acc", "val_loss"):
-            raise HarnessError(f"{where}: monitor must be val_acc or val_loss, got '{callback.monitor}'")
+        if callback and callback.monitor not in MONITOR_MODES:
+            raise HarnessError(f"{where}: monitor must be {' or '.join(MONITOR_MODES)}, got '{callback.monitor}'")
+        if callback and callback.mode not in (None, "max", "min"):
+            raise HarnessError(f"{where}: mode must be max or min (or none for the monitor's own), got '{callback.mode}'")
         if callback and callback.patience < 1:
             raise HarnessError(f"{where}: patience must be at least 1 (set the callback to none to turn it off)")
     if stage.norm_lr_scale <= 0 or not 0 <= stage.lookahead < 1:

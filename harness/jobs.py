@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness import distributed
+from harness.config import fingerprinted
 
 # a job's folder: results/<model>[@variant][/seed-<n>]/ with these files
 CHECKPOINT = "checkpoint.pt"
@@ -120,4 +121,4 @@ def failed_row(config: dict, reason: str) -> dict:
 
 def fingerprint(config: dict) -> str:
     """A job's settings as one hash: a checkpoint resumes only the settings that made it."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(fingerprinted(config), sort_keys=True, default=str).encode()).hexdigest()

@@ -165,11 +165,6 @@ def train_stages(spec, config: dict, built: Built, folder: Path, request: RunReq
     main, splits = distributed.is_main(), built.splits
     test_x = torch.from_numpy(splits.test_x)
 
-    def on_epoch(row):
-        log(f"{spec.name} {row['stage']} epoch {row['epoch']}: loss {row['train_loss']:.4f} "
-            f"acc {row['train_acc']:.4f} val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f} "
-            f"lr {row['lr']:.2e} ({row['time_s']:.1f}s)")
-
     def on_stage_end(stage, trained):
         if main:
             save_torch(stage_weights(folder, stage.name), {k: v.cpu() for k, v in trained.state_dict().items()})
@@ -180,7 +175,7 @@ def train_stages(spec, config: dict, built: Built, folder: Path, request: RunReq
 
     callbacks.call("on_run_start", RunInfo(name, config, folder, request.out, main, request.results_dir))
     trainer = Trainer(built.model, splits, built.recipe, input_size=config["input_size"], seed=config["seed"],
-                      parts=Parts.of(built.model, spec.head, spec.blocks), label=spec.name, on_epoch=on_epoch,
+                      parts=Parts.of(built.model, spec.head, spec.blocks), label=spec.name,
                       on_stage_end=on_stage_end, checkpoint=folder / CHECKPOINT, fingerprint=fingerprint(config),
                       accel=built.accel, callbacks=callbacks, cost=TrainingCost(built.macs_by_module, spec.head))
     return trainer.fit(resume)

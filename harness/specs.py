@@ -8,19 +8,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional, Union
 
+# the values a callback may monitor, and the direction each improves in: a monitor's mode when its
+# settings name none
+MONITOR_MODES = {"val_acc": "max", "val_loss": "min"}
+
+
+class Monitored:
+    """What early stopping and ReduceLROnPlateau share: a monitored value and the way it improves."""
+
+    @property
+    def direction(self) -> str:
+        """``max`` or ``min``: the settings' mode, else the monitor's own."""
+        return self.mode or MONITOR_MODES[self.monitor]
+
 
 @dataclass
-class EarlyStopping:
+class EarlyStopping(Monitored):
     """Stop a stage when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
     monitor: str = "val_acc"
     patience: int = 8
     min_delta: float = 0.0
     restore_best_weights: bool = True
+    mode: Optional[str] = None  # max | min: which way is better; None: the monitor's (MONITOR_MODES)
 
 
 @dataclass
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(Monitored):
     """Multiply the learning rate by ``factor`` when ``monitor`` stalls (torch's scheduler does it)."""
 
     monitor: str = "val_acc"
@@ -29,6 +43,7 @@ class ReduceLROnPlateau:
     min_delta: float = 0.0
     cooldown: int = 0
     min_lr: float = 1e-6
+    mode: Optional[str] = None  # max | min: which way is better; None: the monitor's (MONITOR_MODES)
 
 
 @dataclass
@@ -182,8 +197,9 @@ class CallbackSpec:
     ``make(config)`` gets the run's resolved config (plain data) and returns an object with any of:
     ``on_run_start(run)`` (``run.name``, ``run.config``, ``run.folder``, ``run.main``: whether this
     process writes files), ``on_stage_start(stage, control)`` (``control.model``, ``control.lr``,
-    ``control.set_lr(value)``), ``on_epoch_end(epoch, logs)`` (``logs``: ``train_loss``,
-    ``train_acc``, ``val_loss``, ``val_acc``, ``lr``, ``stage``; returning True ends the stage),
+    ``control.set_lr(value)``, ``control.stop()``), ``on_epoch_start(epoch, batches)``,
+    ``on_batch_end(step)``, ``on_epoch_end(epoch, logs)`` (``logs``: ``train_loss``, ``train_acc``,
+    ``val_loss``, ``val_acc``, ``lr``, ``stage``; returning True ends the stage),
     ``on_stage_end(stage, control)`` and ``on_run_end(metrics)``; ``state_dict()`` /
     ``load_state_dict(state)`` put its state in the checkpoint, so ``--resume`` continues it.
     ``default`` callbacks are in every run (they act on recipe words such as ``early_stopping``);

@@ -1,9 +1,10 @@
 """The training loop: stages run in order, each with its own trainable parts, optimizer and
 learning-rate schedule; validation after every epoch; early stopping on a validation metric with
 the best weights restored at the end of every stage; a checkpoint after every epoch from which
-an interrupted run resumes exactly. Early stopping, ReduceLROnPlateau and loggers are callbacks
-(``harness.callbacks``, built-ins in ``plugins/harness_callbacks``): the loop calls them at the end of
-every epoch and they may end the stage or change the learning rate.
+an interrupted run resumes exactly. The loop only calls hooks: early stopping, ReduceLROnPlateau and
+loggers are plugins' callbacks (``harness.callbacks``, built-ins in ``plugins/harness_callbacks``)
+that may end the stage or change the learning rate; the best epoch, the progress bar, the console
+line and the checkpoint are the trainer's own (``harness.loop_callbacks``).
 
 Data stays uint8 (in memory or memory-mapped from the cache; on the GPU when training there); each
 step indexes a batch, scales it to [0, 1] and augments it as a batch. Nothing here knows about
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 
 from harness import distributed
 from harness.accel import CPU
-from harness.callbacks import CallbackList, Control, improved
+from harness.callbacks import CallbackList, Control
 from harness.compute import TrainingCost
 from harness.data.augment import augment_batch, training_batch
 from harness.data.rows import as_tensor
@@ -31,7 +32,7 @@ from harness.evaluate import loss_and_accuracy, predict_logits
 from harness.errors import HarnessError
 from harness.fileio import save_torch
 from harness.freezing import Parts, fixed_parameters, freeze, train_mode, trainable_prefixes
-from harness.progress import Progress
+from harness.loop_callbacks import BestEpoch, Checkpointing, ConsoleLine, OwnAndPlugins, ProgressBar
 from harness.specs import Recipe, Stage
 
 CHECKPOINT_VERSION = 2  # 2: callback states replace the fixed early-stopping / plateau entries
@@ -54,9 +55,9 @@ class StageResult:
     extra: dict = field(default_factory=dict)  # what the end-of-stage hook returned (test metrics)
 
     @classmethod
-    def of(cls, state, result, cost_known: bool) -> "StageResult":
+    def of(cls, state, best: BestEpoch, result, cost_known: bool) -> "StageResult":
         """A stage's result as it ends (``state``: its ``StageState``; ``result``: the run's totals)."""
-        return cls(state.stage.name, state.epoch, state.best.epoch, state.best.value, state.best.monitor,
+        return cls(state.stage.name, state.epoch, best.epoch, best.value, best.monitor,
                    stopped_early=state.epoch < state.stage.epochs, train_time_s=result.train_time_s,
                    train_images=result.train_images, train_flop=result.train_flop if cost_known else None)
 
@@ -242,7 +243,7 @@ class FeatureCache:
             trainer.model.train(was_training)
         return torch.cat(captured)
 
-    def train_epoch(self, stage: Stage, optimizer, step_schedule, description: str) -> tuple[float, float]:
+    def train_epoch(self, stage: Stage, optimizer, step_schedule) -> tuple[float, float]:
         trainer = self.trainer
         self.head.train()
         n = self.train_features.shape[1]
@@ -251,7 +252,7 @@ class FeatureCache:
                 if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long)).to(self.train_features.device)
         # every process trains the (small) head on all cached features alike: no exchange needed
         return run_batches(trainer, self.head, order, lambda index, total: self.train_features[view[index], index],
-                           stage, optimizer, step_schedule, f"{description} (cached features)")
+                           stage, optimizer, step_schedule)
 
     @torch.inference_mode()
     def val_logits(self) -> torch.Tensor:
@@ -265,42 +266,25 @@ class FeatureCache:
         return logits.cpu()
 
 
-class BestEpoch:
-    """The stage's best epoch for the results, on early stopping's monitor (``val_acc`` when the
-    stage has none); early stopping itself is a callback, which restores the weights."""
-
-    def __init__(self, stage: Stage):
-        settings = stage.early_stopping
-        self.monitor = settings.monitor if settings else "val_acc"
-        self.min_delta = settings.min_delta if settings else 0.0
-        self.value, self.epoch = None, 0
-
-    def update(self, epoch: int, row: dict) -> None:
-        if improved(row[self.monitor], self.value, self.monitor, self.min_delta):
-            self.value, self.epoch = row[self.monitor], epoch
-
-    def state_dict(self) -> dict:
-        return {"value": self.value, "epoch": self.epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.value, self.epoch = state["value"], state["epoch"]
-
-
 @dataclass
 class StageState:
     """What a stage carries from epoch to epoch, all of it in its checkpoint: the optimizer and its
-    per-step schedule, the callbacks' handle, the best epoch so far, the generator's state when the
-    stage began (the feature cache draws from it), the epoch reached."""
+    per-step schedule, the callbacks' handle, the generator's state when the stage began (the
+    feature cache draws from it), the epoch reached. The callbacks' states (the best epoch's
+    among them) are the trainer's."""
 
     index: int
     stage: Stage
     optimizer: Any
     step_schedule: Any
     control: Control
-    best: BestEpoch
     stage_start: Any
     epoch: int = 0
-    finished: bool = False
+
+    @property
+    def finished(self) -> bool:
+        """A callback ended the stage, or its budget of epochs is spent."""
+        return self.control.stopping or self.epoch >= self.stage.epochs
 
     def state_dict(self, trainer) -> dict:
         accel = trainer.accel
@@ -312,7 +296,6 @@ class StageState:
             "optimizer": self.optimizer.state_dict(),
             "step_schedule": self.step_schedule.state_dict() if self.step_schedule is not None else None,
             "callbacks": trainer.callbacks.state_dict(),
-            "best": self.best.state_dict(),
             "lookahead": trainer.lookahead.state_dict() if trainer.lookahead is not None else None,
             "rng": {"torch": torch.get_rng_state(), "generator": trainer.generator.get_state(),
                     "stage_start": self.stage_start,
@@ -324,41 +307,49 @@ class StageState:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.step_schedule is not None:
             self.step_schedule.load_state_dict(state["step_schedule"])
-        trainer.callbacks.load_state_dict(state["callbacks"])
-        self.best.load_state_dict(state["best"])
+        callbacks = state["callbacks"]
+        if "best" in state:  # a version-2 checkpoint may keep the best epoch beside the callbacks
+            callbacks = {BestEpoch.name: state["best"], **callbacks}
+        trainer.callbacks.load_state_dict(callbacks)
         if trainer.lookahead is not None:
             trainer.lookahead.load_state_dict(state["lookahead"])
         torch.set_rng_state(state["rng"]["torch"])
         if trainer.accel.on_gpu and state["rng"].get("cuda") is not None:  # dropout on the GPU draws from it
             torch.cuda.set_rng_state(state["rng"]["cuda"], trainer.accel.device)
         trainer.generator.set_state(state["rng"]["generator"])
-        self.epoch, self.finished = state["epoch"], state["stage_finished"]
+        self.epoch, self.control.stopping = state["epoch"], state["stage_finished"]
 
 
 class Trainer:
     """Runs a recipe on a model over its splits: a loop of stages, each "start, then epochs until a
-    callback or the budget ends it", calling hooks at every boundary. ``callbacks`` (a ``CallbackList``;
-    default: the installed plugins' defaults, early stopping and ReduceLROnPlateau) see every stage
-    and epoch; ``on_epoch(row)`` each history row; ``on_stage_end(stage, model)`` runs after theirs (the
-    best weights restored) and returns a dict kept in the stage's result. With ``checkpoint`` set,
-    state is saved there atomically after every epoch. ``accel``: where and how to compute."""
+    callback or the budget ends it", calling the callbacks' hooks at every boundary. ``callbacks`` (a
+    ``CallbackList``; default: the installed plugins' defaults, early stopping and ReduceLROnPlateau)
+    come after the trainer's own: the best epoch, and with ``show_progress`` the progress bar and
+    the console line (labelled ``label``); with ``checkpoint`` set, the state is saved there
+    atomically after every epoch, after every other callback. ``on_stage_end(stage, model)`` runs
+    after the callbacks' (the best weights restored) and returns a dict kept in the stage's result.
+    ``accel``: where and how to compute."""
 
     def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, parts: Parts | None = None,
-                 label="", on_epoch=None, on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
+                 label="", on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
                  show_progress=True, accel=CPU, callbacks: CallbackList | None = None,
                  cost: TrainingCost | None = None):
         if callbacks is None:
             from harness import plugin_registry
 
             callbacks = CallbackList.make(plugin_registry.installed(), {})
-        self.model, self.recipe, self.input_size, self.accel, self.callbacks = model, recipe, input_size, accel, callbacks
+        self.best = BestEpoch()
+        shown = [ProgressBar(label), ConsoleLine(label)] if show_progress else []
+        self.callbacks = OwnAndPlugins([self.best, *shown], callbacks,
+                                       [Checkpointing(self)] if checkpoint is not None else [])
+        self.model, self.recipe, self.input_size, self.accel = model, recipe, input_size, accel
         self.cost = cost or TrainingCost(None)
         self.world = distributed.current()
         self.forward = accel.prepare(model)  # the model, or its compiled form (same parameters)
         self.evaluate = self.forward  # DDP's forward syncs buffers: never used for (uneven) eval parts
         self.parts = parts or Parts.of(model)
-        self.label, self.on_epoch, self.on_stage_end = label, on_epoch, on_stage_end
-        self.checkpoint, self.fingerprint, self.show_progress = checkpoint, fingerprint, show_progress
+        self.on_stage_end = on_stage_end
+        self.checkpoint, self.fingerprint = checkpoint, fingerprint
         # the whole training set moves to a GPU once, as uint8: no per-batch host transfers; on the
         # CPU a memory-mapped split stays where it is and each batch reads its rows
         self.train_x = accel.to_device(as_tensor(splits.train_x))
@@ -369,11 +360,12 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(seed)
         self.frozen, self.fixed = [], fixed_parameters(model)
         self.lookahead, self.cache = None, None
+        self.result, self.state = None, None  # the run's totals and the stage's state, while fitting
 
     # --- the loop ---------------------------------------------------------------------------
 
     def fit(self, resume: dict | None = None) -> FitResult:
-        result = FitResult.from_checkpoint(resume) if resume is not None else FitResult()
+        result = self.result = FitResult.from_checkpoint(resume) if resume is not None else FitResult()
         start = resume["stage_index"] if resume is not None else 0
         for index, stage in enumerate(self.recipe.stages):
             if index < len(result.stages):
@@ -383,11 +375,12 @@ class Trainer:
 
     def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
         state = self.start_stage(index, stage, result, resume)
-        while not state.finished and state.epoch < stage.epochs:
+        while not state.finished:
             row = self.run_epoch(state, result)
-            self.end_epoch(state, result, row)
+            result.history.append(row)
+            self.callbacks.on_epoch_end(state.epoch, row, state.control)  # any may end the stage
         self.callbacks.call("on_stage_end", stage, state.control)
-        stage_result = StageResult.of(state, result, self.cost.known)
+        stage_result = StageResult.of(state, self.best, result, self.cost.known)
         if self.on_stage_end:
             stage_result.extra = self.on_stage_end(stage, self.model) or {}
         return stage_result
@@ -408,12 +401,12 @@ class Trainer:
         control = Control(self.model, optimizer, stage)
         step_schedule = make_step_schedule(stage, optimizer, batches)
         self.callbacks.call("on_stage_start", stage, control)
-        best = BestEpoch(stage)
         self.lookahead = Lookahead(self.model, stage.lookahead, stage.epochs * batches) if stage.lookahead else None
         if resume is not None:  # the generator as it was when the stage began, for the feature cache
             self.generator.set_state(resume["rng"]["stage_start"])
-        state = StageState(index, stage, optimizer, step_schedule, control, best, self.generator.get_state())
+        state = self.state = StageState(index, stage, optimizer, step_schedule, control, self.generator.get_state())
         self.cache = FeatureCache.for_stage(self, stage, result, resume)
+        control.features_cached = self.cache is not None
         if resume is not None:
             state.load_state_dict(resume, self)
         return state
@@ -424,11 +417,11 @@ class Trainer:
         state.epoch += 1
         lr = state.optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
-        description = f"{stage.name} {state.epoch}/{stage.epochs}"
+        self.callbacks.call("on_epoch_start", state.epoch, batch_count(len(self.train_y), stage.batch_size))
         if self.cache is not None:
-            train_loss, train_acc = self.cache.train_epoch(stage, state.optimizer, state.step_schedule, description)
+            train_loss, train_acc = self.cache.train_epoch(stage, state.optimizer, state.step_schedule)
         else:
-            train_loss, train_acc = self.train_epoch(stage, state.optimizer, state.step_schedule, description)
+            train_loss, train_acc = self.train_epoch(stage, state.optimizer, state.step_schedule)
         distributed.sync_buffers(self.model)
         result.train_time_s += time.perf_counter() - started
         result.train_images += len(self.train_y)
@@ -444,23 +437,12 @@ class Trainer:
                 "train_time_s": result.train_time_s, "train_images": result.train_images,
                 "train_flop": result.train_flop if self.cost.known else None}
 
-    def end_epoch(self, state: StageState, result: FitResult, row: dict) -> None:
-        """The epoch's hooks: the history row, the best epoch, the callbacks (any may end the stage),
-        then the checkpoint."""
-        result.history.append(row)
-        if self.on_epoch:
-            self.on_epoch(row)
-        state.best.update(state.epoch, row)
-        stop = self.callbacks.on_epoch_end(state.epoch, dict(row))
-        state.finished = stop or state.epoch == state.stage.epochs
-        self.save_checkpoint(state, result)
-
     def val_logits(self) -> torch.Tensor:
         return distributed.sharded(lambda part: predict_logits(
             self.evaluate, part, input_size=self.input_size, batch_size=self.recipe.eval_batch_size,
             accel=self.accel), self.val_x)
 
-    def train_epoch(self, stage: Stage, optimizer, step_schedule, description: str) -> tuple[float, float]:
+    def train_epoch(self, stage: Stage, optimizer, step_schedule) -> tuple[float, float]:
         train_mode(self.model, self.frozen)
         order = torch.randperm(len(self.train_y), generator=self.generator)
         world = self.world
@@ -471,12 +453,13 @@ class Trainer:
             return training_batch(self.train_x[index], self.input_size, self.recipe.augment, self.generator,
                                   rows=slice(world.rank, None, world.size), total=total, layout=self.accel.layout)
 
-        return run_batches(self, self.forward, order, inputs, stage, optimizer, step_schedule, description,
-                           world=world)
+        return run_batches(self, self.forward, order, inputs, stage, optimizer, step_schedule, world=world)
 
     # --- checkpoints --------------------------------------------------------------------------
 
-    def save_checkpoint(self, state: StageState, result: FitResult) -> None:
+    def save_checkpoint(self) -> None:
+        """The stage's state and the run's totals so far (the ``Checkpointing`` callback's work)."""
+        state, result = self.state, self.result
         if self.checkpoint is None or not self.world.main:
             return
         save_torch(self.checkpoint, {
@@ -491,7 +474,7 @@ def batch_count(n: int, batch_size: int) -> int:
     return n // batch_size + (1 if n % batch_size > 1 else 0)
 
 
-def run_batches(trainer: Trainer, module, order, inputs, stage: Stage, optimizer, step_schedule, description: str,
+def run_batches(trainer: Trainer, module, order, inputs, stage: Stage, optimizer, step_schedule,
                 world=distributed.SINGLE):
     """Batches in ``order``; ``inputs(index, total)`` gives this process's inputs of a batch of
     ``total`` images (with several processes, ``index`` is every ``world.size``-th image of
@@ -501,7 +484,6 @@ def run_batches(trainer: Trainer, module, order, inputs, stage: Stage, optimizer
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
     batches = batch_count(len(trainer.train_y), stage.batch_size)
-    progress = Progress(batches, f"{trainer.label} {description}", enabled=trainer.show_progress)
     order = order.to(device)
     for step in range(batches):
         batch = order[step * stage.batch_size : (step + 1) * stage.batch_size]
@@ -516,8 +498,7 @@ def run_batches(trainer: Trainer, module, order, inputs, stage: Stage, optimizer
             loss_sum += loss * len(y)
             correct += (logits.argmax(1) == y).sum()
         seen += len(y)
-        progress.update(step + 1)
-    progress.close()
+        trainer.callbacks.call("on_batch_end", step + 1)
     if world.active:
         totals = distributed.reduce_sum(torch.stack([loss_sum, correct.to(loss_sum.dtype),
                                                      torch.tensor(float(seen), device=device)]))

@@ -52,3 +52,30 @@ def test_bad_overrides_are_one_line_errors(baseline, pair, message):
 def test_unknown_profile(baseline):
     with pytest.raises(HarnessError, match="did you mean 'quick'"):
         resolve(baseline, "quik", {})
+
+
+def test_monitors_name_their_mode_and_it_is_obeyed(baseline):
+    from torch import nn
+
+    from harness.jobs import fingerprint
+    from harness.specs import EarlyStopping
+    from harness_callbacks import EarlyStopper
+
+    config = resolve(baseline, "full", {})
+    assert config["stages"][0]["early_stopping"]["mode"] == "max" and config["stages"][0]["reduce_lr"]["mode"] == "max"
+    on_loss = resolve(baseline, "full", parse_overrides(["early_stopping.monitor=val_loss"]))
+    assert on_loss["stages"][0]["early_stopping"]["mode"] == "min"
+    named = resolve(baseline, "full", parse_overrides(["early_stopping.mode=min"]))
+    assert named["stages"][0]["early_stopping"]["mode"] == "min"
+    with pytest.raises(HarnessError, match="mode must be max or min"):
+        resolve(baseline, "full", parse_overrides(["early_stopping.mode=up"]))
+    # a mode that is its monitor's own trains alike: same fingerprint as a config naming none
+    unnamed = resolve(baseline, "full", {})
+    for stage in unnamed["stages"]:
+        del stage["early_stopping"]["mode"], stage["reduce_lr"]["mode"]
+    assert fingerprint(config) == fingerprint(unnamed) != fingerprint(named)
+    # mode min on val_acc: a falling accuracy is the improvement
+    stopper = EarlyStopper(EarlyStopping(monitor="val_acc", patience=1, mode="min"))
+    model = nn.Linear(1, 1)
+    assert not stopper.update(1, {"val_acc": 0.5}, model) and not stopper.update(2, {"val_acc": 0.4}, model)
+    assert stopper.update(3, {"val_acc": 0.6}, model) and stopper.best_epoch == 2

@@ -15,6 +15,7 @@ from harness.train import TRIANGLE_END, TRIANGLE_START, Lookahead, Trainer, make
     param_groups
 from harness_cnn.models import DeepCNN, Whitening, fit_whitening
 
+from helpers.callbacks import after_each_epoch
 from helpers.models import net, tiny_splits
 
 
@@ -170,7 +171,7 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
     original = Trainer.fit
 
     def interrupted(self, resume=None):
-        self.on_epoch = stop_after_first_epoch
+        after_each_epoch(self, stop_after_first_epoch)
         return original(self, resume)
 
     monkeypatch.setattr(Trainer, "fit", interrupted)

@@ -7,6 +7,7 @@ from harness.freezing import Parts, freeze
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
 from harness.train import Trainer, load_checkpoint, make_optimizer, param_groups
 
+from helpers.callbacks import after_each_epoch
 from helpers.models import net, scripted_val_acc, tiny_splits
 from helpers.timings import without_timings
 
@@ -51,7 +52,7 @@ def test_next_stage_starts_from_the_restored_best_weights(monkeypatch):
     snapshots, at_stage_end = {}, {}
     trainer = Trainer(net(), tiny_splits(), Recipe(stages=stages), input_size=8, seed=0,
                       on_stage_end=lambda stage, model: at_stage_end.setdefault(stage.name, copy_state(model)))
-    trainer.on_epoch = lambda row: snapshots.setdefault((row["stage"], row["epoch"]), copy_state(trainer.model))
+    after_each_epoch(trainer, lambda row: snapshots.setdefault((row["stage"], row["epoch"]), copy_state(trainer.model)))
     result = trainer.fit()
     assert [s.best_epoch for s in result.stages] == [1, 2]
     for key, value in snapshots[("frozen", 1)].items():
@@ -85,8 +86,9 @@ def airbench_recipe():
 ])
 def test_resume_after_interruption_gives_the_same_history_and_weights(tmp_path, recipe, interrupt_at):
     def trainer(checkpoint, on_epoch=None):
-        return Trainer(net(), tiny_splits(), recipe(), input_size=8, seed=7, checkpoint=checkpoint,
-                       on_epoch=on_epoch, fingerprint="x", on_stage_end=lambda stage, model: {"n": 1})
+        made = Trainer(net(), tiny_splits(), recipe(), input_size=8, seed=7, checkpoint=checkpoint,
+                       fingerprint="x", on_stage_end=lambda stage, model: {"n": 1})
+        return after_each_epoch(made, on_epoch) if on_epoch else made
 
     reference = trainer(tmp_path / "a.pt")
     expected = reference.fit()
@@ -111,6 +113,25 @@ def test_resume_after_interruption_gives_the_same_history_and_weights(tmp_path, 
         [(s.name, s.best_epoch, s.epochs, s.extra) for s in expected.stages]
     for key, value in reference.model.state_dict().items():
         assert torch.equal(resumed_trainer.model.state_dict()[key], value), key
+
+
+def test_a_checkpoint_with_the_best_epoch_beside_the_callbacks_resumes_it(tmp_path, monkeypatch):
+    """Version-2 checkpoints may keep the best epoch under "best" rather than among the callbacks."""
+    scripted_val_acc(monkeypatch, [0.5, 0.9, 0.6, 0.7, 0.8])
+    stage = Stage(name="train", lr=0.05, epochs=4, batch_size=16, early_stopping=None)
+
+    def stop_at_three(row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt  # epoch 2's checkpoint is the last on disk
+
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0, checkpoint=tmp_path / "c.pt")
+    with pytest.raises(KeyboardInterrupt):
+        after_each_epoch(trainer, stop_at_three).fit()
+    state = load_checkpoint(tmp_path / "c.pt")
+    state["best"] = state["callbacks"].pop("trainer.best_epoch")
+    assert state["best"] == {"value": 0.9, "epoch": 2}
+    resumed = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0).fit(state)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4] and resumed.stages[0].best_epoch == 2
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):

@@ -4,9 +4,11 @@ import torch
 from torch import nn
 
 from harness_callbacks import EarlyStopper
+from harness import Callback
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
 from harness.train import Trainer
 
+from helpers.callbacks import after_each_epoch
 from helpers.models import scripted_val_acc, tiny_splits
 from helpers.timings import without_timings
 
@@ -23,7 +25,7 @@ def snapshots_per_epoch(trainer):
     def on_epoch(row):
         seen[(row["stage"], row["epoch"])] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
-    trainer.on_epoch = on_epoch
+    after_each_epoch(trainer, on_epoch)
     return seen
 
 
@@ -147,3 +149,54 @@ def test_a_callback_on_the_base_class_overrides_only_what_it_needs():
                       callbacks=CallbackList([("stop_at_two", "test", stopper)]))
     result = trainer.fit()
     assert [row["epoch"] for row in result.history] == [1, 2] and result.stages[0].stopped_early
+
+
+class CountAndStopAtTwo(Callback):
+    """Counts epochs in its state and ends the stage through its control handle at epoch 2."""
+
+    def __init__(self):
+        self.count = 0
+
+    def on_stage_start(self, stage, control):
+        self.control = control
+
+    def on_epoch_end(self, epoch, logs):
+        self.count += 1
+        if epoch == 2:
+            self.control.stop()
+
+    def state_dict(self):
+        return {"count": self.count}
+
+
+def test_the_trainers_own_callbacks_frame_the_plugins(tmp_path, capsys):
+    from harness.callbacks import CallbackList
+    from harness.train import load_checkpoint
+
+    recipe = Recipe(stages=[Stage(epochs=5, batch_size=16, early_stopping=None)], augment=Augment())
+    counter = CountAndStopAtTwo()
+    trainer = Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, label="tiny",
+                      checkpoint=tmp_path / "c.pt", callbacks=CallbackList([("count", "test", counter)]))
+    result = trainer.fit()
+    assert [row["epoch"] for row in result.history] == [1, 2] and result.stages[0].stopped_early
+    saved = load_checkpoint(tmp_path / "c.pt")  # written after the plugin's epoch: its stop and state are in
+    assert saved["stage_finished"] is True and saved["epoch"] == 2 and saved["callbacks"]["count"] == {"count": 2}
+    assert saved["callbacks"]["trainer.best_epoch"]["epoch"] == result.stages[0].best_epoch
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["tiny train epoch 1", "tiny train epoch 2"]
+    Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, show_progress=False,
+            callbacks=CallbackList([("count", "test", CountAndStopAtTwo())])).fit()
+    assert capsys.readouterr().err == ""
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_training(tmp_path):
+    """The trainer's own callbacks are not switched off on failure as a plugin's are."""
+    from harness.fileio import WriteFailed
+
+    (tmp_path / "file").write_text("")
+    recipe = Recipe(stages=[Stage(epochs=3, batch_size=16, early_stopping=None)], augment=Augment())
+    trainer = Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, show_progress=False,
+                      checkpoint=tmp_path / "file" / "c.pt")
+    with pytest.raises(WriteFailed, match="could not write"):
+        trainer.fit()
+    assert trainer.state.epoch == 1
