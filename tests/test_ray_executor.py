@@ -113,9 +113,17 @@ def test_a_worker_killed_on_every_try_is_a_failed_row(ray_namespace, tmp_path):
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 
+def scratch_folders() -> set:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("harness-ray-*"))
+
+
 def test_ctrl_c_keeps_finished_jobs_and_resume_trains_the_rest(ray_namespace, tmp_path):
     out = tmp_path / "out"
+    before = scratch_folders()
     outcome = kill_scenario(out, kills=-1, epochs=2)
+    assert scratch_folders() <= before  # the cancelled task's scratch folder went with the run
     log = outcome["log"]
     assert outcome["returncode"] == 130, log[-3000:]
     assert "ray: interrupted; 1 finished jobs kept, 1 cancelled" in log

@@ -5,7 +5,9 @@ machine maps that entry (no copy), and only a cluster of several machines also g
 Ray's object store, so workers elsewhere need neither the data path nor a shared filesystem. The
 starting weights (a file, a package's file or the hub's) travel as bytes when the worker cannot
 see the driver's path. A task trains in a scratch folder of its own and returns that folder's
-files; the driver writes them under ``--out``, each file atomically and ``metrics.json`` last, so a
+files (the scratch folders of one run share a parent in the temp folder, which the driver removes
+at the end, so a task cancelled or killed mid-job leaves nothing behind on the driver's machine);
+the driver writes them under ``--out``, each file atomically and ``metrics.json`` last, so a
 folder with a ``metrics.json`` is complete. A worker that dies is retried once by Ray; a job that
 raises gets a ``failed`` row, as with the local executor (``harness.executors``' policy).
 """
@@ -16,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from harness.toolkit import HarnessError, one_line
@@ -23,6 +26,7 @@ from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, choose_
                                job_label, log, open_entry, rebuild_job, run_job, write_bytes)
 
 RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
+SCRATCH_PREFIX = "harness-ray-"  # a run's tasks' scratch folders: <temp>/harness-ray-<run>/job-*
 OPTIONS = {"address": None, "job_cpus": 1.0, "job_gpus": 0.0}
 HELP = {"address": "with --executor ray: join this cluster ('auto', 'ray://host:10001'); default: start a local "
                    "Ray with this machine's CPUs",
@@ -66,6 +70,7 @@ def run(jobs: list, context: JobContext) -> None:
     """Every job as a Ray task; each one's files are written as it finishes."""
     ray = import_ray()
     options = context.options
+    scratch = SCRATCH_PREFIX + uuid.uuid4().hex[:12]
     start(ray, options)
     try:
         warm_up_workers(ray, options, len(jobs))
@@ -83,12 +88,14 @@ def run(jobs: list, context: JobContext) -> None:
                                  retry_exceptions=False, name=f"harness:{label}")
             # in a list, so that Ray hands the task the reference and fetches the bytes only if asked
             weights_bytes = [weights_files[path]] if path is not None else None
-            ref = task.remote(payload(job, context), stored[size], threads(options["job_cpus"]), weights_bytes)
+            ref = task.remote({**payload(job, context), "scratch": scratch}, stored[size], threads(options["job_cpus"]),
+                              weights_bytes)
             pending[ref] = (job, label)
         log_start(len(jobs), options)
         collect(ray, pending, context)
     finally:
-        ray.shutdown()
+        ray.shutdown()  # the workers are gone: what a killed or cancelled task left can go
+        shutil.rmtree(Path(tempfile.gettempdir()) / scratch, ignore_errors=True)
 
 
 def collect(ray, pending: dict, context: JobContext) -> None:
@@ -189,7 +196,9 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
     import torch
 
     torch.set_num_threads(threads)
-    scratch = Path(tempfile.mkdtemp(prefix="harness-job-"))
+    parent = Path(tempfile.gettempdir()) / task["scratch"]
+    parent.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="job-", dir=parent))
     try:
         folder = scratch / task["folder"]
         folder.mkdir(parents=True)
