@@ -228,3 +228,37 @@ def test_corruptions_are_seeded_deterministic_and_change_the_images():
         assert distance(harsh) > distance(mild), name
     with pytest.raises(ValueError):
         corrupt("contrast", x, 6, seed=0)
+
+
+def test_robustness_corrupts_chunk_by_chunk_the_images_one_whole_pass_would(monkeypatch):
+    """Memory of a chunk whatever the test set's size, the same corrupted images and accuracies."""
+    from types import SimpleNamespace
+
+    from harness import plugin_registry
+    from harness.accel import CPU
+    from harness.config import resolve
+    from harness_evaluators import corruptions
+    from harness_evaluators.corruptions import CORRUPTIONS, corrupted_chunks
+    from harness_evaluators.measures import robustness
+
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (40, 3, 32, 32), dtype=np.uint8))
+    for name, function in CORRUPTIONS.items():
+        whole = function(x, 4, torch.Generator().manual_seed(3))
+        chunks = list(corrupted_chunks(name, x, 4, seed=3, chunk=16))
+        assert [start for start, _ in chunks] == [0, 16, 32], name
+        assert torch.equal(torch.cat([part for _, part in chunks]), whole), name
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()
+    labels = np.random.default_rng(2).integers(0, 10, 40)
+    config = resolve(plugin_registry.load(report=False).models["baseline_cnn"].spec, "quick", {})
+    ctx = SimpleNamespace(model=model, config=config, accel=CPU, test_x=x, test_y=labels, stage="train",
+                          options={"severities": "2", "seed": 3}, main=False, folder=None)
+    monkeypatch.setattr(corruptions, "CHUNK", 16)  # three chunks of 40 images, the clean pass too
+    result = robustness(ctx)
+    with torch.no_grad():
+        for name, function in CORRUPTIONS.items():
+            images = function(x, 2, torch.Generator().manual_seed(3)).float() / 255
+            expected = float((model(images).argmax(1) == torch.as_tensor(labels)).double().mean())
+            assert result["corruption_by_severity"][name]["2"] == pytest.approx(expected, abs=1e-12), name
+        clean = float((model(x.float() / 255).argmax(1) == torch.as_tensor(labels)).double().mean())
+    assert result["corruption_clean_acc"] == pytest.approx(clean, abs=1e-12)

@@ -100,9 +100,22 @@ CORRUPTIONS = {
 }
 
 
-def corrupt(name: str, x: torch.Tensor, severity: int, seed: int) -> torch.Tensor:
-    """``x`` (uint8, N x 3 x H x W, on the CPU) with corruption ``name`` at ``severity`` (1-5)."""
+# images corrupted at once, so memory is a chunk's floats whatever the test set's size; a multiple
+# of 16 (torch draws normal numbers 16 at a time), so when an image's values are too (32 px, 224 px)
+# the noise equals one draw over the whole set
+CHUNK = 256
+
+
+def corrupted_chunks(name: str, x: torch.Tensor, severity: int, seed: int, chunk: int | None = None):
+    """(first row, corrupted rows) of ``x`` (uint8, N x 3 x H x W) with corruption ``name`` at
+    ``severity`` (1-5), ``chunk`` images at a time, all drawn from one generator seeded ``seed``."""
     if not 1 <= severity <= 5 or math.floor(severity) != severity:
         raise ValueError(f"severity must be 1 to 5, got {severity}")
-    generator = torch.Generator().manual_seed(seed)
-    return CORRUPTIONS[name](x.cpu(), int(severity), generator)
+    generator, chunk = torch.Generator().manual_seed(seed), chunk or CHUNK
+    for start in range(0, len(x), chunk):
+        yield start, CORRUPTIONS[name](x[start : start + chunk].cpu(), int(severity), generator)
+
+
+def corrupt(name: str, x: torch.Tensor, severity: int, seed: int) -> torch.Tensor:
+    """The whole of ``x`` corrupted (``corrupted_chunks`` joined)."""
+    return torch.cat([part for _, part in corrupted_chunks(name, x, severity, seed)])

@@ -6,7 +6,8 @@ import time
 import numpy as np
 import torch
 
-from harness_evaluators.corruptions import CORRUPTIONS, corrupt
+from harness_evaluators import corruptions
+from harness_evaluators.corruptions import CORRUPTIONS, corrupted_chunks
 
 
 def calibration_numbers(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:
@@ -69,12 +70,14 @@ def robustness(ctx) -> dict:
     plain = predictor(ctx.model, {**ctx.config, "tta_flip": False, "tta_translate": 0}, ctx.accel)
     labels = torch.as_tensor(ctx.test_y)
 
-    def accuracy(x) -> float:
-        return float((plain(x).argmax(1) == labels).float().mean())
+    def accuracy(chunks) -> float:  # one chunk of corrupted images in memory at a time
+        right = sum(int((plain(part).argmax(1) == labels[start : start + len(part)]).sum()) for start, part in chunks)
+        return right / len(labels)
 
-    by_severity = {name: {str(level): accuracy(corrupt(name, ctx.test_x, level, seed)) for level in chosen}
+    by_severity = {name: {str(level): accuracy(corrupted_chunks(name, ctx.test_x, level, seed)) for level in chosen}
                    for name in CORRUPTIONS}
-    clean = accuracy(ctx.test_x)
+    chunk = corruptions.CHUNK
+    clean = accuracy((start, ctx.test_x[start : start + chunk]) for start in range(0, len(labels), chunk))
     every = [value for levels in by_severity.values() for value in levels.values()]
     mean = sum(every) / len(every)
     table = f"robustness-{ctx.stage}.csv"
