@@ -37,11 +37,15 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
 
 
 def _list_command(commands) -> None:
+    from harness.catalogs import DETAILED_AT_MOST
+
     listing = commands.add_parser("list", help="list registered models and datasets with their plugins")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.add_argument("--catalog", metavar="NAME", help="list a catalog's architectures instead (timm, tv, ...)")
     listing.add_argument("--match", metavar="PATTERN", default="*", help="with --catalog: shell-style names, e.g. 'resnet*'")
     listing.add_argument("--weights-dir", metavar="DIR", help="with --catalog: where to look for weights files")
+    listing.add_argument("--details", action="store_true", help="with --catalog: parameters, GMACs and weights "
+                         f"however many names match (by default only when {DETAILED_AT_MOST} or fewer do)")
 
 
 def _run_command(commands, registry=None) -> None:
@@ -241,9 +245,9 @@ def cmd_list(args, argv) -> int:
 
 
 def _list_catalog(registry, args) -> int:
-    from harness.catalogs import entries
+    from harness.catalogs import DETAILED_AT_MOST, entries
 
-    found = entries(registry, args.catalog, args.match, args.weights_dir)
+    found = entries(registry, args.catalog, args.match, args.weights_dir, details=args.details or None)
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
@@ -251,7 +255,11 @@ def _list_catalog(registry, args) -> int:
 
     print(tabulate(found, headers={"name": "name", "params_m": "params (M)", "input_size": "input px",
                                    "gmacs": "GMACs", "weights": "weights", "plugin": "plugin"}))
-    print(f"\n{len(found)} architecture(s); weights: file (--weights-dir), package, hub (its local cache) or not here")
+    if found and "params_m" not in found[0]:
+        print(f"\n{len(found)} architecture(s); parameters, GMACs and weights are counted for {DETAILED_AT_MOST} or "
+              "fewer: narrow --match, or pass --details (each is built on the meta device, under a second)")
+    else:
+        print(f"\n{len(found)} architecture(s); weights: file (--weights-dir), package, hub (its local cache) or not here")
     return 0
 
 

@@ -71,6 +71,20 @@ def test_list_a_catalog_with_params_macs_and_weights(tmp_path, capsys):
     assert "tv:resnet18" in capsys.readouterr().out
 
 
+def test_a_long_catalog_listing_names_the_architectures_and_says_how_to_count_them(capsys):
+    """timm's whole catalog would take minutes to build on the meta device: names alone, at once."""
+    from harness.catalogs import DETAILED_AT_MOST
+
+    assert main(["list", "--catalog", "timm", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) > DETAILED_AT_MOST and all(set(row) == {"name", "plugin"} for row in rows)
+    assert main(["list", "--catalog", "timm"]) == 0
+    assert "narrow --match, or pass --details" in capsys.readouterr().out
+    assert main(["list", "--catalog", "timm", "--match", "resnet10t", "--details", "--json"]) == 0
+    detailed = json.loads(capsys.readouterr().out)[0]
+    assert detailed["gmacs"] > 0 and {"name": "timm:resnet10t", "plugin": detailed["plugin"]} in rows
+
+
 def test_timm_and_torchvision_models_train_from_scratch_onto_the_leaderboard(tmp_path, data):
     out = tmp_path / "out"
     assert main(["run", "--model", "timm:resnet10t", "tv:mobilenet_v3_small", "--no-pretrained", "--profile",
