@@ -117,6 +117,12 @@ def _data_command(commands) -> None:
     show.add_argument("--out", default="samples.png", metavar="PNG", help="where to write the grid (default: samples.png)")
     show.add_argument("--model", metavar="NAME", help="use this model's augmentation and input size (default: baseline_cnn)")
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set augment.rotation=30")
+    cache = data_commands.add_parser("cache", help="the decoded-image cache: its entries, their sizes; remove some")
+    cache.add_argument("--json", action="store_true", help="machine-readable output")
+    cache.add_argument("--prune", action="store_true", help="remove entries that cannot be used: an older format, "
+                       "damaged, or left half-built by a killed decoder")
+    cache.add_argument("--older-than", type=float, metavar="DAYS", help="remove entries last used more than DAYS ago")
+    cache.add_argument("--clear", action="store_true", help="remove every entry (none that is being decoded)")
 
 
 def _bench_command(commands) -> None:
@@ -379,6 +385,8 @@ def cmd_data(args, argv) -> int:
     from harness.data.locate import resolve_source
     from harness.runner import pick_dataset
 
+    if args.data_command == "cache":
+        return _data_cache(args)
     registry = plugin_registry.load()
     source = resolve_source(args.data, profile="smoke", download=False)
     dataset = pick_dataset(registry, source, args.dataset)
@@ -393,6 +401,35 @@ def cmd_data(args, argv) -> int:
     images = dataset.load(source, resolved["input_size"])
     samples_png(Path(args.out), images, config.to_recipe(resolved).augment)
     print(f"wrote {args.out}: {min(len(images.classes), 12)} classes, originals and after {name}'s augmentation")
+    return 0
+
+
+def _data_cache(args) -> int:
+    """List the cache's entries, after removing what ``--prune`` / ``--older-than`` / ``--clear`` ask."""
+    import time
+
+    from harness.data import cache
+
+    def doomed(row) -> bool:
+        stale = args.older_than is not None and time.time() - row["last_used"] > args.older_than * 86400
+        return args.clear or stale or (args.prune and row["state"] in ("older format", "damaged", "unfinished"))
+
+    removed, kept = [], []
+    for row in cache.listing():
+        (removed if doomed(row) and row["state"] != "being decoded" and cache.remove(row["name"]) else kept).append(row)
+    if args.json:
+        print(json.dumps({"folder": str(cache.cache_dir() / "arrays"), "entries": kept, "removed": removed}, indent=2))
+        return 0
+    from tabulate import tabulate
+
+    table = [{"entry": r["name"], "state": r["state"], "images": r.get("images", ""), "px": r.get("size", ""),
+              "MB": round(r["bytes"] / 2**20, 1), "last used": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["last_used"]))}
+             for r in kept]
+    if table:
+        print(tabulate(table, headers="keys"))
+    print(f"{len(kept)} entr{'y' if len(kept) == 1 else 'ies'}, {sum(r['bytes'] for r in kept) / 2**30:.2f} GB in "
+          f"{cache.cache_dir() / 'arrays'}" + (f"; removed {len(removed)} ({sum(r['bytes'] for r in removed) / 2**30:.2f} "
+                                               "GB)" if removed else ""))
     return 0
 
 

@@ -139,3 +139,50 @@ def test_training_from_the_map_equals_training_from_memory(tmp_path):
         result = Trainer(small_cnn(), splits, recipe, input_size=8, seed=0, show_progress=False).fit()
         histories.append([{k: v for k, v in row.items() if "time" not in k} for row in result.history])
     assert histories[0] == histories[1]
+
+
+def test_data_cache_lists_entries_and_removes_what_is_asked(tmp_path, capsys):
+    """`harness data cache`: every entry with its state; --older-than, --prune, --clear take out
+    theirs, never one a process is decoding now."""
+    import fcntl
+    import json
+    import os
+    import time
+
+    from harness.cli import main
+    from harness.data.cache import INDEX, cache_dir
+
+    def listed(*flags):
+        assert main(["data", "cache", "--json", *flags]) == 0
+        out = json.loads(capsys.readouterr().out)
+        return {r["name"]: r["state"] for r in out["entries"]}, {r["name"] for r in out["removed"]}
+
+    old, recent, damaged = (entry_of(load_imagefolder(photo_folder(tmp_path / name), 12)) for name in ("a", "b", "c"))
+    (damaged / "test_x.npy").write_bytes(b"\x93NUMPY")
+    arrays = cache_dir() / "arrays"
+    (arrays / "cifar10-old.npz").write_bytes(b"v1")
+    (arrays / f".{old.name}.4242.abcdefgh.tmp").mkdir()  # a killed decoder's scratch
+    busy = arrays / "busy-0123"
+    (arrays / f".{busy.name}.99.zyxwvuts.tmp").mkdir()
+    ten_days_ago = time.time() - 10 * 86400
+    for path in old.iterdir():
+        os.utime(path, (ten_days_ago, ten_days_ago))
+    states, _ = listed()
+    assert states == {old.name: "ok", recent.name: "ok", damaged.name: "damaged", "cifar10-old.npz": "older format",
+                      f".{old.name}.4242.abcdefgh.tmp": "unfinished", f".{busy.name}.99.zyxwvuts.tmp": "unfinished"}
+    assert listed()[0] == states  # listing is not a use
+    with open(arrays / f".{busy.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a decoder building busy-0123 holds it
+        states, removed = listed("--older-than", "5")
+        assert removed == {old.name} and states[f".{busy.name}.99.zyxwvuts.tmp"] == "being decoded"
+        states, removed = listed("--prune")
+        assert removed == {damaged.name, "cifar10-old.npz", f".{old.name}.4242.abcdefgh.tmp"}
+        assert set(states) == {recent.name, f".{busy.name}.99.zyxwvuts.tmp"}
+        before = (recent / INDEX).stat().st_mtime
+        time.sleep(0.01)
+        load_imagefolder(tmp_path / "b", 12)  # a use: mapped from the cache, its last use now
+        assert (recent / INDEX).stat().st_mtime > before
+        states, removed = listed("--clear")
+        assert removed == {recent.name} and set(states) == {f".{busy.name}.99.zyxwvuts.tmp"}
+    assert main(["data", "cache"]) == 0
+    assert "1 entry" in capsys.readouterr().out

@@ -154,8 +154,9 @@ def _intact(path: Path, described: dict) -> bool:
     return size == expected and hashlib.sha256(header).hexdigest() == described["header_sha256"]
 
 
-def open_entry(entry: Path, source: str = "") -> Images | None:
-    """The cached dataset in ``entry``, memory-mapped, or None when it is missing, partial or damaged."""
+def open_entry(entry: Path, source: str = "", used: bool = True) -> Images | None:
+    """The cached dataset in ``entry``, memory-mapped, or None when it is missing, partial or damaged;
+    ``used``: record now as its last use (its index's modification time)."""
     try:
         index = json.loads((Path(entry) / INDEX).read_text())
         described = {name: index["arrays"][name] for name in ARRAYS}
@@ -168,4 +169,72 @@ def open_entry(entry: Path, source: str = "") -> Images | None:
         return None
     # copy-on-write: arrays are writable (torch wants that) but a write never reaches the file
     arrays = {name: np.load(files[name], mmap_mode="c" if name.endswith("_x") else None) for name in ARRAYS}
+    if used:
+        with contextlib.suppress(OSError):  # for pruning by age; a read-only cache is fine
+            os.utime(Path(entry) / INDEX)
     return Images(classes=index["classes"], **arrays, source=source, entry=str(entry))
+
+
+# --- what is in the cache, and taking it out (harness data cache) ---------------------------------
+
+def listing() -> list:
+    """Every entry under ``arrays/``: its name, bytes on disk, images, image size, when last used; an
+    entry of an older format, damaged, or left half-built by a killed decoder says so in ``state``."""
+    root = cache_dir() / "arrays"
+    rows = []
+    for path in sorted(root.iterdir()) if root.is_dir() else ():
+        if path.name.endswith(".lock"):
+            continue
+        files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+        row = {"name": path.name, "bytes": sum(f.stat().st_size for f in files),
+               "last_used": max((f.stat().st_mtime for f in files), default=path.stat().st_mtime)}
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            row["state"] = "being decoded" if _decoding(_owner(path.name)) else "unfinished"  # its decoder was killed
+        elif path.is_dir() and (images := open_entry(path, used=False)) is not None:
+            row.update(state="ok", images=len(images.train_y) + len(images.test_y), size=int(images.train_x.shape[-1]))
+        else:
+            row["state"] = "older format" if path.suffix == ".npz" else "damaged"
+        rows.append(row)
+    return rows
+
+
+def remove(name: str) -> bool:
+    """Take one entry out; False, and nothing removed, while a process is decoding it (its lock is
+    held). A process that has it mapped keeps its pages until it ends."""
+    entry = cache_dir() / "arrays" / name
+    owner = _owner(name)
+    with open(entry.parent / f".{owner}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        try:
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return True
+
+
+def _owner(name: str) -> str:
+    """The entry a name belongs to: itself, or for a decoder's scratch ``.<entry>.<pid>.<random>.tmp``
+    the entry it was building."""
+    if name.startswith(".") and name.endswith(".tmp"):
+        return name[1:-len(".tmp")].rsplit(".", 2)[0]
+    return name
+
+
+def _decoding(entry_name: str) -> bool:
+    """Whether a process holds the entry's lock now (it decodes it)."""
+    lock = cache_dir() / "arrays" / f".{entry_name}.lock"
+    if not lock.exists():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
