@@ -21,14 +21,13 @@ def run(models="all", *, data=None, profile="quick", out="results", **keywords):
     ``set={"epochs": 3}``, ``eval=["calibration"]``, ``callback="tensorboard"``, ``seed=[0, 1]``
     or ``seeds=3``, ``amp=True``, ``nproc=2``, ``executor="ray", job_cpus=1``, ..."""
     from harness import plugin_registry
-    from harness.cli import without_option
     from harness.errors import HarnessError
     from harness.run_options import start
 
     registry = plugin_registry.load()
     options = options_of(registry, models, data=data, profile=profile, out=out, **keywords)
-    argv = command_line(options)  # recorded in config.json; torchrun's processes run it
-    code = start(options, registry, "harness " + shlex.join(argv), child_argv=without_option(argv, "--nproc"))
+    code = start(options, registry, "harness " + shlex.join(command_line(options)),  # recorded in config.json
+                 child_argv=command_line(dataclasses.replace(options, nproc=None)))  # what torchrun's processes run
     if code not in (0, 1):  # 1: some model failed; its row says why
         raise HarnessError(f"harness run stopped with exit code {code}")
     return leaderboard(out)

