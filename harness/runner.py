@@ -56,7 +56,7 @@ def jobs_for(registry, request: RunRequest) -> list:
     """Every (model, variant, seed) to train, with its resolved config (so a bad --set fails at once)."""
     from harness import weights
 
-    jobs = []
+    jobs, without_weights = [], []
     for model in request.models:
         spec = spec_for(registry, model, request)
         skipped, source = None, None
@@ -65,8 +65,8 @@ def jobs_for(registry, request: RunRequest) -> list:
         except weights.MissingWeights as exc:
             if not request.skip_missing_weights:
                 raise
-            skipped = str(exc)
-            log(f"{model}: skipped: {exc}")
+            skipped = exc.short
+            without_weights.append(model)
         variants = {request.variant or "": {}}
         if request.ablate:
             if request.ablate not in configuration.ABLATIONS:
@@ -88,6 +88,9 @@ def jobs_for(registry, request: RunRequest) -> list:
                 config["weights"] = source.describe() if source else None
                 folder = job_folder(request.out, name, seed, len(request.seeds) > 1)
                 jobs.append(Job(spec, config, name, folder, source, skipped))
+    if without_weights:  # one line for all of them: the first run on a new machine has several
+        log(f"skipped, no ImageNet weights on this machine: {', '.join(without_weights)} (--weights-dir DIR "
+            "with their files, named in leaderboard.md, or --no-pretrained)")
     return jobs
 
 
@@ -176,8 +179,24 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
     context = JobContext(request, registry, evaluators, images_for, dataset.name,
                          executor_options(executor, request), finished)
     executor.run(runnable, context)
-    log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
+    summarise(request, write_reports(request.out, registry) if main else None)
     return 1 if failures else 0
+
+
+# what the smoke profile's accuracies are for, said where a first-time user reads them
+SMOKE_NOTE = ("smoke profile: a few epochs on a small sample, to show that everything runs; its accuracies "
+              "say nothing about the models (--profile quick for a real comparison)")
+
+
+def summarise(request: RunRequest, frame) -> None:
+    """The zoo's ranks and accuracies, the files to read and, after a smoke run, what it is for."""
+    from harness.report import leaderboard
+
+    if frame is not None and len(frame):
+        log("\n".join(["", *leaderboard.console_lines(frame), ""]))
+    log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
+    if request.profile == "smoke":
+        log(SMOKE_NOTE)
 
 
 def _images_for(dataset, source, request: RunRequest, jobs: list):
@@ -239,13 +258,16 @@ def plan(folder: Path, request) -> str:
     return "interrupted" if checkpoint.exists() else "fresh"
 
 
-def write_reports(folder: Path, registry=None) -> None:
+def write_reports(folder: Path, registry=None):
+    """``leaderboard.md``/``.csv`` and ``report.md`` from every result in ``folder``; the leaderboard's
+    table (None on other ranks than 0)."""
     if not distributed.is_main():
-        return
+        return None
     from harness.report import leaderboard, markdown
 
     remove_stale_temps(folder)
-    leaderboard.write(folder, registry)
+    frame = leaderboard.write(folder, registry)
     markdown.write_report(folder, registry)
+    return frame
 
 

@@ -37,7 +37,17 @@ class Source:
 
 
 class MissingWeights(HarnessError):
-    """No pretrained weights could be had for a model that needs them."""
+    """No pretrained weights could be had for a model that needs them; ``file`` names what would
+    give them."""
+
+    def __init__(self, message: str, file: str):
+        super().__init__(message)
+        self.file = file
+
+    @property
+    def short(self) -> str:
+        """The reason in a skipped row: no path of this machine in it, so results read the same anywhere."""
+        return f"no ImageNet weights on this machine: {self.file} in --weights-dir DIR, or --no-pretrained"
 
 
 def weights_dir(given: str | None) -> Path | None:
@@ -82,12 +92,10 @@ def resolve(spec, folder: Path | None, pretrained: bool = True, offline: bool = 
     if cached:
         return Source("hub", cached, sha256(cached), tag)
     where = f"in {folder}" if folder else "in a folder passed as --weights-dir (or $HARNESS_WEIGHTS_DIR)"
-    file = spec.weights.hint or f"{arch}.<tag>.safetensors (or .pth)"
+    file = spec.weights.hint or f"{arch}.<tag>.safetensors|.pth"
     online = "" if spec.weights.hint else ", or run online for timm's hub download"
-    raise MissingWeights(
-        f"no ImageNet weights for {spec.name}: put {file} {where}{online}, "
-        "or pass --no-pretrained to train from scratch"
-    )
+    raise MissingWeights(f"no ImageNet weights for {spec.name}: put {file} {where}{online}, "
+                         "or pass --no-pretrained to train from scratch", file)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -147,8 +155,8 @@ def read_state(path: Path) -> dict:
 
 
 def load_into(model, source: Source, spec) -> None:
-    """Load ``source`` into the backbone of ``model`` (``model.net`` when wrapped), leaving the new
-    classifier as initialised; a spec's own loader handles other formats."""
+    """Load ``source`` into the backbone of ``model`` (``model.net`` when wrapped) and start the new
+    classifier at zero; a spec's own loader handles other formats."""
     if source.kind == "scratch":
         return
     net = getattr(model, "net", model)
@@ -156,6 +164,26 @@ def load_into(model, source: Source, spec) -> None:
         spec.weights.load(net, source.path)
     else:
         load_state(net, read_state(source.path), spec.weights.arch, source.path)
+    zero_head(model, spec.head)
+
+
+def zero_head(model, head: str | None) -> None:
+    """Zero the last layer of ``head``: the first logits are all zero, a uniform guess (loss ln of the
+    class count) whatever the scale of the pretrained features. A randomly initialised head on
+    features of ImageNet scale starts far from it (loss 6-15 for ten classes) and spends its first
+    epochs undoing that."""
+    import torch
+    from torch import nn
+
+    if not head:
+        return
+    layers = [m for m in model.get_submodule(head).modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    if not layers:
+        return
+    with torch.no_grad():
+        layers[-1].weight.zero_()
+        if layers[-1].bias is not None:
+            layers[-1].bias.zero_()
 
 
 def check(spec, source: Source) -> None:

@@ -15,13 +15,31 @@ from helpers.timings import without_timings
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """``harness run --all --profile smoke`` with no data anywhere: it runs on the shipped sample."""
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("smoke") / "results"
-    code = main(["run", "--all", "--profile", "smoke", "--out", str(out), "--set", "epochs=2"])
-    return code, out
+    said = io.StringIO()
+    with contextlib.redirect_stderr(said):
+        code = main(["run", "--all", "--profile", "smoke", "--out", str(out), "--set", "epochs=2"])
+    return code, out, said.getvalue()
+
+
+def test_the_first_run_says_what_it_did_in_a_screen(smoke_run):
+    """Models without weights in one short line, a line per epoch, then the ranks and what smoke
+    numbers mean."""
+    code, out, said = smoke_run
+    lines = said.splitlines()
+    assert code == 0 and len(lines) <= 45 and max(map(len, lines)) <= 200, said
+    assert len([line for line in lines if "no ImageNet weights" in line]) == 1
+    table = lines.index(next(line for line in lines if line.startswith("rank  model")))
+    assert [line.split()[1] for line in lines[table + 1:table + 3]] == \
+        [r["model"] for r in csv.DictReader((out / "leaderboard.csv").open()) if r["section"] == "zoo"][:2]
+    assert "say nothing about the models" in lines[-1]
 
 
 def test_smoke_run_all_writes_results(smoke_run):
-    code, out = smoke_run
+    code, out, _ = smoke_run
     assert code == 0
     for model in ("baseline_cnn", "deep_cnn"):
         folder = out / model
@@ -61,7 +79,7 @@ def test_smoke_run_all_writes_results(smoke_run):
 
 
 def test_leaderboard_command_reprints(smoke_run, capsys):
-    _, out = smoke_run
+    _, out, _ = smoke_run
     assert main(["leaderboard", str(out), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     zoo = [r for r in rows if r["section"] == "zoo" and r["status"] == "ok"]
@@ -106,7 +124,7 @@ def test_list_does_not_import_torch():
 
 
 def test_rerun_into_same_folder_is_refused_then_resume_skips_and_overwrite_replaces(smoke_run, capsys):
-    _, out = smoke_run
+    _, out, _ = smoke_run
     argv = ["run", "--model", "baseline_cnn", "--profile", "smoke", "--out", str(out), "--set", "epochs=2"]
     assert main(argv) == 2
     assert "--resume" in capsys.readouterr().err
@@ -124,7 +142,7 @@ def test_rerun_into_same_folder_is_refused_then_resume_skips_and_overwrite_repla
 def test_predict_and_evaluate_a_saved_model(smoke_run, tmp_path, capsys):
     from PIL import Image
 
-    _, out = smoke_run
+    _, out, _ = smoke_run
     image = tmp_path / "plane.png"
     Image.new("RGB", (50, 40), (120, 160, 220)).save(image)
     assert main(["predict", "--model-dir", str(out / "deep_cnn"), str(image), "--top", "2"]) == 0
@@ -210,7 +228,7 @@ def test_ctrl_c_or_kill_stops_cleanly_and_says_how_to_resume(tmp_path, stop):
 def test_report_renders_with_every_image_link_a_valid_png(smoke_run):
     import re
 
-    _, out = smoke_run
+    _, out, _ = smoke_run
     text = (out / "report.md").read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(links) >= 5  # samples + a confusion matrix and curves per model

@@ -78,7 +78,7 @@ def test_hub_download_path_reads_timm_weights_from_the_hub_cache(isolated_dirs):
 
 
 def test_missing_weights_name_the_file_and_where(tmp_path):
-    with pytest.raises(weights.MissingWeights, match=r"put resnet50\.<tag>\.safetensors \(or \.pth\) in") as error:
+    with pytest.raises(weights.MissingWeights, match=r"put resnet50\.<tag>\.safetensors\|\.pth in") as error:
         weights.resolve(REGISTRY.models["resnet50"].spec, tmp_path)
     assert "--no-pretrained" in str(error.value)
     assert weights.resolve(REGISTRY.models["resnet50"].spec, tmp_path, pretrained=False).kind == "scratch"
@@ -113,3 +113,20 @@ def test_no_pretrained_trains_from_scratch_and_says_so(tmp_path):
     metrics = json.loads((out / "resnet50" / "metrics.json").read_text())
     assert metrics["weights"] == "scratch" and [s["name"] for s in metrics["stages"]] == ["frozen", "finetune"]
     assert "scratch" in (out / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3", "vgg16", "efficientnet_lite0"])
+def test_a_new_head_starts_at_a_uniform_guess(tmp_path, name):
+    """Pretrained features are far larger than a random head expects (a frozen stage's first loss
+    was 14.5 for ten classes): the new head starts at zero, so the first loss is ln(10)."""
+    spec = REGISTRY.model(name).spec
+    source = weights.resolve(spec, tmp_path) if spec.weights.locate else None
+    if source is None:
+        save_file(imagenet_state(spec.weights.arch), str(tmp_path / f"{spec.weights.arch}.test.safetensors"))
+        source = weights.resolve(spec, tmp_path)
+    model = spec.build(10).eval()
+    weights.load_into(model, source, spec)
+    size = spec.size_for("smoke")
+    with torch.no_grad():
+        loss = torch.nn.functional.cross_entropy(model(torch.rand(8, 3, size, size)), torch.arange(8))
+    assert abs(float(loss) - 2.302585) < 1e-4

@@ -366,6 +366,15 @@ def to_markdown(frame: pd.DataFrame, all_rows: bool = False, registry=None) -> s
     return text
 
 
+def console_lines(frame: pd.DataFrame) -> list:
+    """The zoo in a few lines for the end of a run: rank, model, accuracy with its interval."""
+    scored = zoo(frame)
+    scored = scored[scored["status"] == "ok"] if len(scored) else scored
+    width = max([len("model"), *(len(str(m)) for m in scored.get("model", []))])
+    return [f"rank  {'model':<{width}}  accuracy (95% interval)"] + [
+        f"{_rank(row['rank']):>4}  {row['model']:<{width}}  {interval_cell(row)}" for _, row in scored.iterrows()]
+
+
 def _rank(value) -> str:
     return "" if _missing(value) else str(int(value))
 
