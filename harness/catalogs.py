@@ -4,7 +4,7 @@ PyTorch's meta device (no memory for weights, no computation); a listing of more
 ``DETAILED_AT_MOST`` names gives the names alone unless asked for the counts."""
 from __future__ import annotations
 
-from harness.errors import unknown
+from harness.errors import one_line, unknown
 
 
 # architectures counted in one listing unless asked (--details): each is built on the meta device,
@@ -21,7 +21,16 @@ def entries(registry, catalog: str, pattern: str = "*", weights_dir=None, detail
     names = list(registry.catalogs[catalog].spec.names(pattern))
     if not (len(names) <= DETAILED_AT_MOST if details is None else details):
         return [{"name": f"{catalog}:{arch}", "plugin": registry.catalogs[catalog].plugin} for arch in names]
-    return [described(registry, f"{catalog}:{arch}", weights_dir) for arch in names]
+    return [_described_or_why(registry, f"{catalog}:{arch}", weights_dir) for arch in names]
+
+
+def _described_or_why(registry, name: str, weights_dir) -> dict:
+    """``described``, or the one-line reason a name could not be built: one architecture a library
+    cannot build must not take the listing down."""
+    try:
+        return described(registry, name, weights_dir)
+    except Exception as exc:  # noqa: BLE001 - whatever the library raised, shown on that name's row
+        return {"name": name, "plugin": registry.catalogs[name.split(":", 1)[0]].plugin, "error": one_line(exc)}
 
 
 def described(registry, name: str, weights_dir=None) -> dict:
@@ -29,14 +38,15 @@ def described(registry, name: str, weights_dir=None) -> dict:
     import torch
 
     from harness import weights
-    from harness.modelcheck import count_macs
+    from harness.modelcheck import count_macs, empty_weights
 
     folder = weights.weights_dir(weights_dir)
     registered = registry.model(name)
     spec = registered.spec
     size = spec.size_for("full")
-    with torch.device("meta"):
+    with empty_weights():
         model = spec.build(10)
+    with torch.device("meta"):  # the counting pass on the meta device too: shapes only
         macs = count_macs(model, size)
     try:
         source = weights.resolve(spec, folder, offline=True).kind if spec.weights else "none"

@@ -1,7 +1,33 @@
 """Facts measured on a freshly built model before it trains: its output width and its MACs."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
+
+
+@contextlib.contextmanager
+def empty_weights():
+    """Build models with no memory for their weights: each parameter and buffer moves to the meta
+    device as it is registered, while the constructor's own arithmetic stays on real tensors (under
+    ``torch.device("meta")`` torchvision's RegNets fail: they compute their widths with ``.tolist()``)."""
+    from torch import nn
+
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(module, name, param):
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(module, name, param)
+
+    def buffer(module, name, tensor, persistent=True):
+        register_buffer(module, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
 
 
 def count_macs(model, input_size: int) -> int | None:

@@ -5,6 +5,7 @@ and the others keep working (llm's known pain, done better).
 """
 from __future__ import annotations
 
+import difflib
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ class Registry:
     catalogs: dict = field(default_factory=dict)  # name -> Registered(CatalogSpec)
     executors: dict = field(default_factory=dict)  # name -> Registered(ExecutorSpec)
     problems: list = field(default_factory=list)  # one line per broken plugin or registration
+    errors: list = field(default_factory=list)  # one line per plugin implementing a hook that does not exist
     plugins: list = field(default_factory=list)  # (entry-point name, package, module) loaded fine
     resolvers: list = field(default_factory=list)  # (plugin, package, resolve_model) in the order loaded
     resolved: dict = field(default_factory=dict)  # name -> Registered(ModelSpec) a resolver gave
@@ -91,7 +93,9 @@ def _make_register(registry: Registry, table: dict, kind: type, plugin: str, pac
 def load(extra_plugins=(), report=True) -> Registry:
     """Load every plugin in the entry-point group (plus ``extra_plugins`` modules or objects).
 
-    ``report`` prints one line per broken plugin on stderr.
+    ``report`` (a command's own load) prints one line per broken plugin on stderr and stops with a
+    one-line error when a plugin implements a hook that does not exist: a misspelled hook would
+    otherwise be silently never called, as pytest's ``check_pending`` also refuses.
     """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -112,7 +116,8 @@ def load(extra_plugins=(), report=True) -> Registry:
             pm.check_pending()  # a misspelled hook is an error, not silence
         except pluggy.PluginValidationError as exc:
             pm.unregister(plugin)
-            registry.problems.append(f"plugin '{name}' ({package}) is invalid: {exc}")
+            registry.errors.append(_not_a_hook(pm, plugin, name, package) or f"plugin '{name}' ({package}) is "
+                                   f"invalid: {one_line(exc)}")
             continue
         registry.plugins.append((name, package, getattr(plugin, "__name__", repr(plugin))))
         for hook, table, kind in (
@@ -137,7 +142,20 @@ def load(extra_plugins=(), report=True) -> Registry:
     if report:
         for line in registry.problems:
             warn(line)
+        if registry.errors:
+            raise HarnessError(registry.errors[0])
     return registry
+
+
+def _not_a_hook(pm, plugin, name: str, package: str) -> str | None:
+    """'plugin 'x' (pkg): register_model is not a hook; did you mean register_models?', or None."""
+    hooks = [h for h in dir(hookspecs) if pm.parse_hookspec_opts(hookspecs, h) is not None]
+    wrong = [attr for attr in dir(plugin) if attr not in hooks and pm.parse_hookimpl_opts(plugin, attr) is not None]
+    if not wrong:
+        return None
+    close = difflib.get_close_matches(wrong[0], hooks, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else f"the hooks: {', '.join(hooks)}"
+    return f"plugin '{name}' ({package}) implements '{wrong[0]}', which is not a hook; {hint} (see docs/plugins.md)"
 
 
 @dataclass

@@ -12,7 +12,7 @@ _WHERE = {
     "HarnessError": "harness.errors", "one_line": "harness.errors",
     # models: a timm backbone with a new head and its normalisation, pretrained weights
     "timm_model": "harness.backbones", "Normalized": "harness.backbones",
-    "read_state": "harness.weights", "load_state": "harness.weights", "rename_by_order": "harness.weights",
+    "empty_weights": "harness.modelcheck", "read_state": "harness.weights", "load_state": "harness.weights", "rename_by_order": "harness.weights",
     # datasets: decoded once into the memory-mapped cache; image folders and CIFAR-10's release
     "cached_images": "harness.data.cache", "read_tree": "harness.data.folders",
     "is_split_tree": "harness.data.folders", "is_canonical": "harness.data.sources",

@@ -179,3 +179,58 @@ def test_an_outside_catalog_plugin_resolves_and_runs_its_models(site, tmp_path, 
     assert [row["name"] for row in json.loads(capsys.readouterr().out)] == ["acme:tiny", "acme:wide"]
     assert main(["run", "--model", "acme:huge", "--out", str(out)]) == 2
     assert "unknown model 'acme:huge'" in capsys.readouterr().err
+
+
+def test_every_torchvision_name_resolves_and_lists():
+    """The README promises all of torchvision's classification models: each resolves to a spec and
+    lists with its counts (RegNets compute their widths with real tensors; vit_h_14 is built for
+    its weights' 518 px)."""
+    from harness.catalogs import entries
+
+    registry = plugin_registry.load()
+    rows = entries(registry, "tv", details=True)
+    assert len(rows) == len(registry.catalogs["tv"].spec.names("*")) >= 80
+    assert not [row for row in rows if "error" in row]
+    assert all(row["params_m"] > 0 and row["gmacs"] > 0 for row in rows)
+
+
+def test_a_regnet_and_a_sample_of_timm_train_a_step():
+    """Resolved names build for real and take a training step at their smoke size: a RegNet and one
+    small architecture of each of timm's main kinds (convolutional, depthwise, attention, MLP)."""
+    registry = plugin_registry.load()
+    names = ["tv:regnet_x_400mf", "tv:regnet_y_400mf", *(f"timm:{n}" for n in (
+        "resnet10t", "regnetx_002", "efficientnet_b0", "ghostnet_100", "convnext_atto", "densenet121",
+        "mobilevit_xxs", "vit_tiny_patch16_224", "deit_tiny_patch16_224", "levit_128s", "mixer_s16_224"))]
+    for name in names:
+        spec = registry.model(name).spec.from_scratch()
+        size = spec.size_for("smoke")
+        model = spec.build(3)
+        loss = torch.nn.functional.cross_entropy(model(torch.rand(2, 3, size, size)), torch.tensor([0, 2]))
+        loss.backward()
+        assert torch.isfinite(loss), name
+
+
+def test_one_name_a_library_cannot_build_does_not_take_the_listing_down(site, capsys):
+    install_plugin(site, "brittle_catalog", """
+        from harness import CatalogSpec, ModelSpec, hookimpl
+        import torch
+
+        def build(num_classes):
+            return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, num_classes))
+
+        def broken(num_classes):
+            raise NotImplementedError("Cannot copy out of meta tensor; no data!")
+
+        @hookimpl
+        def resolve_model(name):
+            if name.startswith("brittle:"):
+                return ModelSpec(name=name, build=broken if name.endswith("bad") else build, input_size=8)
+
+        @hookimpl
+        def register_catalogs(register):
+            register(CatalogSpec("brittle", names=lambda pattern: ["bad", "good"]))
+    """, "brittle")
+    assert main(["list", "--catalog", "brittle"]) == 0
+    out = capsys.readouterr().out
+    bad, good = (line for line in out.splitlines() if line.startswith("brittle:"))
+    assert "NotImplementedError: Cannot copy out of meta tensor" in bad and good.split()[-1] == "none"

@@ -2,8 +2,11 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from harness import plugin_registry
 from harness.cli import main
+from harness.errors import HarnessError
 
 from conftest import install_plugin
 
@@ -57,12 +60,20 @@ def test_plugin_that_raises_on_import_is_reported_and_others_work(site, capsys):
     assert err.count("\n") == 1 and "broken" in err
 
 
-def test_misspelled_hook_is_an_error(site):
+def test_misspelled_hook_is_an_error_naming_the_close_hook(site, capsys, tmp_path):
     source = "from harness import hookimpl\n\n@hookimpl\ndef register_model(register):\n    pass\n"
     install_plugin(site, "harness_typo", source, "typo", dist="harness-typo")
-    registry = plugin_registry.load(report=False)
-    assert any("typo" in line and "register_model" in line for line in registry.problems)
+    registry = plugin_registry.load(report=False)  # recorded, the other plugins loaded
+    assert registry.errors == ["plugin 'typo' (harness-typo) implements 'register_model', which is not a hook; "
+                               "did you mean 'register_models'? (see docs/plugins.md)"]
     assert "baseline_cnn" in registry.models
+    with pytest.raises(HarnessError, match="did you mean 'register_models'"):
+        plugin_registry.load()
+    for command in (["list"], ["run", "--model", "baseline_cnn", "--profile", "smoke", "--out", str(tmp_path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "did you mean 'register_models'" in err, err
+    assert not (tmp_path / "baseline_cnn").exists()
 
 
 def test_plugin_that_fails_to_register_is_isolated(site):

@@ -16,8 +16,9 @@ def names(pattern: str = "*") -> list:
 
 def spec(arch: str):
     import timm
-    import torch
     from timm.models import get_pretrained_cfg, split_model_name_tag
+
+    from harness.toolkit import empty_weights
 
     base, tag = split_model_name_tag(arch)
     if not timm.is_model(base):
@@ -25,7 +26,7 @@ def spec(arch: str):
     config = get_pretrained_cfg(arch if tag else base)
     if tag and config is None:
         raise unknown_architecture("timm", arch, timm.list_pretrained(f"{base}.*"))
-    with torch.device("meta"):  # the head's name and the layer kinds, without allocating anything
+    with empty_weights():  # the head's name and the layer kinds, without allocating the weights
         net = timm.create_model(base, pretrained=False, num_classes=2)
     classifier = net.pretrained_cfg.get("classifier") or "head"
     classifier = classifier[0] if isinstance(classifier, (tuple, list)) else classifier

@@ -23,16 +23,18 @@ def names(pattern: str = "*") -> list:
 
 
 def spec(name: str):
-    import torch
     from torchvision import models
+
+    from harness.toolkit import empty_weights
 
     if name not in models.list_models(module=models):
         raise unknown_architecture("tv", name, models.list_models(module=models))
     default = models.get_model_weights(name).DEFAULT
     transforms = default.transforms()
     native = int(transforms.crop_size[0])
-    build = _builder(name, list(transforms.mean), list(transforms.std))
-    with torch.device("meta"):
+    build = _builder(name, list(transforms.mean), list(transforms.std),
+                     {"image_size": native} if name.startswith(FIXED_SIZE) else {})
+    with empty_weights():  # the head's name and the layer kinds, without allocating the weights
         net = build(7).net
     head = _head(net, 7)
     file = Path(urlparse(default.url).path).name
@@ -43,14 +45,15 @@ def spec(name: str):
                         description=f"torchvision {name} ({default})", depthwise=has_depthwise(net))
 
 
-def _builder(name: str, mean, std):
+def _builder(name: str, mean, std, size: dict):
+    """``size``: a ViT is built for its default weights' image size (vit_h_14's are 518 px, not 224)."""
     def build(num_classes):
         from torchvision import models
 
         from harness.toolkit import Normalized
 
         extra = {"aux_logits": False, "init_weights": True} if name in NO_AUX else {}
-        return Normalized(models.get_model(name, weights=None, num_classes=num_classes, **extra), mean, std)
+        return Normalized(models.get_model(name, weights=None, num_classes=num_classes, **extra, **size), mean, std)
 
     return build
 
