@@ -75,7 +75,8 @@ def _run_command(commands, registry=None) -> None:
     run.add_argument("--no-pretrained", action="store_true", help="train transfer models from scratch")
     add_accel_options(run)
     run.add_argument("--nproc", type=int, metavar="N", help="train with N data-parallel processes on this machine "
-                     "(torchrun; for several machines run torchrun yourself, see README)")
+                     "(torchrun; for several machines run torchrun yourself, see docs/scaling.md, 'One job over several "
+                     "processes and machines')")
     run.add_argument("--sync-bn", action="store_true", help="with several GPU processes, batch-norm statistics "
                      "over the global batch (torch's SyncBatchNorm; GPU only)")
     add_executor_options(run, registry)

@@ -54,7 +54,7 @@ def start(options: RunOptions, registry, command: str, child_argv=None) -> int:
             raise HarnessError("--nproc must be at least 1")
         if options.executor != "local":
             raise HarnessError(f"--executor {options.executor} runs each job in one process; --nproc/torchrun spread "
-                               "one job over several: use one or the other (see README, 'Running on a cluster')")
+                               "one job over several: use one or the other (see docs/scaling.md)")
         if distributed.from_environment().active:
             raise HarnessError("--nproc is for starting processes; under torchrun leave it out")
         return distributed.launch(options.nproc, child_argv)

@@ -145,11 +145,6 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
     from harness.data.locate import resolve_source
 
     main = distributed.is_main()
-    for job, state in zip(jobs, plans):
-        # recorded now: the leaderboard lists the model, with the reason; results a run with the
-        # weights finished earlier stay (a --resume without --weights-dir must not erase them)
-        if job.skipped and main and state != "finished":
-            write_json(job.folder / METRICS, {**identity(job.config), "status": "skipped", "reason": job.skipped})
     runnable = []
     for job, state in zip(jobs, plans):
         if job.skipped:
@@ -158,15 +153,21 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
             log(f"{job_label(job, request)}: finished earlier, skipped (--overwrite to train it again)")
         else:
             runnable.append(job)
+    if runnable:  # the data first: data that cannot be trained on stops the run before any file is written
+        source = resolve_source(request.data, profile=request.profile, download=request.download)
+        dataset = pick_dataset(registry, source, request.dataset)
+        images_for = _images_for(dataset, source, request, runnable)
+        for size in dict.fromkeys(job.config["input_size"] for job in runnable):
+            images_for(size)  # a data error stops the run before any job starts, whatever the executor
+    for job, state in zip(jobs, plans):
+        # recorded now: the leaderboard lists the model, with the reason; results a run with the
+        # weights finished earlier stay (a --resume without --weights-dir must not erase them)
+        if job.skipped and main and state != "finished":
+            write_json(job.folder / METRICS, {**identity(job.config), "status": "skipped", "reason": job.skipped})
     if not runnable:
         write_reports(request.out, registry)
         log(f"nothing to train; leaderboard: {request.out / 'leaderboard.md'}")
         return 0
-    source = resolve_source(request.data, profile=request.profile, download=request.download)
-    dataset = pick_dataset(registry, source, request.dataset)
-    images_for = _images_for(dataset, source, request, runnable)
-    for size in dict.fromkeys(job.config["input_size"] for job in runnable):
-        images_for(size)  # a data error stops the run before any job starts, whatever the executor
     failures = []
 
     def finished(outcome: Outcome) -> None:
@@ -192,8 +193,9 @@ def summarise(request: RunRequest, frame) -> None:
     """The zoo's ranks and accuracies, the files to read and, after a smoke run, what it is for."""
     from harness.report import leaderboard
 
-    if frame is not None and len(frame):
-        log("\n".join(["", *leaderboard.console_lines(frame), ""]))
+    lines = leaderboard.console_lines(frame) if frame is not None and len(frame) else []
+    if lines:
+        log("\n".join(["", *lines, ""]))
     log(f"leaderboard: {request.out / 'leaderboard.md'}, report: {request.out / 'report.md'}")
     if request.profile == "smoke":
         log(SMOKE_NOTE)
@@ -206,7 +208,7 @@ def _images_for(dataset, source, request: RunRequest, jobs: list):
 
     def images_for(size):
         if size not in loaded:
-            images = dataset.load(source, size)
+            images = usable(dataset.load(source, size), source)
             if not loaded or images.train_x.shape[-1] != next(iter(loaded.values())).train_x.shape[-1]:
                 log(f"data: {dataset.name} from {source}: {len(images.train_y)} train+val, {len(images.test_y)} "
                     f"test images of {images.train_x.shape[-1]}px, {len(images.classes)} classes")
@@ -218,6 +220,21 @@ def _images_for(dataset, source, request: RunRequest, jobs: list):
         return loaded[size]
 
     return images_for
+
+
+def usable(images, source):
+    """``images``, if a model can train and be scored on them: every class with training images, a
+    test set; otherwise one line naming the data (whatever dataset plugin read it)."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(images.train_y), minlength=len(images.classes))
+    if not len(images.test_y) or not counts.all():
+        empty = [cls for cls, n in zip(images.classes, counts) if n == 0]
+        what = f"no training image of class '{empty[0]}'" if empty and counts.any() else \
+            "no training image" if empty else "no test image"
+        raise HarnessError(f"the data at '{source}' has {what}; a model needs training images of every class "
+                           "and a test set ('harness data info' shows its counts)")
+    return images
 
 
 def executor_options(spec, request: RunRequest) -> dict:

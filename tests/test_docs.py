@@ -109,3 +109,62 @@ def test_no_page_or_source_narrates_its_own_development():
              for path in tracked for number, line in enumerate(path.read_text().splitlines(), 1)
              if HISTORY.search(line)]
     assert not found, "\n".join(found)
+
+
+def _strings(path: Path):
+    """The string constants of a module that are not docstrings, f-strings' text parts included."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    parts = set()  # the text pieces of f-strings, read whole below with {...} for each value
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            parts.update(id(value) for value in node.values)
+            yield node.lineno, "".join(v.value if isinstance(v, ast.Constant) else "{...}" for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings | parts:
+            yield node.lineno, node.value
+
+
+# what help and messages may point at besides pages and commands: files every run writes
+WRITTEN_FILES = ("leaderboard.csv", "leaderboard.md", "report.md", "error.log")
+SEE = re.compile(r"\bsee (.+?)(?=[);]|$)", re.I)
+
+
+def _resolves(target: str, parser) -> bool:
+    target = target.strip().rstrip(".")
+    page = re.fullmatch(r"(README\.md|README|docs/[\w-]+\.md)(?:, '([^']+)')?", target)
+    if page:
+        path = ROOT / (page.group(1) if page.group(1) != "README" else "README.md")
+        headings = {line.lstrip("#").strip() for line in path.read_text().splitlines() if line.startswith("#")} \
+            if path.is_file() else set()
+        return path.is_file() and (page.group(2) is None or page.group(2) in headings)
+    command = re.fullmatch(r"'?harness ([^']+?)'?", target)
+    if command:
+        words = shlex.split(command.group(1).replace("{...}", "timm"))
+        if words[-1] == "--help":  # the command exists; its other arguments are not given
+            return words[0] in parser._subparsers._group_actions[0].choices
+        try:
+            parser.parse_args(words)
+            return True
+        except SystemExit:
+            return False
+    return target.startswith(WRITTEN_FILES) or target.startswith("``")
+
+
+def test_every_see_in_help_and_messages_resolves(capsys):
+    """A 'see ...' in a help text or a message names a page (and heading) that exists, a command
+    that parses or a file a run writes."""
+    parser = build_parser()
+    sources = [*ROOT.glob("harness/**/*.py"), *ROOT.glob("plugins/**/*.py")]
+    seen, broken = 0, []
+    for path in sources:
+        for line, text in _strings(path):
+            for target in SEE.findall(text):
+                seen += 1
+                if not _resolves(target, parser):
+                    broken.append(f"{path.relative_to(ROOT)}:{line}: see {target}")
+    capsys.readouterr()
+    assert seen >= 5 and not broken, "\n".join(broken)

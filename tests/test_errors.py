@@ -240,3 +240,52 @@ def test_resume_checks_the_checkpoint_against_the_command(tmp_path, capsys):
     (out / "baseline_cnn" / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert_one_line(*run_cli(argv + ["--resume"], capsys), "cannot be read")
     assert main(argv + ["--overwrite"]) == 0
+
+
+def _undecodable(root, classes=("cat", "dog"), files=3):
+    for cls in classes:
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(files):
+            (root / cls / f"{i}.jpg").write_bytes(b"\xff\xd8\xff not a picture")
+    return root
+
+
+def test_data_with_no_readable_image_stops_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["run", "--all", "--profile", "smoke", "--data", str(_undecodable(tmp_path / "bad")), "--out", str(out)]
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and err.count("\n") == 2, err  # the line for models without weights, then the error
+    assert_one_line(code, err, f"no readable image in '{tmp_path / 'bad'}': 6 file(s) could not be decoded")
+    assert not (out / "leaderboard.md").exists() and not list(out.glob("*/metrics.json"))
+
+
+def test_a_class_with_no_readable_image_is_named(tmp_path, capsys):
+    root = _undecodable(tmp_path / "data", classes=("cat",))
+    (root / "dog").mkdir()
+    for i in range(6):
+        Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(root / "dog" / f"{i}.png")
+    code, err = run_cli(["run", "--model", "baseline_cnn", "--profile", "smoke", "--data", str(root),
+                         "--out", str(tmp_path / "out")], capsys)
+    assert_one_line(code, err, f"class folder 'cat' in '{root}' has no readable image")
+    assert not (tmp_path / "out" / "leaderboard.md").exists()
+
+
+def test_a_dataset_plugin_missing_a_class_stops_the_run(site, tmp_path, capsys):
+    """Whatever reads the data, a class without training images stops the run in one line."""
+    install_plugin(site, "lopsided", """
+        import numpy as np
+        from harness import DatasetSpec, hookimpl
+        from harness.toolkit import Images
+
+        def load(path, size):
+            x = np.zeros((12, 3, 8, 8), np.uint8)
+            return Images(["a", "b", "c"], x, np.array([0, 1] * 6), x[:3], np.array([0, 1, 2]), source=str(path))
+
+        @hookimpl
+        def register_datasets(register):
+            register(DatasetSpec("lopsided", load=load, accepts=lambda path: path.suffix == ".lop"))
+    """, "lopsided", dist="harness-lopsided")
+    (tmp_path / "d.lop").write_text("")
+    code, err = run_cli(["run", "--model", "baseline_cnn", "--profile", "smoke", "--data", str(tmp_path / "d.lop"),
+                         "--out", str(tmp_path / "out")], capsys)
+    assert_one_line(code, err, "has no training image of class 'c'")

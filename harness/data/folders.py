@@ -177,6 +177,7 @@ def read_tree(path: Path, size: int | None, *, seed: int = 0, allocate=in_memory
                 labels.append(label)
         arrays[group] = _decode_all(tree, names, np.asarray(labels, dtype=np.int64), size, allocate,
                                     f"{group}_x", skipped)
+    _check_each_class_read(path, found, arrays, skipped)
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         warn(f"skipped {len(skipped)} unreadable image file(s) in {path}: {shown}")
@@ -187,6 +188,22 @@ def read_tree(path: Path, size: int | None, *, seed: int = 0, allocate=in_memory
     train = np.setdiff1d(np.arange(len(y)), test)
     return Images(found.classes, _gather(x, train, allocate, "train_x"), y[train],
                   _gather(x, test, allocate, "test_x"), y[test], source=str(path))
+
+
+def _check_each_class_read(path: Path, found, arrays: dict, skipped: list) -> None:
+    """Stop before anything trains when a class (or the whole tree) has no image that decodes; the
+    folder is named, so the user knows where to look."""
+    group = "train" if found.split else "all"
+    counts = np.bincount(arrays[group][1], minlength=len(found.classes))
+    example = f" (e.g. {skipped[0]})" if skipped else ""
+    if not counts.any():
+        raise HarnessError(f"no readable image in '{path}': {len(skipped)} file(s) could not be decoded{example}")
+    empty = [cls for cls, n in zip(found.classes, counts) if n == 0]
+    if empty:
+        where = f"{found.prefix}{'train/' if found.split else ''}{empty[0]}"
+        others = f" ({len(empty)} classes have none)" if len(empty) > 1 else ""
+        raise HarnessError(f"class folder '{where}' in '{path}' has no readable image{others}: every class needs "
+                           f"training images")
 
 
 def _decode_all(tree: Tree, names: list, labels: np.ndarray, size: int | None, allocate, name: str, skipped: list):

@@ -370,6 +370,8 @@ def console_lines(frame: pd.DataFrame) -> list:
     """The zoo in a few lines for the end of a run: rank, model, accuracy with its interval."""
     scored = zoo(frame)
     scored = scored[scored["status"] == "ok"] if len(scored) else scored
+    if not len(scored):
+        return []
     width = max([len("model"), *(len(str(m)) for m in scored.get("model", []))])
     return [f"rank  {'model':<{width}}  accuracy (95% interval)"] + [
         f"{_rank(row['rank']):>4}  {row['model']:<{width}}  {interval_cell(row)}" for _, row in scored.iterrows()]

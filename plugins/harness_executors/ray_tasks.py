@@ -39,7 +39,7 @@ def check(options: dict, request) -> None:
 
     if distributed.from_environment().active:
         raise HarnessError("--executor ray runs each job in one process; --nproc/torchrun spread one job over "
-                           "several: use one or the other (see README, 'Running on a cluster')")
+                           "several: use one or the other (see docs/scaling.md)")
     if options["job_cpus"] <= 0 or options["job_gpus"] < 0:
         raise HarnessError("--job-cpus must be above 0 and --job-gpus at least 0")
     import_ray()
