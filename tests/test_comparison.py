@@ -290,3 +290,95 @@ def test_mce_against_the_reference_model():
     # noise: (0.1 + 0.2) / (0.2 + 0.4) = 0.5; blur: 1.0
     assert mean_corruption_error(model, reference) == pytest.approx(0.75)
     assert mean_corruption_error(reference, reference) == pytest.approx(1.0)
+
+
+# --- each statistic pinned so that a plausible mistake in it fails ---------------------------
+
+
+def test_holm_keeps_its_running_maximum():
+    # sorted 0.01, 0.014, 0.04 -> 0.03, max(0.03, 2 * 0.014 = 0.028), max(0.03, 0.04)
+    assert holm([0.014, 0.04, 0.01]) == pytest.approx([0.03, 0.04, 0.03])
+
+
+def test_the_unpaired_test_pools_the_proportions_under_its_null():
+    from harness.report.stats import two_proportion95
+
+    diff, low, high, p = two_proportion95(0.80, 0.75, 1000, 800)
+    pooled = (800 + 600) / 1800  # by hand: z = 0.05 / sqrt(p (1 - p) (1/1000 + 1/800))
+    z = 0.05 / np.sqrt(pooled * (1 - pooled) * (1 / 1000 + 1 / 800))
+    assert p == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
+    assert (low, high) == pytest.approx((0.05 - 1.959964 * np.sqrt(0.8 * 0.2 / 1000 + 0.75 * 0.25 / 800),
+                                         0.05 + 1.959964 * np.sqrt(0.8 * 0.2 / 1000 + 0.75 * 0.25 / 800)), rel=1e-6)
+
+
+def _holm_by_hand(pvalues):
+    order = sorted(range(len(pvalues)), key=pvalues.__getitem__)
+    adjusted, running = [0.0] * len(pvalues), 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - k) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_ranks_follow_holm_at_the_five_percent_level(tmp_path):
+    """Three models whose raw McNemar p-values would rank them otherwise: a is better than b
+    (p = 0.004, Holm 0.012: significant at 5%, not at 1%) and than c (p about 0.03, Holm about 0.06:
+    not significant, though the raw p is), so the ranks are 1, 2, 1: with no correction c would be 2,
+    at the 1% level b would be 1."""
+    n = 1000
+    labels = np.arange(n) % 10
+    a = np.zeros(n, bool)
+    a[:800] = True
+    b = a.copy()
+    b[:20] = False  # only a right: 20
+    b[800:805] = True  # only b right: 5
+    c = a.copy()
+    c[20:60] = False  # only a right: 40
+    c[805:827] = True  # only c right: 22
+    for name, right in (("a", a), ("b", b), ("c", c)):
+        _result(tmp_path / name, name, right, labels)
+    zoo = leaderboard.table(leaderboard.read_results(tmp_path)).set_index("model")
+    assert list(zoo.index[:3]) == ["a", "b", "c"]  # by accuracy: 0.800, 0.785, 0.782
+    pairs = {(x, y): stats.binomtest(int((rx & ~ry).sum()), int((rx ^ ry).sum()), 0.5).pvalue
+             for (x, rx), (y, ry) in [(("a", a), ("b", b)), (("a", a), ("c", c)), (("b", b), ("c", c))]}
+    adjusted = dict(zip(pairs, _holm_by_hand(list(pairs.values()))))
+    assert pairs[("a", "c")] < 0.05 < adjusted[("a", "c")] and 0.01 < adjusted[("a", "b")] < 0.05
+    assert list(zoo["rank"][:3]) == [1, 2, 1]
+    assert zoo.loc["b", "p_vs_above_holm"] == pytest.approx(adjusted[("a", "b")])
+    assert zoo.loc["c", "p_vs_best_holm"] == pytest.approx(adjusted[("a", "c")])
+
+
+def test_a_row_of_several_seeds_is_compared_through_the_seed_both_share(tmp_path):
+    """Seeds 0 and 1 against a single run of seed 1: image by image through seed 1's runs (seed 0's
+    run is far better and must not be the one used), and never a paired t over one shared seed."""
+    labels = np.arange(500) % 10
+    _result(tmp_path / "many" / "seed-0", "many", np.ones(500, bool), labels, seed=0)
+    seed1 = np.arange(500) % 5 != 0  # 0.8
+    _result(tmp_path / "many" / "seed-1", "many", seed1, labels, seed=1)
+    single = np.arange(500) % 4 != 0  # 0.75
+    _result(tmp_path / "one", "one", single, labels, seed=1)
+    for seed in (1, 2):
+        _result(tmp_path / "pair" / f"seed-{seed}", "pair", single, labels, seed=seed)
+    rows = {r["model"]: r for r in leaderboard.ranked_rows(leaderboard.read_results(tmp_path))}
+    result = compare(rows["many"], rows["one"])
+    assert (result.test, result.seed) == ("mcnemar", 1)
+    assert result.diff == pytest.approx(seed1.mean() - single.mean())
+    only_many, only_one = int((seed1 & ~single).sum()), int((~seed1 & single).sum())
+    assert result.p == pytest.approx(stats.binomtest(only_many, only_many + only_one, 0.5).pvalue)
+    one_shared = compare(rows["many"], rows["pair"])  # seeds 0,1 against 1,2: one shared seed
+    assert (one_shared.test, one_shared.seed) == ("mcnemar", 1)
+
+
+def test_without_predictions_several_seeds_against_one_run_use_the_shared_seeds_runs(tmp_path):
+    """Unpaired, but still one run against one run: seed 0's accuracy against the single run's,
+    not the mean over seeds as if it were one proportion over the test images."""
+    labels = np.arange(1000) % 10
+    for seed, share in ((0, 4), (1, 10), (2, 10)):  # 0.75, 0.9, 0.9
+        _result(tmp_path / "many" / f"seed-{seed}", "many", np.arange(1000) % share != 0, labels, seed=seed)
+    _result(tmp_path / "one", "one", np.arange(1000) % 5 != 0, labels, seed=0)  # 0.8
+    for path in tmp_path.glob("**/predictions-*.npz"):
+        path.unlink()
+    rows = {r["model"]: r for r in leaderboard.ranked_rows(leaderboard.read_results(tmp_path))}
+    result = compare(rows["many"], rows["one"])
+    assert (result.test, result.seed) == ("unpaired-z", 0)
+    assert result.diff == pytest.approx(0.75 - 0.80)  # the mean, 0.85, would give +0.05

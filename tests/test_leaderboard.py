@@ -3,6 +3,7 @@ confidence interval, merging folders, and old or partial folders read without cr
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from harness.cli import main
@@ -128,3 +129,23 @@ def test_report_names_the_weights_file_and_its_full_sha256(tmp_path):
                                                             "sha256": sha, "tag": None}))
     report = markdown.write_report(tmp_path).read_text()
     assert f"file `/w/w.safetensors`, sha256 `{sha}`" in report
+
+
+def test_an_earlier_stage_shows_its_own_times_and_not_the_runs(tmp_path):
+    """A frozen stage that never reached 0.8 validation accuracy has no time to 0.8, though the
+    run's fine-tuning reached it; its time and compute are those at its end."""
+    stages = [{"name": "frozen", "accuracy": 0.6, "precision": 0.6, "recall": 0.6, "f1": 0.6, "best_epoch": 2,
+               "epochs": 2, "train_time_s": 4.0, "train_flop": 1e9, "train_images": 200},
+              {"name": "finetune", "accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1": 0.9, "best_epoch": 2,
+               "epochs": 2}]
+    write_metrics(tmp_path / "t", **result("t", 0.9, family="transfer", stages=stages, to_val_80_s=30.0,
+                                           to_val_50_s=2.0, train_img_s=50.0))
+    (tmp_path / "t" / "history.csv").write_text(
+        "stage,epoch,val_acc,train_time_s,train_images,train_flop\n"
+        "frozen,1,0.55,2.0,100,5e8\nfrozen,2,0.70,4.0,200,1e9\nfinetune,1,0.78,20.0,300,5e9\nfinetune,2,0.85,30.0,400,9e9\n")
+    frame = leaderboard.table(leaderboard.read_results(tmp_path)).set_index("stage")
+    assert frame.loc["finetune", "to_val_80_s"] == 30.0
+    frozen = frame.loc["frozen"]
+    assert pd.isna(frozen["to_val_80_s"]) and pd.isna(frozen["to_val_80_flop"])
+    assert frozen["to_val_50_s"] == 2.0 and frozen["to_val_70_images"] == 200
+    assert (frozen["train_time_s"], frozen["train_flop"], frozen["train_img_s"]) == (4.0, 1e9, 50.0)

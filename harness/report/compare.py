@@ -30,12 +30,12 @@ class Comparison:
     high: float
     p: float
     test: str  # mcnemar | paired-t | unpaired-z
-    seed: int | None = None  # a row of several seeds compared image by image through this seed's run
+    seed: int | None = None  # a row of several seeds compared through this seed's run
 
     def words(self) -> str:
         """"+1.2 points, 95% interval 0.8 to 1.6, p < 0.001 (McNemar)" for the report's prose."""
         p = "p < 0.001" if self.p < 0.001 else f"p = {self.p:.3f}"
-        on = f", on seed {self.seed}'s predictions" if self.seed is not None else ""
+        on = f", through seed {self.seed}'s runs" if self.seed is not None else ""
         return (f"{100 * self.diff:+.1f} points, 95% interval {100 * self.low:+.1f} to {100 * self.high:+.1f}, "
                 f"{p} ({TEST_NAMES[self.test]}{on})")
 
@@ -76,20 +76,22 @@ def compare(a: dict, b: dict) -> Comparison | None:
         diff, low, high, p = paired_t95([_pick(members_a, s)["accuracy"] for s in common],
                                         [_pick(members_b, s)["accuracy"] for s in common])
         return None if math.isnan(p) else Comparison(diff, low, high, p, "paired-t")
+    # one run of each: the seed both share (else each row's first), never a mean of several seeds
+    # against one run, whose spread over seeds the tests below do not see
     one_a = _pick(members_a, common[0] if common else seeds_a[0])
     one_b = _pick(members_b, common[0] if common else seeds_b[0])
+    through = one_a["seed"] if len(members_a) > 1 or len(members_b) > 1 else None
     if one_a.get("fingerprint") and one_a.get("fingerprint") == one_b.get("fingerprint"):
         pa, pb = _predictions(one_a, a["stage"]), _predictions(one_b, b["stage"])
         if pa is not None and pb is not None and len(pa["label"]) == len(pb["label"]):
             right_a, right_b = pa["pred"] == pa["label"], pb["pred"] == pb["label"]
             diff, low, high = paired_bootstrap95(right_a, right_b)
             p = mcnemar_exact(int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()))
-            several = len(members_a) > 1 or len(members_b) > 1
-            return Comparison(diff, low, high, p, "mcnemar", one_a["seed"] if several else None)
+            return Comparison(diff, low, high, p, "mcnemar", through)
     n_a, n_b = one_a.get("test_images"), one_b.get("test_images")
-    if n_a and n_b and _number(a.get("accuracy")) and _number(b.get("accuracy")):
-        diff, low, high, p = two_proportion95(float(a["accuracy"]), float(b["accuracy"]), int(n_a), int(n_b))
-        return Comparison(diff, low, high, p, "unpaired-z")
+    if n_a and n_b and _number(one_a.get("accuracy")) and _number(one_b.get("accuracy")):
+        diff, low, high, p = two_proportion95(float(one_a["accuracy"]), float(one_b["accuracy"]), int(n_a), int(n_b))
+        return Comparison(diff, low, high, p, "unpaired-z", through)
     return None
 
 

@@ -93,16 +93,35 @@ def stage_rows(result: dict) -> list[dict]:
     for stage in stages:
         keys = (*METRICS, "best_epoch", "epochs", "test_fingerprint", *evaluator_fields(stage))
         row = {**result, **{key: stage.get(key) for key in keys}}
-        if stage is not stages[-1]:  # what the run had cost when this stage ended
+        if stage is not stages[-1]:  # what the run had cost when this stage ended, and nothing later
             row.update({key: stage.get(key) for key in ("train_time_s", "train_flop")})
             row["train_img_s"] = (stage["train_images"] / stage["train_time_s"]
-                                  if stage.get("train_images") and stage.get("train_time_s") else row.get("train_img_s"))
+                                  if stage.get("train_images") and stage.get("train_time_s") else None)
+            row.update(_to_accuracy_until(result, [s.get("name") for s in stages[:stages.index(stage) + 1]]))
         row["stage"] = stage.get("name")
         row["final"] = stage is stages[-1]
         row["evaluated"] = evaluator_fields(stage)
         row["machine"] = machine_key(result.get("machine"))
         rows.append(row)
     return rows
+
+
+def _to_accuracy_until(result: dict, stage_names: list) -> dict:
+    """Time, images and compute to each validation accuracy within the run's first stages (from its
+    ``history.csv``): an earlier stage's row must not show what a later stage reached."""
+    import csv
+
+    from harness.compute import time_to_accuracy
+
+    history = Path(result.get("path") or "") / "history.csv"
+    try:
+        with open(history, newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if row.get("stage") in stage_names]
+    except OSError:
+        return dict.fromkeys(TO_ACCURACY)  # unknown, rather than the whole run's
+    typed = [{key: float(value) if value not in ("", None) else None for key, value in row.items() if key != "stage"}
+             for row in rows]
+    return time_to_accuracy(typed)
 
 
 def _member(row: dict) -> dict:
