@@ -507,6 +507,10 @@ def cmd_leaderboard(args, argv) -> int:
         if not folder.is_dir():
             raise HarnessError(f"results folder '{folder}' does not exist; run 'harness run' first or pass a folder")
     frame = leaderboard.table(leaderboard.read_results(*folders))
+    apart = sorted({m for m in frame.get("model", []) if leaderboard.KEPT_APART.search(str(m))})
+    if apart:
+        print(f"harness: runs of one name on other test images or with other settings are kept apart, not "
+              f"merged as seeds: {', '.join(apart)}", file=sys.stderr)
     found = leaderboard.machines(frame)
     if len(found) > 1:
         print(f"harness: merged results from {len(found)} machines ({'; '.join(found)}): compare times only "

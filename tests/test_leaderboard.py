@@ -149,3 +149,55 @@ def test_an_earlier_stage_shows_its_own_times_and_not_the_runs(tmp_path):
     assert pd.isna(frozen["to_val_80_s"]) and pd.isna(frozen["to_val_80_flop"])
     assert frozen["to_val_50_s"] == 2.0 and frozen["to_val_70_images"] == 200
     assert (frozen["train_time_s"], frozen["train_flop"], frozen["train_img_s"]) == (4.0, 1e9, 50.0)
+
+
+def _run(folder, model, accuracy, fingerprint, seed=0, epochs=5):
+    stage = {"name": "train", "accuracy": accuracy, "precision": accuracy, "recall": accuracy, "f1": accuracy,
+             "best_epoch": 3, "epochs": epochs, "test_fingerprint": fingerprint}
+    write_metrics(folder, **result(model, accuracy, seed=seed, stages=[stage], test_fingerprint=fingerprint,
+                                   data={"train": 100, "val": 10, "test": 500}))
+    (folder / "config.json").write_text(json.dumps({"command": f"harness run --out {folder.parent}", "seed": seed,
+                                                    "model": model, "profile": "quick", "epochs": epochs,
+                                                    "data_source": str(folder)}))
+
+
+def test_runs_that_differ_are_never_merged_as_seeds(tmp_path, capsys):
+    """Two folders' baseline_cnn seed 0, on different test images: two rows, named by folder, and a
+    line saying why; the same seed with the same settings in two folders counts once; other
+    settings on the same images are kept apart too."""
+    _run(tmp_path / "A" / "baseline_cnn", "baseline_cnn", 0.40, "sha256:sample")
+    _run(tmp_path / "B" / "baseline_cnn", "baseline_cnn", 0.26, "sha256:zip500")
+    frame = leaderboard.table(leaderboard.read_results(tmp_path / "A", tmp_path / "B"))
+    assert sorted(frame["model"]) == ["baseline_cnn [A]", "baseline_cnn [B]"] and set(frame["runs"]) == {1}
+    assert main(["leaderboard", str(tmp_path / "A"), str(tmp_path / "B")]) == 0
+    out, err = capsys.readouterr()
+    assert "| baseline_cnn [A] " in out and "| baseline_cnn [B] " in out and "kept apart" in err
+
+    _run(tmp_path / "C" / "baseline_cnn", "baseline_cnn", 0.40, "sha256:sample")  # A's run again
+    row = leaderboard.table(leaderboard.read_results(tmp_path / "A", tmp_path / "C")).iloc[0]
+    assert (row["model"], row["runs"], str(row["seed"])) == ("baseline_cnn", 1, "0")
+
+    _run(tmp_path / "D" / "baseline_cnn" / "seed-1", "baseline_cnn", 0.42, "sha256:sample", seed=1, epochs=9)
+    frame = leaderboard.table(leaderboard.read_results(tmp_path / "A", tmp_path / "D"))
+    assert sorted(frame["model"]) == ["baseline_cnn [A]", "baseline_cnn [D]"]
+
+    _run(tmp_path / "E" / "baseline_cnn" / "seed-1", "baseline_cnn", 0.42, "sha256:sample", seed=1)
+    row = leaderboard.table(leaderboard.read_results(tmp_path / "A", tmp_path / "E")).iloc[0]
+    assert (row["model"], row["runs"], row["seed"]) == ("baseline_cnn", 2, "0,1")  # seeds of one setting merge
+
+
+def test_a_variant_is_tested_against_its_base_only_when_nothing_else_differs(tmp_path):
+    """A variant run with another profile is 'not comparable', with no test; one that changes only
+    its own setting (the training-set size) is tested."""
+    data = {"train": 45000, "val": 5000, "test": 10000, "dataset": "cifar10"}
+    write_metrics(tmp_path / "m", **result("m", 0.82, data=data, test_fingerprint="sha256:t"))
+    write_metrics(tmp_path / "m@study", **{**result("m", 0.70, data={**data, "train": 10000},
+                                                    test_fingerprint="sha256:t"), "profile": "full", "variant": "study"})
+    write_metrics(tmp_path / "m@n5000", **result("m", 0.61, data={**data, "train": 5000}, test_fingerprint="sha256:t",
+                                                 variant="n5000"))
+    frame = leaderboard.table(leaderboard.read_results(tmp_path)).set_index("model")
+    assert frame.loc["m@study", "not_comparable"] == "profile full against quick"
+    assert pd.isna(frame.loc["m@study", "p_vs_base"]) and pd.isna(frame.loc["m@study", "diff_vs_base"])
+    assert pd.isna(frame.loc["m@n5000", "not_comparable"]) and frame.loc["m@n5000", "p_vs_base"] < 0.001
+    report = markdown.write_report(tmp_path).read_text()
+    assert "not comparable: profile full against quick" in report and "-12.00" not in report

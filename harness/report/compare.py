@@ -133,6 +133,23 @@ def _put(row: dict, name: str, result: Comparison | None, adjusted=None) -> None
 
 
 def against_base(row: dict, base: dict | None) -> None:
-    """A variant's row against its base model's: ``diff_vs_base`` is the variant minus the base."""
+    """A variant's row against its base model's: ``diff_vs_base`` is the variant minus the base,
+    tested only when the two differ in nothing but the variant's own settings; otherwise
+    ``not_comparable`` says what else differs and no test is run."""
     row["base"] = base["model"] if base is not None else None
-    _put(row, "vs_base", compare(row, base) if base is not None else None)
+    differs = differences(row, base) if base is not None else []
+    row["not_comparable"] = "; ".join(differs) or None
+    _put(row, "vs_base", compare(row, base) if base is not None and not differs else None)
+
+
+def differences(row: dict, base: dict) -> list:
+    """What differs between a variant and its base besides what a variant sets: the profile (its
+    epochs, input size and recipe), the dataset, the test images."""
+    data, base_data = row.get("data") or {}, base.get("data") or {}
+    found = [f"{name} {a} against {b}" for name, a, b in (
+        ("profile", row.get("profile"), base.get("profile")), ("dataset", data.get("dataset"), base_data.get("dataset")))
+        if a is not None and b is not None and a != b]  # unknown (an older result) is not a difference
+    fingerprints = row.get("test_fingerprint"), base.get("test_fingerprint")
+    if (all(fingerprints) and fingerprints[0] != fingerprints[1]) or data.get("test") != base_data.get("test"):
+        found.append("other test images")
+    return found

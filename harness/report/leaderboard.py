@@ -11,6 +11,7 @@ Reading never crashes on an old or partial folder: a missing field is shown as m
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ TO_ACCURACY = [f"to_val_{round(t * 100)}_{unit}" for t in ACCURACY_TARGETS for u
 COLUMNS = [
     "rank_raw", "section", "model", "stage", "family", "weights", "status", "accuracy", "accuracy_low",
     "accuracy_high", "interval", "precision", "recall", "f1", *COMPARED, "above_model", "best_model",
-    "base", "p_vs_base", "diff_vs_base", "diff_vs_base_low", "diff_vs_base_high", "test_vs_base",
+    "base", "not_comparable", "p_vs_base", "diff_vs_base", "diff_vs_base_low", "diff_vs_base_high", "test_vs_base",
     "params", "macs", "train_flop", "train_img_s", "eval_img_s", "train_time_s", "machine", *TO_ACCURACY,
     "best_epoch", "epochs", "input_size", "profile", "seed", "runs", "test_fingerprint", "reason",
 ]
@@ -208,7 +209,7 @@ def ranked_rows(results: list[dict]) -> list[dict]:
     for result in without_repeats(results):
         for row in stage_rows(result):
             groups.setdefault((row.get("run") or row.get("model"), row.get("stage")), []).append(row)
-    rows = [aggregate(group) for group in groups.values()]
+    rows = [aggregate(part) for group in groups.values() for part in like_with_like(group)]
     for row in rows:  # a run folder named model@variant keeps the variant in the model column
         row["plain_model"] = row.get("model")
         row["section"] = _section(row)
@@ -220,6 +221,53 @@ def ranked_rows(results: list[dict]) -> list[dict]:
         if row["section"] == "variant" and row.get("status") == "ok":
             against_base(row, base_of(row, rows))
     return rows
+
+
+KEPT_APART = re.compile(r" \[[^\]]+\]$")  # the label like_with_like gives a part of a run name
+
+# what a run's config.json holds besides its settings: a seed's runs differ in these and nothing else
+NOT_SETTINGS = ("command", "seed", "classes", "image_size", "data_source", "dataset", "callbacks", "evaluators")
+
+
+def settings_of(row: dict) -> str | None:
+    """The run's resolved settings without its seed and where its files came from, as one string."""
+    try:
+        config = json.loads((Path(row.get("path") or "") / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return json.dumps({k: v for k, v in config.items() if k not in NOT_SETTINGS}, sort_keys=True, default=str)
+
+
+def like_with_like(group: list) -> list:
+    """The rows of one run name and stage as the parts that may be merged as seeds of one row:
+    only runs of the same settings on the same test images, each seed once. A run name that holds
+    several parts (folders run on different data, or with other settings) gets them apart, each
+    named after its results folder: ``baseline_cnn [A]``, ``baseline_cnn [B]``."""
+    parts: dict = {}
+    ok = [row for row in group if row.get("status") == "ok"]
+    for row in ok:
+        part = parts.setdefault((row.get("test_fingerprint"), settings_of(row)), [])
+        if row.get("seed") not in [r.get("seed") for r in part]:  # a seed run twice alike counts once
+            part.append(row)
+    if not parts:
+        return [group]
+    first = next(iter(parts.values()))
+    first += [row for row in group if row.get("status") != "ok"]  # "1 of 3 seeds did not finish"
+    if len(parts) > 1:
+        labels: list = []
+        for part in parts.values():
+            label = _results_folder(part[0])
+            label = label if label not in labels else f"{label} #{labels.count(label) + 1}"
+            labels.append(_results_folder(part[0]))
+            for row in part:
+                row["run"] = f"{row.get('run') or row.get('model')} [{label}]"
+    return list(parts.values())
+
+
+def _results_folder(row: dict) -> str:
+    path = Path(row.get("path") or "")
+    run_dir = path.parent if path.name.startswith("seed-") else path
+    return run_dir.parent.name or str(run_dir.parent)
 
 
 def frame_of(rows: list[dict]) -> pd.DataFrame:

@@ -232,6 +232,8 @@ def variant_table(rows: list) -> str:
 
 
 def _base_cell(row: dict) -> str:
+    if row.get("not_comparable"):
+        return f"not comparable: {row['not_comparable']}"
     if not _number(row.get("p_vs_base")):
         return ""
     p = float(row["p_vs_base"])
@@ -282,8 +284,10 @@ def data_efficiency(folder: Path, results: list, rows: list) -> str:
         train = _train_images(result)
         if train and result.get("variant") not in ablated:
             key = (result.get("model"), result.get("family"), result.get("profile"))
-            points.setdefault(key, {}).setdefault(train, []).append(result["accuracy"])
-    series = {key: value for key, value in points.items() if len(value) > 1}
+            # a seed counts once at a size: a seed-repeat variant's seed 0 is the zoo run's seed again
+            points.setdefault(key, {}).setdefault(train, {}).setdefault(result.get("seed"), result["accuracy"])
+    series = {key: {size: list(by_seed.values()) for size, by_seed in value.items()}
+              for key, value in points.items() if len(value) > 1}
     if not series:
         return ""
     from harness.report.plots import data_efficiency_png
