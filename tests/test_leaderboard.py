@@ -201,3 +201,13 @@ def test_a_variant_is_tested_against_its_base_only_when_nothing_else_differs(tmp
     assert pd.isna(frame.loc["m@n5000", "not_comparable"]) and frame.loc["m@n5000", "p_vs_base"] < 0.001
     report = markdown.write_report(tmp_path).read_text()
     assert "not comparable: profile full against quick" in report and "-12.00" not in report
+
+
+def test_a_seed_counts_once_in_the_accuracy_against_size_table(tmp_path):
+    data = {"train": 45000, "val": 5000, "test": 10000}
+    write_metrics(tmp_path / "m", **result("m", 0.80, data=data))
+    write_metrics(tmp_path / "m@seeds" / "seed-0", **result("m", 0.80, data=data, variant="seeds"))
+    write_metrics(tmp_path / "m@seeds" / "seed-1", **result("m", 0.90, seed=1, data=data, variant="seeds"))
+    write_metrics(tmp_path / "m@n1000", **result("m", 0.50, data={**data, "train": 1000}, variant="n1000"))
+    report = markdown.write_report(tmp_path).read_text()
+    assert "| 0.8500 (2 runs) |" in report, report
