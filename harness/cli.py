@@ -338,6 +338,9 @@ def cmd_bench(args, argv) -> int:
     if args.images < 2 or args.repeats < 1:
         raise HarnessError("--images must be at least 2 and --repeats at least 1")
     accel = accel_of(args)
+    from harness.runner import warn_if_busy
+
+    warn_if_busy()
     result = bench.bench([registry.model(name).spec for name in args.model], accel=accel,
                          images=args.images, repeats=args.repeats)
     if args.processes:

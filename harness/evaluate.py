@@ -120,12 +120,15 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
 
     recipe = to_recipe(config)
     predict = predictor(model, config, accel)
+    from harness.cores import Meter
+
     model.eval()
-    started = time.perf_counter()
-    logits = predict(test_x)
-    eval_time = time.perf_counter() - started
+    with Meter() as meter:
+        started = time.perf_counter()
+        logits = predict(test_x)
+        eval_time = time.perf_counter() - started
     fields = {"eval_time_s": eval_time, "eval_img_s": len(test_y) / eval_time if eval_time else None,
-              "test_fingerprint": split_fingerprint(test_x, test_y)}
+              "eval_cores": meter.result, "test_fingerprint": split_fingerprint(test_x, test_y)}
     if keep_predictions and distributed.is_main():  # beside the stage's weights: its own test set only
         write_predictions(Path(folder) / predictions_name(stage), test_y, logits.argmax(1).numpy(),
                           torch.softmax(logits.float(), 1).numpy())

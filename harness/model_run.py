@@ -20,7 +20,7 @@ INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airben
 
 # a stage's own entries, kept under "stages"; its test-set fields are also the run's
 STAGE_BOOKKEEPING = ("name", "epochs", "best_epoch", "best_value", "monitor", "stopped_early", "train_time_s",
-                     "train_images", "train_flop")
+                     "train_images", "train_flop", "cores")
 
 HISTORY_COLUMNS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time_s",
                    "train_time_s", "train_images", "train_flop"]
@@ -185,6 +185,7 @@ def results(config: dict, built: Built, fit, source, dataset, callback_names: li
     """``metrics.json``: the final stage's test fields, every stage, costs, provenance."""
     from harness import machine
     from harness.compute import time_to_accuracy
+    from harness.cores import any_busy
     from harness.provenance import environment
 
     stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
@@ -198,6 +199,8 @@ def results(config: dict, built: Built, fit, source, dataset, callback_names: li
         "epochs": sum(stage["epochs"] for stage in stages),
         "stages": stages,
         "train_time_s": fit.train_time_s,
+        # whether other processes took cores from any timed phase: then its seconds are no speed figure
+        "busy": any_busy([phase for stage in stages for phase in (stage.get("cores"), stage.get("eval_cores"))]),
         "train_img_s": fit.train_images / fit.train_time_s if fit.train_time_s else None,
         "train_images": fit.train_images,
         "train_flop": fit.train_flop if built.macs is not None else None,

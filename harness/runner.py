@@ -36,6 +36,18 @@ def pick_dataset(registry, path: Path, name: str | None):
     )
 
 
+def warn_if_busy() -> None:
+    """One line before anything is timed when other processes already load the cores."""
+    import torch
+
+    from harness.cores import busy_warning
+    from harness.log import warn
+
+    line = busy_warning(torch.get_num_threads())
+    if line:
+        warn(line)
+
+
 def check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -176,6 +188,8 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
             record_failure(outcome.job, outcome.reason, outcome.traceback, job_label(outcome.job, request))
         write_reports(request.out, registry)
 
+    if main:
+        warn_if_busy()  # just before the first timed phase: everything that could refuse the run has
     executor = registry.executors[request.executor].spec
     context = JobContext(request, registry, evaluators, images_for, dataset.name,
                          executor_options(executor, request), finished)

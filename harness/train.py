@@ -52,14 +52,16 @@ class StageResult:
     train_time_s: float | None = None
     train_images: int | None = None
     train_flop: float | None = None
+    cores: dict | None = None  # how much of the machine the stage had (harness.cores.use)
     extra: dict = field(default_factory=dict)  # what the end-of-stage hook returned (test metrics)
 
     @classmethod
-    def of(cls, state, best: BestEpoch, result, cost_known: bool) -> "StageResult":
+    def of(cls, state, best: BestEpoch, result, cost_known: bool, cores: dict | None = None) -> "StageResult":
         """A stage's result as it ends (``state``: its ``StageState``; ``result``: the run's totals)."""
         return cls(state.stage.name, state.epoch, best.epoch, best.value, best.monitor,
                    stopped_early=state.epoch < state.stage.epochs, train_time_s=result.train_time_s,
-                   train_images=result.train_images, train_flop=result.train_flop if cost_known else None)
+                   train_images=result.train_images, train_flop=result.train_flop if cost_known else None,
+                   cores=cores)
 
 
 @dataclass
@@ -374,13 +376,16 @@ class Trainer:
         return result
 
     def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
-        state = self.start_stage(index, stage, result, resume)
-        while not state.finished:
-            row = self.run_epoch(state, result)
-            result.history.append(row)
-            self.callbacks.on_epoch_end(state.epoch, row, state.control)  # any may end the stage
+        from harness.cores import Meter
+
+        with Meter() as meter:  # the stage's time is a speed figure only if the machine left it its cores
+            state = self.start_stage(index, stage, result, resume)
+            while not state.finished:
+                row = self.run_epoch(state, result)
+                result.history.append(row)
+                self.callbacks.on_epoch_end(state.epoch, row, state.control)  # any may end the stage
         self.callbacks.call("on_stage_end", stage, state.control)
-        stage_result = StageResult.of(state, self.best, result, self.cost.known)
+        stage_result = StageResult.of(state, self.best, result, self.cost.known, meter.result)
         if self.on_stage_end:
             stage_result.extra = self.on_stage_end(stage, self.model) or {}
         return stage_result

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.compute import ACCURACY_TARGETS, flop_text
+from harness.cores import any_busy
 from harness.fileio import json_field, write_text
 from harness.machine import key as machine_key
 from harness.report.compare import against_base, rank_zoo
@@ -29,7 +30,7 @@ COLUMNS = [
     "rank_raw", "section", "model", "stage", "family", "weights", "status", "accuracy", "accuracy_low",
     "accuracy_high", "interval", "precision", "recall", "f1", *COMPARED, "above_model", "best_model",
     "base", "not_comparable", "p_vs_base", "diff_vs_base", "diff_vs_base_low", "diff_vs_base_high", "test_vs_base",
-    "params", "macs", "train_flop", "train_img_s", "eval_img_s", "train_time_s", "machine", *TO_ACCURACY,
+    "params", "macs", "train_flop", "train_img_s", "eval_img_s", "train_time_s", "busy", "machine", *TO_ACCURACY,
     "best_epoch", "epochs", "input_size", "profile", "seed", "runs", "test_fingerprint", "reason",
 ]
 METRICS = ("accuracy", "precision", "recall", "f1")
@@ -99,6 +100,9 @@ def stage_rows(result: dict) -> list[dict]:
             row["train_img_s"] = (stage["train_images"] / stage["train_time_s"]
                                   if stage.get("train_images") and stage.get("train_time_s") else None)
             row.update(_to_accuracy_until(result, [s.get("name") for s in stages[:stages.index(stage) + 1]]))
+        if stage is not stages[-1] or "busy" not in result:  # the phases timed until this stage's end
+            row["busy"] = any_busy([phase for s in stages[:stages.index(stage) + 1]
+                                    for phase in (s.get("cores"), s.get("eval_cores"))])
         row["stage"] = stage.get("name")
         row["final"] = stage is stages[-1]
         row["evaluated"] = evaluator_fields(stage)
@@ -158,6 +162,7 @@ def aggregate(rows: list[dict]) -> dict:
     for key in (*AVERAGED, *ok[0].get("evaluated", [])):
         values = [r[key] for r in ok if _is_number(r.get(key))]
         out[key] = sum(values) / len(values) if len(values) == len(ok) else None
+    out["busy"] = any_busy([{"busy": r.get("busy")} for r in ok])
     machines = sorted({r["machine"] for r in ok})
     out["machine"] = machines[0] if len(machines) == 1 else " + ".join(machines)
     _interval(out)
@@ -378,6 +383,8 @@ def machine_letters(frame: pd.DataFrame) -> dict:
 
 def time_cell(row, letters: dict) -> str:
     text = duration(row.get("train_time_s"))
+    if text and row.get("busy") is True:
+        text += " busy"
     if text and letters:
         text += " " + ",".join(f"({letters[m]})" for m in str(row.get("machine")).split(" + ") if m in letters)
     return text
@@ -459,7 +466,8 @@ LEGEND = ("The zoo: one row per model, its final stage (variants, ablations, see
           "Holm-corrected over every pair of rows): rows the test set cannot separate share a rank. F1 is the "
           "macro average; MACs are for one image at the model's input size; train compute is 6 x MACs x "
           "training images processed, in FLOPs (a frozen base's features counted once); train time is the "
-          "time in training steps.\n\n")
+          "time in training steps, marked busy when other processes used the cores meanwhile (then it is no "
+          "speed figure, and no seconds are compared with it).\n\n")
 
 
 def write(folder: Path, registry=None) -> pd.DataFrame:

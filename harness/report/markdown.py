@@ -59,12 +59,15 @@ def cost_words(win: dict, lose: dict) -> str:
     if _number(win.get("train_flop")) and _number(lose.get("train_flop")) and lose["train_flop"]:
         parts.append(f"{flop_text(win['train_flop'])} of training compute against {flop_text(lose['train_flop'])} "
                      f"({float(win['train_flop']) / float(lose['train_flop']):.1f}x)")
-    if _same_machine(win, lose) and _number(win.get("train_time_s")) and _number(lose.get("train_time_s")) \
+    quiet = win.get("busy") is not True and lose.get("busy") is not True  # busy cores' seconds are no speed
+    if _same_machine(win, lose) and quiet and _number(win.get("train_time_s")) and _number(lose.get("train_time_s")) \
             and lose["train_time_s"]:
         parts.append(f"{float(win['train_time_s']):.0f} s of training against {float(lose['train_time_s']):.0f} s on "
                      f"the same machine ({float(win['train_time_s']) / float(lose['train_time_s']):.1f}x the time)")
     if _number(win.get("macs")) and _number(lose.get("macs")) and lose["macs"]:
         parts.append(f"{float(win['macs']) / float(lose['macs']):.1f}x the MACs per image")
+    if not quiet:
+        parts.append("no comparison of seconds (taken while other processes used the cores)")
     return (" It costs " + ", ".join(parts) + ".") if parts else ""
 
 
@@ -134,7 +137,8 @@ def convergence(folder: Path, rows: list) -> str:
             cells[f"val {target:.0%}"] = ("not reached" if not _number(flop) and not _number(seconds) else
                                           " / ".join(x for x in (flop_text(flop) if _number(flop) else "",
                                                                  leaderboard.duration(seconds)) if x))
-        table.append({"model": row["model"], "machine": row.get("machine"), **cells})
+        machine = str(row.get("machine")) + (" (busy: no speed figure)" if row.get("busy") is True else "")
+        table.append({"model": row["model"], "machine": machine, **cells})
     if not table:
         return ""
     target = folder / "convergence.png"
