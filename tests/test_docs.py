@@ -91,10 +91,27 @@ def test_relative_links_and_images_exist(page):
 
 def test_readme_is_short_and_names_the_ci_test_command():
     readme = (ROOT / "README.md").read_text()
-    assert len(readme.splitlines()) <= 200
+    assert len(readme.splitlines()) <= 150
     ci = (ROOT / ".ci" / "run").read_text()
     command = re.search(r"^(python -m pytest[^|\n]*?) \|\|", ci, re.M).group(1).strip()
     assert f"\n    {command}\n" in readme, command
+
+
+def test_the_quickstart_is_two_lines_a_run_then_the_suite():
+    """One line installs into a fresh environment and runs the main job, one installs the test
+    tools and runs exactly CI's test command."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    first = re.search(r"((?:^    \S.*\n)+)", section, re.M).group(1)  # the section's first code block
+    lines = code_blocks("\n" + first)
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = re.search(r"^(python -m pytest[^|\n]*?) \|\|", ci, re.M).group(1).strip()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("python3 -m venv ") and lines[0].endswith("&& harness run --all --profile smoke")
+    assert "pip install -e ." in lines[0] and lines[1].endswith(f"&& {command}")
+    installed = re.findall(r"pip install -q -e (\S+)", ci)  # what CI installs, the README's second line too
+    assert all(f"-e {package}" in lines[1] or f"-e '{package.strip(chr(34))}'" in lines[1] for package in installed), \
+        (installed, lines[1])
 
 
 # numbered rounds of work and the people who ran them belong to the project's history, not its pages
@@ -168,3 +185,84 @@ def test_every_see_in_help_and_messages_resolves(capsys):
                     broken.append(f"{path.relative_to(ROOT)}:{line}: see {target}")
     capsys.readouterr()
     assert seen >= 5 and not broken, "\n".join(broken)
+
+
+def fenced_blocks(text: str) -> list:
+    """The lines of each fenced (```) code block, in order."""
+    blocks, current = [], None
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            if current is not None:
+                blocks.append(current)
+            current = None if current is not None else []
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+@pytest.mark.slow
+def test_the_plugin_package_of_plugins_md_installs_and_runs_as_written(tmp_path):
+    """The package of docs/plugins.md, copied from the page into a folder, installs, lists, runs
+    with its model, evaluator column and callback, and passes its own tests."""
+    import os
+    import subprocess
+    import sys
+
+    page = (ROOT / "docs" / "plugins.md").read_text()
+    section = page.split("## A complete plugin package", 1)[1].split("\n## ", 1)[0]
+    blocks = fenced_blocks(section)
+    files = {block[0][2:].strip(): "\n".join(block[1:]) + "\n" for block in blocks
+             if block and block[0].startswith("# harness-tiny/")}
+    assert set(files) == {"harness-tiny/pyproject.toml", "harness-tiny/harness_tiny/__init__.py",
+                          "harness-tiny/tests/test_tiny.py"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (steps,) = [block for block in blocks if block and block[0].startswith("pip install")]
+    site = tmp_path / "site"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    said = {}
+    for step in steps:
+        words = shlex.split(step)
+        if words[:3] == ["pip", "install", "-e"]:
+            # into a folder of its own rather than the suite's environment, built offline: the
+            # installed distribution and its entry point are the same as an editable install's
+            command = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+                       "--quiet", "--target", str(site), words[3]]
+        elif words[0] == "harness":
+            command = [sys.executable, "-m", "harness", *words[1:]]
+        else:
+            assert words[:3] == ["python", "-m", "pytest"], step
+            command = [sys.executable, *words[1:], "-p", "no:cacheprovider"]
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (step, result.stdout[-3000:], result.stderr[-3000:])
+        said[words[1] if words[0] == "harness" else words[0]] = result.stdout + result.stderr
+    listing = said["list"]
+    assert all(any(name in line and " tiny " in f" {line} " for line in listing.splitlines())
+               for name in ("tiny_cnn", "top2", "stop_at_90")), listing
+    board = (tmp_path / "tiny-results" / "leaderboard.md").read_text()
+    assert "| top-2 " in board and "| tiny_cnn " in board and "| baseline_cnn " in board
+    assert "2 passed" in said["python"]
+
+
+# a commit hash on its own (not a file name's part such as resnet18-f37072fd.pth, nor a sha256 prefix)
+COMMIT = re.compile(r"(?<![\w./:-])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}(?![\w.-])")
+OWN_DATA = re.compile(r"(\.\./)?shared/(datasets|weights)\b")
+FIGURES_PAGES = ("performance.md",)  # with the reference folders: where measured figures live
+
+
+def test_guides_carry_no_commit_measurement_or_path_of_our_own_data():
+    """README and docs are guides: figures with their machine and commit live in performance.md and
+    the reference folders; no page names a data or weights path that only this project's machines have."""
+    found = []
+    for page in PAGES:
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            if page.name not in FIGURES_PAGES and (COMMIT.search(line) or re.search(r"\bmeasured\b", line, re.I)):
+                found.append(f"{page.name}:{number}: {line.strip()[:90]}")
+            if OWN_DATA.search(line):
+                found.append(f"{page.name}:{number}: {line.strip()[:90]}")
+    for commands in ROOT.glob("results/reference/*/COMMANDS.md"):
+        found += [f"{commands.relative_to(ROOT)}:{n}: {line.strip()[:90]}"
+                  for n, line in enumerate(commands.read_text().splitlines(), 1) if OWN_DATA.search(line)]
+    assert not found, "\n".join(found)
+    assert COMMIT.search("at commit `a2b55bb`") and not COMMIT.search("resnet18-f37072fd.pth sha256:1234abcd")
