@@ -19,6 +19,7 @@ _WHERE = {
     "read_canonical": "harness.data.sources", "Images": "harness.data.images",
     # evaluators: the run's prediction path, report helpers, files written atomically
     "predictor": "harness.evaluate", "reliability_png": "harness.report.plots",
+    "reliability_grid_png": "harness.report.plots",
     "evaluated_stages": "harness.report", "number": "harness.report", "write_text": "harness.fileio",
     # callbacks: whether a monitored value improved
     "improved": "harness.callbacks",

@@ -96,7 +96,7 @@ def test_timm_and_torchvision_models_train_from_scratch_onto_the_leaderboard(tmp
         assert metrics["status"] == "ok" and metrics["weights_source"]["kind"] == "scratch"
         assert [s["name"] for s in metrics["stages"]] == ["train"]
     report = (out / "report.md").read_text()
-    assert "](./timm:resnet10t/confusion.png)" in report  # not a URL scheme to a Markdown viewer
+    assert "](./timm:resnet10t/README.md)" in report  # not a URL scheme to a Markdown viewer
     # the saved model is evaluated and predicts by its catalog name
     assert main(["evaluate", "--model-dir", str(out / "timm:resnet10t"), "--data", str(data)]) == 0
 

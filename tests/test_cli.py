@@ -230,14 +230,18 @@ def test_report_renders_with_every_image_link_a_valid_png(smoke_run):
 
     _, out, _ = smoke_run
     text = (out / "report.md").read_text()
-    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert len(links) >= 5  # samples + a confusion matrix and curves per model
-    for link in links:
-        assert (out / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
+    pages = [(out, text)] + [(out / model, (out / model / "README.md").read_text()) for model in ("baseline_cnn", "deep_cnn")]
+    links = [(where, link) for where, page in pages for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)]
+    assert len(links) >= 7  # samples, pareto, heatmap + a confusion matrix and curves per model
+    for where, link in links:
+        assert (where / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", link
     for heading in ("## Leaderboard", "## CNN against transfer learning", "## Per-class F1", "## The data",
-                    "### baseline_cnn", "### deep_cnn"):
+                    "## Models"):
         assert heading in text
-    assert "harness commit" in text and "command: `harness run --all" in text
+    assert "[baseline_cnn](baseline_cnn/README.md)" in text and "[deep_cnn](deep_cnn/README.md)" in text
+    assert text.index("## CNN against transfer learning") < text.index("## Leaderboard")  # the answer first
+    readme = pages[1][1]
+    assert "harness commit" in readme and "command: `harness run --all" in readme
     columns = (out / "leaderboard.csv").read_text().splitlines()[0].split(",")
     for column in ("model", "stage", "family", "weights", "status", "accuracy", "precision", "recall", "f1", "params",
                    "macs", "train_img_s", "eval_img_s", "train_time_s", "best_epoch", "epochs", "input_size",

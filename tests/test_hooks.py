@@ -111,7 +111,8 @@ def test_optional_evaluators_fill_metrics_leaderboard_and_report(tmp_path, data)
     board = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert {"ece", "nll", "brier", "corruption_acc", "latency_ms_p50"} <= set(board[0])
     report = (out / "report.md").read_text()
-    assert "## Calibration" in report and "reliability-train.png" in report
+    assert "## Calibration" in report and "](reliability.png)" in report  # every stage's diagram in one grid
+    assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Robustness to common corruptions" in report and "gaussian_noise" in report
     assert "## Latency" in report
 

@@ -128,7 +128,8 @@ def test_report_names_the_weights_file_and_its_full_sha256(tmp_path):
                                             weights_source={"kind": "file", "path": "/w/w.safetensors",
                                                             "sha256": sha, "tag": None}))
     report = markdown.write_report(tmp_path).read_text()
-    assert f"file `/w/w.safetensors`, sha256 `{sha}`" in report
+    assert "[tl](tl/README.md)" in report  # the provenance beside the results, linked
+    assert f"file `/w/w.safetensors`, sha256 `{sha}`" in (tmp_path / "tl" / "README.md").read_text()
 
 
 def test_an_earlier_stage_shows_its_own_times_and_not_the_runs(tmp_path):

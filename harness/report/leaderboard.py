@@ -370,9 +370,11 @@ def above_cell(row) -> str:
     """How much better the row above is: +0.35 [-0.41, +1.12] p=0.37 (points of accuracy)."""
     if _missing(row.get("p_vs_above")):
         return ""
-    p = float(row["p_vs_above"])
+    p, holm = float(row["p_vs_above"]), row.get("p_vs_above_holm")
+    adjusted = "" if _missing(holm) or float(holm) == p else \
+        (", Holm<0.001" if float(holm) < 0.001 else f", Holm {float(holm):.2g}")  # what the ranks use
     return (f"{100 * float(row['diff_vs_above']):+.2f} [{100 * float(row['diff_vs_above_low']):+.2f}, "
-            f"{100 * float(row['diff_vs_above_high']):+.2f}] " + ("p<0.001" if p < 0.001 else f"p={p:.2g}"))
+            f"{100 * float(row['diff_vs_above_high']):+.2f}] " + ("p<0.001" if p < 0.001 else f"p={p:.2g}") + adjusted)
 
 
 def machine_letters(frame: pd.DataFrame) -> dict:
@@ -460,7 +462,8 @@ LEGEND = ("The zoo: one row per model, its final stage (variants, ablations, see
           "accuracy's 95% interval is the Wilson score interval over the test images for one run, Student's t "
           "over the seeds for several (the `interval` column says which). `above minus this` is the row above's "
           "accuracy minus this row's, in points, with the 95% paired-bootstrap interval and the exact McNemar "
-          "p-value on the test images both scored; rows run on two or more of the same seeds get a paired t "
+          "p-value on the test images both scored (with its Holm-adjusted p where that differs: the ranks use "
+          "it); rows run on two or more of the same seeds get a paired t "
           "over those seeds, and a row of several seeds is otherwise compared through the run of the seed both "
           "share (or its first). The rank is 1 + the number of models significantly better (p < 0.05, "
           "Holm-corrected over every pair of rows): rows the test set cannot separate share a rank. F1 is the "

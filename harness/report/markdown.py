@@ -385,6 +385,36 @@ def provenance(folder: Path, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def models_section(folder: Path, results: list) -> str:
+    """A link per run to the ``README.md`` written beside its results: what produced it (command,
+    recipe, seed, versions, commit, weights, machine), its confusion matrix and curves."""
+    links, others = [], []
+    for result in results:
+        where = Path(result["path"])
+        title = result["run"] + (f" seed {result.get('seed')}" if where.name.startswith("seed-") else "")
+        if result.get("status") != "ok":
+            others.append(f"{title} ({result.get('status')})")
+            continue
+        readme = where / "README.md"
+        write_text(readme, model_readme(title, where, result))
+        links.append(f"[{title}]({_href(folder, readme)})")
+    if not links and not others:
+        return ""
+    return ("## Models\n\nWhat produced each run (command, recipe, seed, versions, commit, weights, machine), with "
+            "its confusion matrix and training curves, is in the `README.md` beside its results: "
+            + ", ".join(links) + "." + (f" Not run: {', '.join(others)} (the leaderboard says why)." if others else "")
+            + "\n")
+
+
+def model_readme(title: str, where: Path, result: dict) -> str:
+    machine = (result.get("machine") or {}).get("label") or "not recorded"
+    busy = " (other processes used the cores: its times are no speed figure)" if result.get("busy") is True else ""
+    return (f"# {title}\n\nTest accuracy {_fmt(result.get('accuracy'))} ({result.get('stage')}), machine: "
+            f"{machine}{busy}.\n\n" + provenance(where, result) + "\n"
+            + _link(where, where / "confusion.png", f"{title} confusion matrix") + "\n\n"
+            + _link(where, where / "curves.png", f"{title} training curves") + "\n")
+
+
 def evaluator_sections(results: list, folder: Path, registry=None) -> list:
     """The section of every installed evaluator with a ``report`` function (those whose numbers
     are not in the results write nothing)."""
@@ -411,28 +441,18 @@ def write_report(folder: Path, registry=None) -> Path:
     results = leaderboard.read_results(folder)
     rows = leaderboard.ranked_rows(results)
     frame = leaderboard.frame_of(rows)
-    parts = ["# Report\n\n", "## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame, registry=registry),
-             "\n"]
+    parts = ["# Report\n\n"]
+    if not frame.empty:  # the answers first: the study's question, in words from the paired tests
+        parts += ["## CNN against transfer learning\n\n", comparison(rows), "\n", study_table(frame)]
+    parts += ["## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame, registry=registry), "\n"]
     if (folder / "pareto.png").is_file():
         parts += [_link(folder, folder / "pareto.png", "accuracy against training compute and MACs"), "\n\n"]
-    if not frame.empty:
-        parts += ["## CNN against transfer learning\n\n", comparison(rows), "\n", study_table(frame)]
-    parts += [convergence(folder, rows), seeds(rows), per_class_f1(folder, rows, results), ablation(rows),
-              data_efficiency(folder, results, rows), other_variants(rows)]
+    parts += [ablation(rows), data_efficiency(folder, results, rows), seeds(rows), convergence(folder, rows),
+              per_class_f1(folder, rows, results), other_variants(rows)]
     parts += evaluator_sections(results, folder, registry)
     if (folder / "samples.png").is_file():
         parts += ["## The data\n\n", _link(folder, folder / "samples.png", "sample training images"), "\n\n"]
-    parts.append("## Models\n\n")
-    for result in results:
-        where = Path(result["path"])
-        title = result["run"] + (f" (seed {result.get('seed')})" if where.name.startswith("seed-") else "")
-        parts.append(f"### {title}\n\n")
-        if result.get("status") != "ok":
-            parts.append(f"status: {result.get('status')} — {result.get('reason', '')}\n\n")
-            continue
-        parts.append(provenance(folder, result) + "\n")
-        parts.append(_link(folder, where / "confusion.png", f"{title} confusion matrix") + "\n\n")
-        parts.append(_link(folder, where / "curves.png", f"{title} training curves") + "\n\n")
+    parts.append(models_section(folder, results))
     target = folder / "report.md"
     write_text(target, "".join(parts))
     return target

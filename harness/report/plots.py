@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from harness.fileio import atomic_path
 
@@ -162,32 +163,65 @@ def pareto_front(points: list) -> list:
 
 
 def pareto_png(path: Path, frame) -> None:
-    """Test accuracy against training compute and against MACs per image, one point per row given
-    (the zoo), log-scaled costs, the Pareto front drawn and its points labelled. Compute, not
+    """Test accuracy with its 95% interval against training compute and against MACs per image, one
+    labelled point per row given (the zoo), log-scaled costs, the Pareto front drawn. Compute, not
     seconds: rows may come from different machines."""
     rows = frame[(frame["status"] == "ok") & frame["accuracy"].notna()]
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(13, 5))
     for ax, column, label in ((axes[0], "train_flop", "training compute (FLOPs, log)"),
                               (axes[1], "macs", "MACs per image (log)")):
-        points = [(float(c), float(a), f"{m} ({s})") for c, a, m, s in
-                  zip(rows[column], rows["accuracy"], rows["model"], rows["stage"])
+        points = [(float(c), float(a), f"{m} ({s})", _bounds(low, high, a)) for c, a, m, s, low, high in
+                  zip(rows[column], rows["accuracy"], rows["model"], rows["stage"],
+                      rows.get("accuracy_low", [None] * len(rows)), rows.get("accuracy_high", [None] * len(rows)))
                   if c is not None and not (isinstance(c, float) and np.isnan(c)) and float(c) > 0]
         if not points:
             ax.set_visible(False)
             continue
-        ax.scatter([p[0] for p in points], [p[1] for p in points], color="tab:blue", alpha=0.6)
-        front = pareto_front(points)
+        ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=np.array([p[3] for p in points]).T,
+                    fmt="o", color="tab:blue", alpha=0.7, capsize=3, label="test accuracy, 95% interval")
+        front = pareto_front([p[:3] for p in points])
         ax.plot([p[0] for p in front], [p[1] for p in front], color="tab:red", drawstyle="steps-post",
                 label="Pareto front")
-        for cost, accuracy, name in front:
-            ax.annotate(name, (cost, accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for i, (cost, accuracy, name, _) in enumerate(sorted(points, key=lambda p: -p[1])):
+            # alternately above and below the point, so that labels of close points do not overlap
+            ax.annotate(name, (cost, accuracy), textcoords="offset points", xytext=(5, 4 if i % 2 == 0 else -11),
+                        fontsize=7)
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, loc="lower right")
-    figure.suptitle("accuracy against cost (labelled: the Pareto front)")
+    figure.suptitle("accuracy against cost, every row labelled")
+    _save(plt, figure, path, dpi=80)
+
+
+def _bounds(low, high, accuracy) -> tuple:
+    """The distances below and above ``accuracy`` of its interval (0, 0 where it has none)."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return 0.0, 0.0
+    return max(0.0, float(accuracy) - float(low)), max(0.0, float(high) - float(accuracy))
+
+
+def reliability_grid_png(path: Path, panels: list, columns: int = 4) -> None:
+    """Every stage's reliability diagram in one figure: ``panels`` of (title, bins, ece), each
+    accuracy against confidence per bin over the diagonal of perfect calibration."""
+    plt = _pyplot()
+    rows = max(1, -(-len(panels) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False,
+                                sharex=True, sharey=True)
+    for ax, (title, bins, ece) in zip(axes.flat, panels):
+        centres = [(b["low"] + b["high"]) / 2 for b in bins]
+        width = bins[0]["high"] - bins[0]["low"] if bins else 0.1
+        ax.bar(centres, [b["accuracy"] or 0 for b in bins], width=width, edgecolor="black", color="tab:blue")
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+        ax.set_title(f"{title}\nECE {ece:.4f}" if ece is not None else title, fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("confidence")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
     _save(plt, figure, path, dpi=80)
 
 

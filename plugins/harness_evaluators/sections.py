@@ -11,19 +11,28 @@ from harness_evaluators.corruptions import CORRUPTIONS
 
 
 def calibration(results: list, folder: Path) -> str:
-    rows, pictures = [], []
+    from harness.toolkit import reliability_grid_png
+
+    rows, panels = [], []
     for title, stage, where in evaluated_stages(results, "calibration"):
         rows.append({"model": title, "stage": stage["name"], "ECE": number(stage.get("ece")),
                      "NLL": number(stage.get("nll")), "Brier": number(stage.get("brier"))})
-        picture = Path(where) / str(stage.get("reliability_png"))
-        if picture.is_file():
-            pictures.append(f"![{title} ({stage['name']}) reliability]({picture.relative_to(folder).as_posix()})")
+        if stage.get("reliability_bins"):
+            panels.append((f"{title} ({stage['name']})", stage["reliability_bins"], stage.get("ece")))
     if not rows:
         return ""
+    grid = ""
+    if panels:
+        reliability_grid_png(Path(folder) / GRID, panels)
+        grid = f"![reliability diagrams, one per model and stage]({GRID})\n\n"
     return ("## Calibration\n\nExpected calibration error over 15 confidence bins (lower is better), negative "
             "log-likelihood and Brier score of the test-set probabilities; the reliability diagrams plot accuracy "
-            "against confidence per bin (a calibrated model follows the diagonal).\n\n"
-            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n" + "\n".join(pictures) + "\n\n")
+            "against confidence per bin (a calibrated model follows the diagonal; each model folder also has its "
+            "own, with the share of images per bin).\n\n"
+            + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n" + grid)
+
+
+GRID = "reliability.png"  # every stage's reliability diagram, in the results folder
 
 
 REFERENCE_MODEL = "baseline_cnn"  # mCE's denominator, as AlexNet is CIFAR-10-C's and ImageNet-C's
@@ -58,7 +67,7 @@ def robustness(results: list, folder: Path) -> str:
         by_severity = stage.get("corruption_by_severity")
         reference = _reference(results, stage) if by_severity else None
         rows.append({"model": title, "stage": stage["name"],
-                     "severities": _levels(stage), "clean": number(stage.get("corruption_clean_acc", stage.get("accuracy"))),
+                     "severity levels": _levels(stage), "clean": number(stage.get("corruption_clean_acc", stage.get("accuracy"))),
                      "mean": number(stage.get("corruption_acc")),
                      "mCE": number(mean_corruption_error(by_severity, reference), 3) if reference else "",
                      **{name: number(per.get(name)) for name in CORRUPTIONS}})
@@ -78,20 +87,26 @@ def robustness(results: list, folder: Path) -> str:
 
 
 def _levels(stage: dict) -> str:
-    chosen = stage.get("corruption_severities")
+    """The severity levels run, said as levels: "1-5", "3 only", "1,3,5"."""
+    chosen = stage.get("corruption_severities") or ([stage["corruption_severity"]]
+                                                     if stage.get("corruption_severity") is not None else [])
+    if len(chosen) == 1:
+        return f"{chosen[0]} only"
     if chosen:
         return f"{min(chosen)}-{max(chosen)}" if chosen == list(range(min(chosen), max(chosen) + 1)) else ",".join(map(str, chosen))
-    return str(stage.get("corruption_severity", ""))
+    return ""
 
 
 def latency(results: list, folder: Path) -> str:
     rows = []
-    machines = {str(Path(r["path"])): (r.get("machine") or {}).get("label") for r in results}
+    runs = {str(Path(r["path"])): r for r in results}
     for title, stage, where in evaluated_stages(results, "latency"):
+        run = runs.get(str(Path(where))) or {}
+        machine = (run.get("machine") or {}).get("label") or "machine not recorded"
         device = stage.get("latency_device")
-        machine = machines.get(str(Path(where)))
+        busy = " (busy cores: no speed figure)" if run.get("busy") is True else ""
         rows.append({"model": title, "stage": stage["name"],
-                     "machine": machine if machine and device == "cpu" else (device if not machine else f"{machine} ({device})"),
+                     "machine": (machine if device == "cpu" else f"{machine} ({device})") + busy,
                      "batch-1 p50 (ms)": number(stage.get("latency_ms_p50"), 2),
                      "batch-1 p95 (ms)": number(stage.get("latency_ms_p95"), 2),
                      "throughput (img/s)": number(stage.get("throughput_img_s"), 0),
