@@ -68,7 +68,7 @@ def jobs_for(registry, request: RunRequest) -> list:
     """Every (model, variant, seed) to train, with its resolved config (so a bad --set fails at once)."""
     from harness import weights
 
-    jobs, without_weights = [], []
+    jobs = []
     for model in request.models:
         spec = spec_for(registry, model, request)
         skipped, source = None, None
@@ -78,7 +78,6 @@ def jobs_for(registry, request: RunRequest) -> list:
             if not request.skip_missing_weights:
                 raise
             skipped = exc.short
-            without_weights.append(model)
         variants = {request.variant or "": {}}
         if request.ablate:
             if request.ablate not in configuration.ABLATIONS:
@@ -100,10 +99,15 @@ def jobs_for(registry, request: RunRequest) -> list:
                 config["weights"] = source.describe() if source else None
                 folder = job_folder(request.out, name, seed, len(request.seeds) > 1)
                 jobs.append(Job(spec, config, name, folder, source, skipped))
-    if without_weights:  # one line for all of them: the first run on a new machine has several
-        log(f"skipped, no ImageNet weights on this machine: {', '.join(without_weights)} (--weights-dir DIR "
-            "with their files, named in leaderboard.md, or --no-pretrained)")
     return jobs
+
+
+def say_skipped(jobs: list) -> None:
+    """One line for every model without weights: the first run on a new machine has several."""
+    names = list(dict.fromkeys(job.spec.name for job in jobs if job.skipped))
+    if names:
+        log(f"skipped, no ImageNet weights on this machine: {', '.join(names)} (--weights-dir DIR with their "
+            "files, named in leaderboard.md, or --no-pretrained)")
 
 
 def run(registry, request: RunRequest) -> int:
@@ -171,6 +175,7 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
         images_for = _images_for(dataset, source, request, runnable)
         for size in dict.fromkeys(job.config["input_size"] for job in runnable):
             images_for(size)  # a data error stops the run before any job starts, whatever the executor
+    say_skipped(jobs)  # after the data: data that cannot be used is the only line such a run prints
     for job, state in zip(jobs, plans):
         # recorded now: the leaderboard lists the model, with the reason; results a run with the
         # weights finished earlier stay (a --resume without --weights-dir must not erase them)
