@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.errors import HarnessError, unknown
 from harness.run_options import accel_of
 
-HEAVY_COMMANDS = {"run", "evaluate", "predict", "bench"}  # commands that train, and so want the fast allocator
+HEAVY_COMMANDS = {"run", "evaluate", "predict", "bench", "export"}  # commands that train, and so want the fast allocator
 
 
 def build_parser(registry=None) -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     _list_command(commands)
     _run_command(commands, registry)
     _predict_command(commands)
+    _export_command(commands)
     _evaluate_command(commands)
     _data_command(commands)
     _bench_command(commands)
@@ -88,9 +89,20 @@ def _run_command(commands, registry=None) -> None:
 
 def _predict_command(commands) -> None:
     predict = commands.add_parser("predict", help="print the top classes of image files with a saved model")
-    predict.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
+    which = predict.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model-dir", metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
+    which.add_argument("--onnx", metavar="FILE", help="a file 'harness export' wrote, run by ONNX Runtime")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default: 3)")
+
+
+def _export_command(commands) -> None:
+    export = commands.add_parser("export", help="write a saved model as an ONNX file (float32, or int8 with --int8)")
+    export.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/mobilenetv3")
+    export.add_argument("--stage", help="which stage's model (default: the last)")
+    export.add_argument("--int8", action="store_true", help="static int8 quantization (QDQ), calibrated on 256 of "
+                        "the run's training images")
+    export.add_argument("--out", metavar="FILE", help="where to write it (default: DIR/model-<stage>[.int8].onnx)")
 
 
 def _evaluate_command(commands) -> None:
@@ -472,8 +484,19 @@ def _counts(classes, labels) -> dict:
 def cmd_predict(args, argv) -> int:
     from harness import plugin_registry, saved_models
 
-    for path, top in saved_models.predict(plugin_registry.load(), Path(args.model_dir), args.images, args.top):
+    found = saved_models.predict_onnx(Path(args.onnx), args.images, args.top) if args.onnx else \
+        saved_models.predict(plugin_registry.load(), Path(args.model_dir), args.images, args.top)
+    for path, top in found:
         print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in top))
+    return 0
+
+
+def cmd_export(args, argv) -> int:
+    from harness import plugin_registry, saved_models
+
+    path, check = saved_models.export(plugin_registry.load(), Path(args.model_dir), args.stage, args.int8,
+                                      Path(args.out) if args.out else None)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB): {check}")
     return 0
 
 
@@ -541,6 +564,7 @@ COMMANDS = {
     "run": cmd_run,
     "leaderboard": cmd_leaderboard,
     "predict": cmd_predict,
+    "export": cmd_export,
     "data": cmd_data,
     "bench": cmd_bench,
     "evaluate": cmd_evaluate,

@@ -82,6 +82,9 @@ class EvalContext:
     main: bool
     accel: Any
     batch_size: int
+    # the training split's uint8 images (rows read on demand): for an evaluator that must fit
+    # something on data other than the test set, such as int8 ranges; None where not given
+    train_x: Any = None
 
 
 def predictor(model, config: dict, accel=CPU) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -112,7 +115,7 @@ def split_fingerprint(test_x, test_y) -> str:
 
 
 def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, evaluators: list, folder: Path,
-          stage: str, accel=CPU, keep_predictions: bool = True) -> dict:
+          stage: str, accel=CPU, keep_predictions: bool = True, train_x=None) -> dict:
     """A trained model's test-set results: the plain pass's logits (with the config's test-time
     augmentation, on ``accel``), then each evaluator's fields. An evaluator that raises is
     reported in one line naming it and its plugin; its fields stay empty and the others run."""
@@ -136,7 +139,7 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
     for evaluator in evaluators:
         ctx = EvalContext(model, predict, test_x, np.asarray(test_y), list(classes), config["input_size"], logits,
                           Path(folder), stage, config, evaluator.options, distributed.is_main(), accel,
-                          recipe.eval_batch_size)
+                          recipe.eval_batch_size, train_x)
         try:
             out = evaluator.spec.evaluate(ctx)
             if not isinstance(out, dict):

@@ -169,7 +169,7 @@ def train_stages(spec, config: dict, built: Built, folder: Path, request: RunReq
         if main:
             save_torch(stage_weights(folder, stage.name), {k: v.cpu() for k, v in trained.state_dict().items()})
         scores = score(trained, test_x, splits.test_y, splits.classes, config, evaluators=evaluators, folder=folder,
-                       stage=stage.name, accel=built.accel)
+                       stage=stage.name, accel=built.accel, train_x=splits.train_x)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
         return scores
 

@@ -79,6 +79,76 @@ def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -
     ]
 
 
+def export(registry, model_dir: Path, stage: str | None, int8: bool, out: Path | None) -> tuple:
+    """A saved model as an ONNX file with its preprocessing in the metadata (int8: calibrated on the
+    run's own training images, the same draw as ``--eval deploy``), and a one-line check that ONNX
+    Runtime loads it and maps a batch to one logit per class."""
+    import torch
+
+    from harness import deployment
+
+    deployment.require_onnx()
+    model, config, weights = load_saved(registry, model_dir, stage)
+    name = f"model-{weights.stem}" + (".int8" if int8 else "")
+    target = out or Path(model_dir) / f"{name}.onnx"
+    mean, std = deployment.model_normalisation(model)
+    meta = deployment.onnx_metadata(config, config["classes"], mean, std)
+    fp32 = target if not int8 else target.with_name(f".{target.name}.fp32.onnx")
+    deployment.export_onnx(model, fp32, config["input_size"], meta)
+    try:
+        if int8:
+            splits, _ = _splits_of(registry, config, None, None)
+            deployment.quantize_int8(fp32, target, deployment.calibration_sample(splits.train_x, config["input_size"]))
+    finally:
+        if int8:
+            fp32.unlink(missing_ok=True)
+    size = config["input_size"]
+    sess = deployment.onnx_session(target, torch.get_num_threads())
+    logits = deployment.onnx_logits(sess, torch.rand(2, 3, size, size).numpy())
+    if logits.shape != (2, len(config["classes"])):
+        raise HarnessError(f"'{target}' gives logits of shape {logits.shape}, not (2, {len(config['classes'])})")
+    kind = "int8" if int8 else "float32"
+    return target, (f"ONNX Runtime loads it ({kind}): N x 3 x {size} x {size} floats in [0, 1] -> {len(config['classes'])} "
+                    "logits; the input size, normalisation and class names are in its metadata")
+
+
+def predict_onnx(path: Path, images: list, top: int = 3) -> list:
+    """The top classes of image files by an exported file, read and resized as the harness reads
+    training images, through ONNX Runtime."""
+    import numpy as np
+    import torch
+
+    from harness import deployment
+
+    deployment.require_onnx()
+    if not Path(path).is_file():
+        raise HarnessError(f"'{path}' does not exist; write one with 'harness export --model-dir DIR'")
+    meta = deployment.read_onnx_metadata(path)
+    x = deployment.onnx_inputs(read_images(images, meta["input_size"]), meta["input_size"])
+    logits = deployment.onnx_logits(deployment.onnx_session(path, torch.get_num_threads()), x)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    return [(image, [(meta["classes"][i], float(row[i])) for i in np.argsort(-row)[:top]])
+            for image, row in zip(images, probs)]
+
+
+def _splits_of(registry, config: dict, data: str | None, dataset) -> tuple:
+    """(the run's data split as the run made it, or ``data``'s split the same way; its source)."""
+    from harness import config as configuration
+    from harness.data.locate import resolve_source
+    from harness.data.splits import make_splits
+
+    source = resolve_source(data or config["data_source"], profile=config["profile"], download=False)
+    images = dataset_of(registry, config, source, dataset).load(source, config["input_size"])
+    if list(images.classes) != list(config["classes"]):
+        raise HarnessError(f"'{source}' has classes {images.classes[:4]}..., the model was trained on "
+                           f"{config['classes'][:4]}...; pass data with the same classes")
+    settings = configuration.data_config(config)
+    splits = make_splits(images, val_size=settings.val_size, train_size=settings.train_size,
+                         test_size=settings.test_size, seed=settings.split_seed)
+    return splits, source
+
+
 def dataset_of(registry, config: dict, source: Path, name: str | None):
     """The dataset plugin to read ``source`` with: ``name``, else the one the run used, else detected."""
     from harness.runner import pick_dataset
@@ -94,10 +164,7 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
     ``metrics.json`` (and its results folder's leaderboard and report are rebuilt)."""
     import torch
 
-    from harness import config as configuration
     from harness.accel import CPU
-    from harness.data.locate import resolve_source
-    from harness.data.splits import make_splits
     from harness.evaluate import score
     from harness.plugin_registry import choose_evaluators
 
@@ -105,17 +172,10 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
     model, config, weights = load_saved(registry, model_dir, stage)
     accel = (accel or CPU).for_model(registry.model(config["model"]).spec)  # --amp auto, as the run chose
     stage_name = weights.stem
-    source = resolve_source(data or config["data_source"], profile=config["profile"], download=False)
-    images = dataset_of(registry, config, source, dataset).load(source, config["input_size"])
-    if list(images.classes) != list(config["classes"]):
-        raise HarnessError(f"'{source}' has classes {images.classes[:4]}..., the model was trained on "
-                           f"{config['classes'][:4]}...; pass data with the same classes")
-    settings = configuration.data_config(config)
-    splits = make_splits(images, val_size=settings.val_size, train_size=settings.train_size,
-                         test_size=settings.test_size, seed=settings.split_seed)
+    splits, source = _splits_of(registry, config, data, dataset)
     fields = score(accel.place(model), torch.from_numpy(splits.test_x), splits.test_y, splits.classes, config,
                    evaluators=chosen, folder=Path(model_dir), stage=stage_name, accel=accel,
-                   keep_predictions=data is None)
+                   keep_predictions=data is None, train_x=splits.train_x)
     if data is None:
         add_to_results(Path(model_dir), stage_name, fields, registry)
     return {"model": config["model"], "stage": stage_name, "weights": str(weights), "data": str(source), **fields}

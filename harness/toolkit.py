@@ -18,9 +18,17 @@ _WHERE = {
     "is_split_tree": "harness.data.folders", "is_canonical": "harness.data.sources",
     "read_canonical": "harness.data.sources", "Images": "harness.data.images",
     # evaluators: the run's prediction path, report helpers, files written atomically
-    "predictor": "harness.evaluate", "reliability_png": "harness.report.plots",
-    "reliability_grid_png": "harness.report.plots",
+    "predictor": "harness.evaluate", "predict_logits": "harness.evaluate", "reliability_png": "harness.report.plots",
+    "reliability_grid_png": "harness.report.plots", "deployment_png": "harness.report.plots",
     "evaluated_stages": "harness.report", "number": "harness.report", "write_text": "harness.fileio",
+    # deployment: ONNX export, ONNX Runtime sessions and int8 quantization (the deploy extra)
+    **{name: "harness.deployment" for name in (
+        "require_onnx", "onnx_metadata", "model_normalisation", "export_onnx", "onnx_session", "onnx_logits",
+        "quantize_int8", "onnx_latency", "onnx_throughput", "read_onnx_metadata", "onnx_inputs",
+        "calibration_sample", "SERVING_BATCH")},
+    # the paired tests between two sets of predictions on the same images, and the model's input
+    "mcnemar_exact": "harness.report.stats", "paired_bootstrap95": "harness.report.stats",
+    "write_predictions": "harness.predictions", "model_input": "harness.data.tensors",
     # callbacks: whether a monitored value improved
     "improved": "harness.callbacks",
 }

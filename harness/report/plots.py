@@ -203,6 +203,27 @@ def _bounds(low, high, accuracy) -> tuple:
     return max(0.0, float(accuracy) - float(low)), max(0.0, float(high) - float(accuracy))
 
 
+def deployment_png(path: Path, rows: list, machine: str) -> None:
+    """Test accuracy against batch-1 latency (log) per model: its float32 ONNX point, its int8
+    point, and an arrow between them. ``rows``: (label, (ms, accuracy), (ms, accuracy) or None)."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(8, 5))
+    for i, (label, fp32, int8) in enumerate(rows):
+        colour = f"C{i % 10}"
+        ax.scatter([fp32[0]], [fp32[1]], color=colour, marker="o", label=f"{label} float32")
+        ax.annotate(label, fp32, textcoords="offset points", xytext=(5, 4), fontsize=7)
+        if int8 is not None:
+            ax.scatter([int8[0]], [int8[1]], color=colour, marker="s", label=f"{label} int8")
+            ax.annotate("", xy=int8, xytext=fp32, arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.6})
+    ax.set_xscale("log")
+    ax.set_xlabel(f"batch-1 latency in ONNX Runtime (ms, log), {machine}")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("float32 (circles) and int8 (squares) ONNX models")
+    _save(plt, figure, path, dpi=80)
+
+
 def reliability_grid_png(path: Path, panels: list, columns: int = 4) -> None:
     """Every stage's reliability diagram in one figure: ``panels`` of (title, bins, ece), each
     accuracy against confidence per bin over the diagonal of perfect calibration."""

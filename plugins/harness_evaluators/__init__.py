@@ -1,5 +1,5 @@
 """Built-in evaluators, registered through the same hook as any plugin's: ``classification``
-(always on) and, with ``--eval NAME``, ``calibration``, ``robustness`` and ``latency``."""
+(always on) and, with ``--eval NAME``, ``calibration``, ``robustness``, ``latency`` and ``deploy``."""
 from harness import EvaluatorSpec, hookimpl
 
 # the kinds ``harness_evaluators.corruptions`` computes (named here so that listing plugins imports no torch)
@@ -30,6 +30,12 @@ def _latency(ctx):
     return latency(ctx)
 
 
+def _deploy(ctx):
+    from harness_evaluators.deploy import deploy
+
+    return deploy(ctx)
+
+
 def _report(kind):
     def report(results, folder):
         from harness_evaluators import sections
@@ -54,3 +60,7 @@ def register_evaluators(register):
     register(EvaluatorSpec("latency", _latency, options={"warmup": 10, "runs": 100, "batches": 3},
                            report=_report("latency"),
                            description="batch-1 latency p50/p95 (ms) and throughput at the evaluation batch size"))
+    register(EvaluatorSpec("deploy", _deploy, report=_report("deployment"),
+                           description="ONNX export run by ONNX Runtime on the CPU: agreement with PyTorch, accuracy, "
+                           "batch-1 latency, throughput, size; then int8 (static QDQ, calibrated on training "
+                           "images) with its paired accuracy change (the deploy extra)"))

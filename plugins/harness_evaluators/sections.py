@@ -116,3 +116,56 @@ def latency(results: list, folder: Path) -> str:
     return ("## Latency\n\nThe whole prediction path (uint8 image in, logits out, with the model's test-time "
             "augmentation) on the run's device, warm-up excluded; times compare only within one machine.\n\n"
             + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n")
+
+
+def deployment(results: list, folder: Path) -> str:
+    """The deploy evaluator's table (float32 and int8 ONNX models in ONNX Runtime) and its plot."""
+    from harness.toolkit import deployment_png
+
+    rows, points, machines = [], [], set()
+    runs = {str(Path(r["path"])): r for r in results}
+    for title, stage, where in evaluated_stages(results, "deploy"):
+        run = runs.get(str(Path(where))) or {}
+        machines.add((run.get("machine") or {}).get("label") or "machine not recorded")
+        rows.append({"model": title, "stage": stage["name"], **_deploy_cells(stage)})
+        if _number(stage.get("onnx_ms_p50")) and _number(stage.get("onnx_acc")):
+            int8 = (stage["int8_ms_p50"], stage["int8_acc"]) if _number(stage.get("int8_ms_p50")) else None
+            points.append((f"{title} ({stage['name']})", (stage["onnx_ms_p50"], stage["onnx_acc"]), int8))
+    if not rows:
+        return ""
+    machine = "; ".join(sorted(machines))
+    plot = ""
+    if points:
+        deployment_png(Path(folder) / "deployment.png", points, machine)
+        plot = "![accuracy against batch-1 latency, float32 and int8](deployment.png)\n\n"
+    return ("## Deployment: ONNX Runtime, float32 and int8\n\nEach stage exported to ONNX and run by ONNX Runtime "
+            f"on the CPU ({machine}; threads as the run's): `agree` is the share of test images whose top-1 class "
+            "matches PyTorch's float32 prediction; latency is one image at a time (p50/p95 in ms), throughput "
+            "at a batch of 32. int8 is static post-training quantization (QDQ, per-channel weights, ranges "
+            "fitted on 256 training images); `int8 - fp32` is its accuracy change on the same test images "
+            "with the paired bootstrap 95% interval and the exact McNemar p. Times compare only within one "
+            "machine.\n\n" + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n" + plot)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _deploy_cells(stage: dict) -> dict:
+    error = stage.get("onnx_error") or stage.get("int8_error")
+    change = ""
+    if _number(stage.get("int8_diff")):
+        p = stage["int8_p"]
+        change = (f"{100 * stage['int8_diff']:+.2f} [{100 * stage['int8_diff_low']:+.2f}, "
+                  f"{100 * stage['int8_diff_high']:+.2f}] " + ("p<0.001" if p < 0.001 else f"p={p:.2g}"))
+    return {"agree": number(stage.get("onnx_agree")), "fp32 acc": number(stage.get("onnx_acc")),
+            "fp32 ms p50/p95": _pair(stage, "onnx"), "fp32 img/s": number(stage.get("onnx_img_s"), 0),
+            "int8 acc": number(stage.get("int8_acc")), "int8 - fp32 (points)": change, "int8 ms p50/p95": _pair(stage, "int8"),
+            "int8 speed-up": f"{stage['int8_speedup']:.2f}x" if _number(stage.get("int8_speedup")) else "",
+            "MB fp32/int8": "/".join(f"{stage[k]:.1f}" for k in ("onnx_mb", "int8_mb") if _number(stage.get(k))),
+            "failed": error or ""}
+
+
+def _pair(stage: dict, prefix: str) -> str:
+    p50, p95 = stage.get(f"{prefix}_ms_p50"), stage.get(f"{prefix}_ms_p95")
+    return f"{p50:.2f}/{p95:.2f}" if _number(p50) and _number(p95) else ""
