@@ -42,7 +42,11 @@ def isolated_session(tmp_path_factory):
     saved = {name: os.environ.get(name) for name in (*ISOLATED, "HF_HUB_OFFLINE", "HARNESS_WEIGHTS_DIR")}
     os.environ.pop("HARNESS_WEIGHTS_DIR", None)
     isolate(os.environ.__setitem__, tmp_path_factory.mktemp("session-home"))
+    # a command's default --out (results/) is relative: what a user ran in the checkout must not meet the tests
+    started_in = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("session-cwd"))
     yield
+    os.chdir(started_in)
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
@@ -57,6 +61,8 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.mktemp("harness-home")
     isolate(monkeypatch.setenv, base)
     monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
+    (base / "cwd").mkdir()
+    monkeypatch.chdir(base / "cwd")
     return base
 
 
