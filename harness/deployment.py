@@ -68,15 +68,19 @@ def export_onnx(model, path: Path, input_size: int, meta: dict) -> Path:
     return path
 
 
-def onnx_session(path: Path, threads: int):
-    """An ONNX Runtime session on the CPU with ``threads`` intra-op threads."""
+def onnx_session(path: Path, threads: int, device: str = "cpu"):
+    """An ONNX Runtime session with ``threads`` intra-op threads: on the CPU, or with the CUDA
+    execution provider first when ``device`` is a GPU and the installed ONNX Runtime has it."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(path), options, providers=providers)
 
 
 def onnx_logits(sess, x: np.ndarray, batch: int = 256) -> np.ndarray:

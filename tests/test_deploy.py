@@ -130,3 +130,22 @@ def test_int8_is_calibrated_on_training_images_only(monkeypatch, tmp_path):
     assert fields["int8_error"] == "quantize: RuntimeError: stop here"
     (calibration,) = seen
     assert calibration.shape == (256, 3, 8, 8) and np.allclose(calibration, 7 / 255)
+
+
+def test_a_model_that_does_not_export_is_its_rows_reason(monkeypatch, tmp_path):
+    """An operator the exporter lacks fails that row's deployment fields in one line; nothing raises."""
+    import harness.toolkit
+    from harness.evaluate import EvalContext
+    from harness_evaluators import deploy, sections
+
+    def export(*args, **kwargs):
+        raise NotImplementedError("aten::fancy_op has no ONNX translation")
+
+    monkeypatch.setattr(harness.toolkit, "export_onnx", export)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3)).eval()
+    ctx = EvalContext(model, None, torch.zeros(4, 3, 8, 8, dtype=torch.uint8), np.zeros(4, np.int64), ["a", "b", "c"],
+                      8, None, tmp_path, "train", {"model": "odd", "input_size": 8}, {}, True, None, 4, None)
+    fields = deploy.deploy(ctx)
+    assert fields["onnx_error"] == "export: NotImplementedError: aten::fancy_op has no ONNX translation"
+    assert "onnx_acc" not in fields
+    assert sections._deploy_cells(fields)["failed"] == fields["onnx_error"]

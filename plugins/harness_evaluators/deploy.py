@@ -21,7 +21,7 @@ def deploy(ctx) -> dict:
     require_onnx()
     model = copy.deepcopy(ctx.model).float().cpu().eval()  # the run's model stays as the run has it
     folder, threads = Path(ctx.folder), _threads()
-    fields = {"onnx_threads": threads, "onnx_provider": "CPUExecutionProvider"}
+    fields = {"onnx_threads": threads, "onnx_provider": _provider(ctx)}
     try:
         fp32 = _export(model, ctx, folder / f"model-{ctx.stage}.onnx")
     except Exception as exc:  # noqa: BLE001 - an operator the exporter lacks fails this row alone
@@ -45,6 +45,18 @@ def deploy(ctx) -> dict:
     _keep(ctx, "onnx", fp32_pred)
     _keep(ctx, "int8", int8_pred)
     return fields
+
+
+def _device(ctx) -> str:
+    return str(getattr(ctx.accel, "device", "cpu") or "cpu")
+
+
+def _provider(ctx) -> str:
+    """The execution provider the sessions use: CUDA's on a GPU run where ONNX Runtime has it."""
+    import onnxruntime as ort
+
+    wanted = _device(ctx).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers()
+    return "CUDAExecutionProvider" if wanted else "CPUExecutionProvider"
 
 
 def _threads() -> int:
@@ -80,7 +92,7 @@ def _predictions(ctx, model, path: Path, threads: int) -> tuple:
 
     from harness.toolkit import onnx_logits, onnx_session, predict_logits
 
-    sess = onnx_session(path, threads)
+    sess = onnx_session(path, threads, _device(ctx))
     torch_pred, file_pred = [], []
     for start in range(0, len(ctx.test_x), CHUNK):
         chunk = ctx.test_x[start:start + CHUNK]
@@ -95,7 +107,7 @@ def _measured(prefix: str, path: Path, ctx, pred: np.ndarray, threads: int) -> d
     """Accuracy, batch-1 latency, throughput at the serving batch and size of one file."""
     from harness.toolkit import SERVING_BATCH, onnx_latency, onnx_session, onnx_throughput
 
-    sess = onnx_session(path, threads)
+    sess = onnx_session(path, threads, _device(ctx))
     sample = floats(ctx, ctx.test_x[:SERVING_BATCH])
     p50, p95 = onnx_latency(sess, sample[:1])
     return {f"{prefix}_acc": float((pred == np.asarray(ctx.test_y)).mean()), f"{prefix}_ms_p50": p50,

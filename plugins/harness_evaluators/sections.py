@@ -138,9 +138,10 @@ def deployment(results: list, folder: Path) -> str:
     if points:
         deployment_png(Path(folder) / "deployment.png", points, machine)
         plot = "![accuracy against batch-1 latency, float32 and int8](deployment.png)\n\n"
+    providers = sorted({stage.get("onnx_provider") for _, stage, _ in evaluated_stages(results, "deploy")} - {None})
     return ("## Deployment: ONNX Runtime, float32 and int8\n\nEach stage exported to ONNX and run by ONNX Runtime "
-            f"on the CPU ({machine}; threads as the run's): `agree` is the share of test images whose top-1 class "
-            "matches PyTorch's float32 prediction; latency is one image at a time (p50/p95 in ms), throughput "
+            f"({machine}; {', '.join(providers) or 'CPUExecutionProvider'}; threads as the run's): `agree` is "
+            "the share of test images whose top-1 class matches PyTorch's float32 prediction; latency is one image at a time (p50/p95 in ms), throughput "
             "at a batch of 32. int8 is static post-training quantization (QDQ, per-channel weights, ranges "
             "fitted on 256 training images); `int8 - fp32` is its accuracy change on the same test images "
             "with the paired bootstrap 95% interval and the exact McNemar p. Times compare only within one "
