@@ -207,7 +207,7 @@ def deployment_png(path: Path, rows: list, machine: str) -> None:
     """Test accuracy against batch-1 latency (log) per model: its float32 ONNX point, its int8
     point, and an arrow between them. ``rows``: (label, (ms, accuracy), (ms, accuracy) or None)."""
     plt = _pyplot()
-    figure, ax = plt.subplots(figsize=(8, 5))
+    figure, ax = plt.subplots(figsize=(10, 5))
     for i, (label, fp32, int8) in enumerate(rows):
         colour = f"C{i % 10}"
         ax.scatter([fp32[0]], [fp32[1]], color=colour, marker="o", label=f"{label} float32")
@@ -219,7 +219,7 @@ def deployment_png(path: Path, rows: list, machine: str) -> None:
     ax.set_xlabel(f"batch-1 latency in ONNX Runtime (ms, log), {machine}")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the points, not over them
     ax.set_title("float32 (circles) and int8 (squares) ONNX models")
     _save(plt, figure, path, dpi=80)
 
