@@ -367,6 +367,12 @@ def cmd_bench(args, argv) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    _print_bench(result, args.processes)
+    return 0
+
+
+def _print_bench(result: dict, processes: int | None) -> None:
+    """``harness bench``'s tables: speed against the bare loop, scaling, the data pipeline."""
     from tabulate import tabulate
 
     rows = [{"model": name, "train img/s": round(m["train"]["harness_img_s"]),
@@ -379,8 +385,8 @@ def cmd_bench(args, argv) -> int:
     for name, m in result["models"].items():
         if "process_scaling" in m:
             scaling = m["process_scaling"]
-            print(f"{name}: 1 process {scaling['img_s_1_process']:.0f} img/s, {args.processes} processes "
-                  f"{scaling[f'img_s_{args.processes}_processes']:.0f} img/s: {scaling['ratio']:.2f}x (one thread each)")
+            print(f"{name}: 1 process {scaling['img_s_1_process']:.0f} img/s, {processes} processes "
+                  f"{scaling[f'img_s_{processes}_processes']:.0f} img/s: {scaling['ratio']:.2f}x (one thread each)")
     for name, m in result["models"].items():
         if "epoch_scaling" in m:
             print(f"\n{name}: seconds per training epoch")
@@ -393,7 +399,6 @@ def cmd_bench(args, argv) -> int:
     print(f"\ndata pipeline: {data['harness_img_s']:.0f} img/s vs torchvision DataLoader {data['torchvision_img_s']:.0f} "
           f"img/s: {data['speedup_vs_torchvision']:.1f}x; peak memory {result['peak_rss_mb']:.0f} MB "
           f"({result['environment']['threads']} threads, allocator {result['environment']['allocator']})")
-    return 0
 
 
 def cmd_data(args, argv) -> int:

@@ -112,12 +112,7 @@ def load(extra_plugins=(), report=True) -> Registry:
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin is that plugin's problem
             registry.problems.append(f"plugin '{name}' ({package}) failed to load: {one_line(exc)}")
             continue
-        try:
-            pm.check_pending()  # a misspelled hook is an error, not silence
-        except pluggy.PluginValidationError as exc:
-            pm.unregister(plugin)
-            registry.errors.append(_not_a_hook(pm, plugin, name, package) or f"plugin '{name}' ({package}) is "
-                                   f"invalid: {one_line(exc)}")
+        if not _hooks_exist(pm, plugin, name, package, registry):
             continue
         registry.plugins.append((name, package, getattr(plugin, "__name__", repr(plugin))))
         for hook, table, kind in (
@@ -145,6 +140,19 @@ def load(extra_plugins=(), report=True) -> Registry:
         if registry.errors:
             raise HarnessError(registry.errors[0])
     return registry
+
+
+def _hooks_exist(pm, plugin, name: str, package: str, registry: Registry) -> bool:
+    """Whether every hook ``plugin`` implements exists; if not, it is unregistered and the error
+    recorded (a misspelled hook is an error, not silence)."""
+    try:
+        pm.check_pending()
+        return True
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(plugin)
+        registry.errors.append(_not_a_hook(pm, plugin, name, package) or f"plugin '{name}' ({package}) is "
+                               f"invalid: {one_line(exc)}")
+        return False
 
 
 def _not_a_hook(pm, plugin, name: str, package: str) -> str | None:
