@@ -143,12 +143,12 @@ def onnx_inputs(x_uint8, input_size: int) -> np.ndarray:
     return model_input(torch.as_tensor(np.asarray(x_uint8)), input_size).numpy()
 
 
-def calibration_sample(train_x, input_size: int) -> np.ndarray:
-    """Up to ``CALIBRATION_IMAGES`` training images (a seeded draw, in file order) as the file takes
-    them: the int8 ranges are fitted on these, never on test images."""
+def calibration_sample(train_x, input_size: int, images: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """Up to ``images`` training images (a seeded draw, in file order) as the file takes them: the
+    int8 ranges are fitted on these, never on test images."""
     if train_x is None or not len(train_x):
         raise HarnessError("no training images to calibrate int8 on")
-    count = min(CALIBRATION_IMAGES, len(train_x))
+    count = min(images, len(train_x))
     rows = np.sort(np.random.default_rng(0).choice(len(train_x), size=count, replace=False))
     return onnx_inputs(train_x[rows], input_size)
 

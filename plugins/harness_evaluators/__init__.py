@@ -61,6 +61,7 @@ def register_evaluators(register):
                            report=_report("latency"),
                            description="batch-1 latency p50/p95 (ms) and throughput at the evaluation batch size"))
     register(EvaluatorSpec("deploy", _deploy, report=_report("deployment"),
+                           options={"serving_batch": 32, "calibration_images": 256},
                            description="ONNX export run by ONNX Runtime on the CPU: agreement with PyTorch, accuracy, "
                            "batch-1 latency, throughput, size; then int8 (static QDQ, calibrated on training "
                            "images) with its paired accuracy change (the deploy extra)"))

@@ -81,7 +81,8 @@ def floats(ctx, x_uint8) -> np.ndarray:
 def _quantize(fp32: Path, ctx, path: Path) -> Path:
     from harness.toolkit import calibration_sample, quantize_int8
 
-    return quantize_int8(fp32, path, calibration_sample(ctx.train_x, ctx.input_size))
+    return quantize_int8(fp32, path, calibration_sample(ctx.train_x, ctx.input_size,
+                                                        int(ctx.options.get("calibration_images", 256))))
 
 
 def _predictions(ctx, model, path: Path, threads: int) -> tuple:
@@ -108,7 +109,7 @@ def _measured(prefix: str, path: Path, ctx, pred: np.ndarray, threads: int) -> d
     from harness.toolkit import SERVING_BATCH, onnx_latency, onnx_session, onnx_throughput
 
     sess = onnx_session(path, threads, _device(ctx))
-    sample = floats(ctx, ctx.test_x[:SERVING_BATCH])
+    sample = floats(ctx, ctx.test_x[:int(ctx.options.get("serving_batch", SERVING_BATCH))])
     p50, p95 = onnx_latency(sess, sample[:1])
     return {f"{prefix}_acc": float((pred == np.asarray(ctx.test_y)).mean()), f"{prefix}_ms_p50": p50,
             f"{prefix}_ms_p95": p95, f"{prefix}_img_s": onnx_throughput(sess, sample),

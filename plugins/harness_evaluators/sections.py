@@ -141,9 +141,11 @@ def deployment(results: list, folder: Path) -> str:
     providers = sorted({stage.get("onnx_provider") for _, stage, _ in evaluated_stages(results, "deploy")} - {None})
     return ("## Deployment: ONNX Runtime, float32 and int8\n\nEach stage exported to ONNX and run by ONNX Runtime "
             f"({machine}; {', '.join(providers) or 'CPUExecutionProvider'}; threads as the run's): `agree` is "
-            "the share of test images whose top-1 class matches PyTorch's float32 prediction; latency is one image at a time (p50/p95 in ms), throughput "
-            "at a batch of 32. int8 is static post-training quantization (QDQ, per-channel weights, ranges "
-            "fitted on 256 training images); `int8 - fp32` is its accuracy change on the same test images "
+            "the share of test images whose top-1 class matches PyTorch's float32 prediction; latency is one "
+            "image at a time (p50/p95 in ms), throughput at the serving batch (`eval.deploy.serving_batch`, 32 "
+            "unless set). int8 is static post-training quantization (QDQ, per-channel weights, ranges fitted "
+            "on `eval.deploy.calibration_images` training images, 256 unless set); `int8 - fp32` is its "
+            "accuracy change on the same test images "
             "with the paired bootstrap 95% interval and the exact McNemar p. Times compare only within one "
             "machine.\n\n" + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n" + plot)
 
