@@ -98,7 +98,9 @@ def export(registry, model_dir: Path, stage: str | None, int8: bool, out: Path |
     try:
         if int8:
             splits, _ = _splits_of(registry, config, None, None)
-            deployment.quantize_int8(fp32, target, deployment.calibration_sample(splits.train_x, config["input_size"]))
+            images = _deploy_option(model_dir, "calibration_images", deployment.CALIBRATION_IMAGES)
+            deployment.quantize_int8(fp32, target, deployment.calibration_sample(splits.train_x, config["input_size"],
+                                                                                 int(images)))
     finally:
         if int8:
             fp32.unlink(missing_ok=True)
@@ -110,6 +112,15 @@ def export(registry, model_dir: Path, stage: str | None, int8: bool, out: Path |
     kind = "int8" if int8 else "float32"
     return target, (f"ONNX Runtime loads it ({kind}): N x 3 x {size} x {size} floats in [0, 1] -> {len(config['classes'])} "
                     "logits; the input size, normalisation and class names are in its metadata")
+
+
+def _deploy_option(model_dir: Path, name: str, default):
+    """An option the run's deploy evaluator used (so that an export quantizes as the run did)."""
+    try:
+        metrics = json.loads((Path(model_dir) / "metrics.json").read_text())
+        return metrics["evaluators"]["deploy"]["options"].get(name, default)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return default
 
 
 def predict_onnx(path: Path, images: list, top: int = 3) -> list:
