@@ -110,7 +110,8 @@ def test_nproc_2_run_writes_one_set_of_results(tmp_path):
     metrics = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
     assert metrics["status"] == "ok" and json.loads((out / "baseline_cnn" / "config.json").read_text())["world_size"] == 2
     assert sorted(p.name for p in (out / "baseline_cnn").iterdir()) == [
-        "config.json", "confusion.png", "curves.png", "history.csv", "metrics.json", "predictions-train.npz", "train.pt"]
+        "README.md", "config.json", "confusion.png", "curves.png", "history.csv", "metrics.json", "predictions-train.npz",
+        "train.pt"]
     evaluated = subprocess.run([sys.executable, "-m", "harness", "evaluate", "--model-dir", str(out / "baseline_cnn"),
                                 "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(metrics["accuracy"])
