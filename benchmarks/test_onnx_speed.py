@@ -5,15 +5,13 @@ ratio against eager from the same sitting. Random weights: speed does not depend
 Run: python -m pytest benchmarks/test_onnx_speed.py -q -s (nothing else running)."""
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("onnxruntime", reason="pip install -e '.[deploy]'")
 
 from harness import deployment, plugin_registry  # noqa: E402
+from harness.cores import images_per_second, latency_ms  # noqa: E402
 
 ZOO = ["baseline_cnn", "deep_cnn", "mobilenetv3", "efficientnet_lite0"]
 BATCH, REPEATS = deployment.SERVING_BATCH, 7
@@ -22,17 +20,8 @@ BATCH, REPEATS = deployment.SERVING_BATCH, 7
 def eager(model, x: torch.Tensor) -> tuple:
     """Throughput at ``len(x)`` and batch-1 p50 latency of the PyTorch model, warm."""
     with torch.inference_mode():
-        model(x)
-        started = time.perf_counter()
-        for _ in range(REPEATS):
-            model(x)
-        rate = REPEATS * len(x) / (time.perf_counter() - started)
-        times = []
-        for _ in range(50):
-            started = time.perf_counter()
-            model(x[:1])
-            times.append(1000 * (time.perf_counter() - started))
-    return rate, float(np.percentile(times, 50))
+        rate = images_per_second(lambda: model(x), len(x), REPEATS)
+        return rate, latency_ms(lambda: model(x[:1]), 0, 50)[0]
 
 
 def test_onnx_runtime_against_pytorch_eager(tmp_path):

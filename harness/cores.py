@@ -9,6 +9,8 @@ import os
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 QUIET_SHARE = 0.9  # a phase that could use less than this share of its cores is busy
 PROBE_S = 0.25  # how long the start-of-run look at the machine's load lasts
 
@@ -70,6 +72,27 @@ class Meter:
 
     def __exit__(self, *exc) -> None:
         self.result = use(self.start, snapshot(), self.threads)
+
+
+def latency_ms(call, warmup: int, runs: int) -> tuple:
+    """(p50, p95) in ms of ``call()`` over ``runs`` timed calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(1000 * (time.perf_counter() - started))
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def images_per_second(call, images: int, repeats: int) -> float:
+    """Images per second of ``call()`` on ``images`` images, timed over ``repeats`` calls after one warm-up."""
+    call()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        call()
+    return repeats * images / (time.perf_counter() - started)
 
 
 def others_now(seconds: float = PROBE_S) -> float | None:

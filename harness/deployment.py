@@ -5,7 +5,6 @@ quantized to int8 (static, QDQ, calibrated on training images). Needs the ``depl
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from pathlib import Path
 
@@ -77,10 +76,16 @@ def onnx_session(path: Path, threads: int, device: str = "cpu"):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    providers = ["CPUExecutionProvider"]
-    if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    return ort.InferenceSession(str(path), options, providers=providers)
+    return ort.InferenceSession(str(path), options, providers=onnx_providers(device))
+
+
+def onnx_providers(device: str = "cpu") -> list:
+    """The execution providers, first choice first: CUDA's on a GPU run where the installed ONNX
+    Runtime has it, then the CPU's."""
+    import onnxruntime as ort
+
+    wanted = str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers()
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if wanted else ["CPUExecutionProvider"]
 
 
 def onnx_logits(sess, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -115,23 +120,16 @@ def quantize_int8(fp32: Path, int8: Path, calibration: np.ndarray) -> Path:
 
 def onnx_latency(sess, one: np.ndarray, repeats: int = 50, warmup: int = 5) -> tuple:
     """Batch-1 latency in ms (p50, p95) over ``repeats`` runs after ``warmup``."""
-    for _ in range(warmup):
-        sess.run([OUTPUT], {INPUT: one})
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        sess.run([OUTPUT], {INPUT: one})
-        times.append(1000 * (time.perf_counter() - started))
-    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+    from harness.cores import latency_ms
+
+    return latency_ms(lambda: sess.run([OUTPUT], {INPUT: one}), warmup, repeats)
 
 
 def onnx_throughput(sess, batch: np.ndarray, repeats: int = 5) -> float:
     """Images per second at ``len(batch)``, one warm-up run first."""
-    sess.run([OUTPUT], {INPUT: batch})
-    started = time.perf_counter()
-    for _ in range(repeats):
-        sess.run([OUTPUT], {INPUT: batch})
-    return repeats * len(batch) / (time.perf_counter() - started)
+    from harness.cores import images_per_second
+
+    return images_per_second(lambda: sess.run([OUTPUT], {INPUT: batch}), len(batch), repeats)
 
 
 def onnx_inputs(x_uint8, input_size: int) -> np.ndarray:

@@ -247,13 +247,16 @@ def usable(images, source):
     import numpy as np
 
     counts = np.bincount(np.asarray(images.train_y), minlength=len(images.classes))
-    if not len(images.test_y) or not counts.all():
-        empty = [cls for cls, n in zip(images.classes, counts) if n == 0]
-        what = f"no training image of class '{empty[0]}'" if empty and counts.any() else \
-            "no training image" if empty else "no test image"
-        raise HarnessError(f"the data at '{source}' has {what}; a model needs training images of every class "
-                           "and a test set ('harness data info' shows its counts)")
-    return images
+    if not counts.any():
+        what = "no training image"
+    elif not counts.all():
+        what = f"no training image of class '{images.classes[int(np.argmin(counts))]}'"
+    elif not len(images.test_y):
+        what = "no test image"
+    else:
+        return images
+    raise HarnessError(f"the data at '{source}' has {what}; a model needs training images of every class "
+                       "and a test set ('harness data info' shows its counts)")
 
 
 def executor_options(spec, request: RunRequest) -> dict:

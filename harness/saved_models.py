@@ -62,8 +62,6 @@ def read_images(paths, size: int):
 
 def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -> list:
     """For each image: its path and the ``top`` (class, probability) pairs."""
-    import torch
-
     from harness.accel import CPU
     from harness.evaluate import predictor
 
@@ -71,10 +69,17 @@ def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -
     accel = (accel or CPU).for_model(registry.model(config["model"]).spec)  # --amp auto, as the run chose
     batch = read_images(images, config["image_size"])  # the size the training images had
     logits = predictor(accel.place(model), config, accel)(batch)  # the run's own scoring path
-    probabilities = torch.softmax(logits, 1)
+    return top_classes(images, logits, config["classes"], top)
+
+
+def top_classes(images: list, logits, classes: list, top: int) -> list:
+    """For each image: its path and the ``top`` (class, probability) pairs of its logits."""
+    import torch
+
+    probabilities = torch.softmax(torch.as_tensor(logits).float(), 1)
     values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     return [
-        (str(path), [(config["classes"][i], float(p)) for p, i in zip(vs.tolist(), ix.tolist())])
+        (str(path), [(classes[i], float(p)) for p, i in zip(vs.tolist(), ix.tolist())])
         for path, vs, ix in zip(images, values, indices)
     ]
 
@@ -126,7 +131,6 @@ def _deploy_option(model_dir: Path, name: str, default):
 def predict_onnx(path: Path, images: list, top: int = 3) -> list:
     """The top classes of image files by an exported file, read and resized as the harness reads
     training images, through ONNX Runtime."""
-    import numpy as np
     import torch
 
     from harness import deployment
@@ -137,10 +141,7 @@ def predict_onnx(path: Path, images: list, top: int = 3) -> list:
     meta = deployment.read_onnx_metadata(path)
     x = deployment.onnx_inputs(read_images(images, meta["input_size"]), meta["input_size"])
     logits = deployment.onnx_logits(deployment.onnx_session(path, torch.get_num_threads()), x)
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    return [(image, [(meta["classes"][i], float(row[i])) for i in np.argsort(-row)[:top]])
-            for image, row in zip(images, probs)]
+    return top_classes(images, logits, meta["classes"], top)
 
 
 def _splits_of(registry, config: dict, data: str | None, dataset) -> tuple:

@@ -24,11 +24,13 @@ _WHERE = {
     # deployment: ONNX export, ONNX Runtime sessions and int8 quantization (the deploy extra)
     **{name: "harness.deployment" for name in (
         "require_onnx", "onnx_metadata", "model_normalisation", "export_onnx", "onnx_session", "onnx_logits",
-        "quantize_int8", "onnx_latency", "onnx_throughput", "read_onnx_metadata", "onnx_inputs",
+        "quantize_int8", "onnx_providers", "onnx_latency", "onnx_throughput", "read_onnx_metadata", "onnx_inputs",
         "calibration_sample", "SERVING_BATCH")},
     # the paired tests between two sets of predictions on the same images, and the model's input
     "mcnemar_exact": "harness.report.stats", "paired_bootstrap95": "harness.report.stats",
     "write_predictions": "harness.predictions", "model_input": "harness.data.tensors",
+    # timing a call: batch-1 latency and throughput, warm-up excluded
+    "latency_ms": "harness.cores", "images_per_second": "harness.cores",
     # callbacks: whether a monitored value improved
     "improved": "harness.callbacks",
 }

@@ -92,17 +92,17 @@ def stage_rows(result: dict) -> list[dict]:
     if not stages:
         return [{**result, "final": True, "machine": machine_key(result.get("machine"))}]
     rows = []
-    for stage in stages:
+    for i, stage in enumerate(stages):
         keys = (*METRICS, "best_epoch", "epochs", "test_fingerprint", *evaluator_fields(stage))
         row = {**result, **{key: stage.get(key) for key in keys}}
+        so_far = stages[:i + 1]
         if stage is not stages[-1]:  # what the run had cost when this stage ended, and nothing later
             row.update({key: stage.get(key) for key in ("train_time_s", "train_flop")})
             row["train_img_s"] = (stage["train_images"] / stage["train_time_s"]
                                   if stage.get("train_images") and stage.get("train_time_s") else None)
-            row.update(_to_accuracy_until(result, [s.get("name") for s in stages[:stages.index(stage) + 1]]))
-        if stage is not stages[-1] or "busy" not in result:  # the phases timed until this stage's end
-            row["busy"] = any_busy([phase for s in stages[:stages.index(stage) + 1]
-                                    for phase in (s.get("cores"), s.get("eval_cores"))])
+            row.update(_to_accuracy_until(result, [s.get("name") for s in so_far]))
+        # the phases timed until this stage's end (for the last, the run's own busy)
+        row["busy"] = any_busy([phase for s in so_far for phase in (s.get("cores"), s.get("eval_cores"))])
         row["stage"] = stage.get("name")
         row["final"] = stage is stages[-1]
         row["evaluated"] = evaluator_fields(stage)
@@ -259,11 +259,11 @@ def like_with_like(group: list) -> list:
     first = next(iter(parts.values()))
     first += [row for row in group if row.get("status") != "ok"]  # "1 of 3 seeds did not finish"
     if len(parts) > 1:
-        labels: list = []
+        folders: list = []
         for part in parts.values():
-            label = _results_folder(part[0])
-            label = label if label not in labels else f"{label} #{labels.count(label) + 1}"
-            labels.append(_results_folder(part[0]))
+            folder = _results_folder(part[0])
+            label = f"{folder} #{folders.count(folder) + 1}" if folder in folders else folder
+            folders.append(folder)
             for row in part:
                 row["run"] = f"{row.get('run') or row.get('model')} [{label}]"
     return list(parts.values())

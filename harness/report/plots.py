@@ -134,14 +134,10 @@ def reliability_png(path: Path, bins: list, title: str, ece: float) -> None:
     share of images in each bin underneath."""
     plt = _pyplot()
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
-    centres = [(b["low"] + b["high"]) / 2 for b in bins]
-    width = bins[0]["high"] - bins[0]["low"] if bins else 0.1
-    accuracy = [b["accuracy"] or 0 for b in bins]
+    centres, width, accuracy = _reliability_bars(top, bins)
     confidence = [b["confidence"] if b["confidence"] is not None else c for b, c in zip(bins, centres)]
-    top.bar(centres, accuracy, width=width, edgecolor="black", color="tab:blue", label="accuracy")
     top.bar(centres, [c - a for a, c in zip(accuracy, confidence)], bottom=accuracy, width=width, color="tab:red",
             alpha=0.3, label="gap to confidence")
-    top.plot([0, 1], [0, 1], "k--", linewidth=1)
     top.set_ylabel("accuracy")
     top.set_title(f"{title}: ECE {ece:.4f}")
     top.legend(loc="upper left")
@@ -150,6 +146,17 @@ def reliability_png(path: Path, bins: list, title: str, ece: float) -> None:
     bottom.set_xlabel("confidence")
     bottom.set_ylabel("share")
     _save(plt, figure, path, dpi=80)
+
+
+def _reliability_bars(ax, bins: list) -> tuple:
+    """Accuracy per confidence bin as bars over the diagonal of perfect calibration; the bins'
+    centres, width and accuracies."""
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    width = bins[0]["high"] - bins[0]["low"] if bins else 0.1
+    accuracy = [b["accuracy"] or 0 for b in bins]
+    ax.bar(centres, accuracy, width=width, edgecolor="black", color="tab:blue", label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+    return centres, width, accuracy
 
 
 def pareto_front(points: list) -> list:
@@ -232,10 +239,7 @@ def reliability_grid_png(path: Path, panels: list, columns: int = 4) -> None:
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False,
                                 sharex=True, sharey=True)
     for ax, (title, bins, ece) in zip(axes.flat, panels):
-        centres = [(b["low"] + b["high"]) / 2 for b in bins]
-        width = bins[0]["high"] - bins[0]["low"] if bins else 0.1
-        ax.bar(centres, [b["accuracy"] or 0 for b in bins], width=width, edgecolor="black", color="tab:blue")
-        ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+        _reliability_bars(ax, bins)
         ax.set_title(f"{title}\nECE {ece:.4f}" if ece is not None else title, fontsize=8)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)

@@ -16,18 +16,19 @@ CHUNK = 256  # test images converted to floats at a time: the whole set at 224 p
 
 
 def deploy(ctx) -> dict:
-    from harness.toolkit import one_line, require_onnx
+    from harness.toolkit import one_line, onnx_session, require_onnx
 
     require_onnx()
     model = copy.deepcopy(ctx.model).float().cpu().eval()  # the run's model stays as the run has it
     folder, threads = Path(ctx.folder), _threads()
-    fields = {"onnx_threads": threads, "onnx_provider": _provider(ctx)}
+    fields = {"onnx_threads": threads, "onnx_provider": _provider(ctx)}  # what the sessions below run on
     try:
         fp32 = _export(model, ctx, folder / f"model-{ctx.stage}.onnx")
     except Exception as exc:  # noqa: BLE001 - an operator the exporter lacks fails this row alone
         return {**fields, "onnx_error": f"export: {one_line(exc)}"}
-    torch_pred, fp32_pred = _predictions(ctx, model, fp32, threads)
-    fields.update(_measured("onnx", fp32, ctx, fp32_pred, threads))
+    fp32_sess = onnx_session(fp32, threads, _device(ctx))
+    torch_pred, fp32_pred = _predictions(ctx, model, fp32_sess)
+    fields.update(_measured("onnx", fp32, fp32_sess, ctx, fp32_pred))
     fields["onnx_agree"] = float((fp32_pred == torch_pred).mean())
     if fields["onnx_agree"] < AGREEMENT_FLOOR:
         fields["onnx_error"] = (f"ONNX Runtime agrees with PyTorch on {fields['onnx_agree']:.2%} of the test images "
@@ -37,8 +38,9 @@ def deploy(ctx) -> dict:
         int8 = _quantize(fp32, ctx, folder / f"model-{ctx.stage}.int8.onnx")
     except Exception as exc:  # noqa: BLE001 - an operator the quantizer lacks fails int8 alone
         return {**fields, "int8_error": f"quantize: {one_line(exc)}"}
-    _, int8_pred = _predictions(ctx, None, int8, threads)
-    fields.update(_measured("int8", int8, ctx, int8_pred, threads))
+    int8_sess = onnx_session(int8, threads, _device(ctx))
+    _, int8_pred = _predictions(ctx, None, int8_sess)
+    fields.update(_measured("int8", int8, int8_sess, ctx, int8_pred))
     fields.update(_paired(fp32_pred, int8_pred, np.asarray(ctx.test_y)))
     fields["int8_agree"] = float((int8_pred == fp32_pred).mean())
     fields["int8_speedup"] = fields["onnx_ms_p50"] / fields["int8_ms_p50"] if fields["int8_ms_p50"] else None
@@ -53,10 +55,9 @@ def _device(ctx) -> str:
 
 def _provider(ctx) -> str:
     """The execution provider the sessions use: CUDA's on a GPU run where ONNX Runtime has it."""
-    import onnxruntime as ort
+    from harness.toolkit import onnx_providers
 
-    wanted = _device(ctx).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers()
-    return "CUDAExecutionProvider" if wanted else "CPUExecutionProvider"
+    return onnx_providers(_device(ctx))[0]
 
 
 def _threads() -> int:
@@ -85,15 +86,14 @@ def _quantize(fp32: Path, ctx, path: Path) -> Path:
                                                         int(ctx.options.get("calibration_images", 256))))
 
 
-def _predictions(ctx, model, path: Path, threads: int) -> tuple:
+def _predictions(ctx, model, sess) -> tuple:
     """Top-1 predictions over the test images, chunk by chunk: PyTorch's float32 through the
     harness's own input path (when ``model`` is given: no test-time augmentation, no bf16) and the
     file's in ONNX Runtime on what ``onnx_inputs`` makes of the same images."""
     import torch
 
-    from harness.toolkit import onnx_logits, onnx_session, predict_logits
+    from harness.toolkit import onnx_logits, predict_logits
 
-    sess = onnx_session(path, threads, _device(ctx))
     torch_pred, file_pred = [], []
     for start in range(0, len(ctx.test_x), CHUNK):
         chunk = ctx.test_x[start:start + CHUNK]
@@ -104,11 +104,10 @@ def _predictions(ctx, model, path: Path, threads: int) -> tuple:
     return (np.concatenate(torch_pred) if torch_pred else None), np.concatenate(file_pred)
 
 
-def _measured(prefix: str, path: Path, ctx, pred: np.ndarray, threads: int) -> dict:
+def _measured(prefix: str, path: Path, sess, ctx, pred: np.ndarray) -> dict:
     """Accuracy, batch-1 latency, throughput at the serving batch and size of one file."""
-    from harness.toolkit import SERVING_BATCH, onnx_latency, onnx_session, onnx_throughput
+    from harness.toolkit import SERVING_BATCH, onnx_latency, onnx_throughput
 
-    sess = onnx_session(path, threads, _device(ctx))
     sample = floats(ctx, ctx.test_x[:int(ctx.options.get("serving_batch", SERVING_BATCH))])
     p50, p95 = onnx_latency(sess, sample[:1])
     return {f"{prefix}_acc": float((pred == np.asarray(ctx.test_y)).mean()), f"{prefix}_ms_p50": p50,

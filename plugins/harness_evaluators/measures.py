@@ -1,7 +1,6 @@
 """The optional evaluators' measurements: calibration, robustness to corruptions, latency."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -98,24 +97,12 @@ def robustness(ctx) -> dict:
 def latency(ctx) -> dict:
     """Batch-1 latency of the whole prediction path (uint8 in, logits out, with the test-time
     augmentation), warm-up excluded; throughput at the evaluation batch size."""
-    one = ctx.test_x[:1]
-    for _ in range(int(ctx.options["warmup"])):
-        ctx.predict(one)
-    times = []
-    for _ in range(int(ctx.options["runs"])):
-        started = time.perf_counter()
-        ctx.predict(one)  # the logits come back to the CPU: the device has finished
-        times.append(time.perf_counter() - started)
+    from harness.toolkit import images_per_second, latency_ms
+
+    one = ctx.test_x[:1]  # the logits come back to the CPU: the device has finished each call
+    p50, p95 = latency_ms(lambda: ctx.predict(one), int(ctx.options["warmup"]), int(ctx.options["runs"]))
     size = min(ctx.batch_size, len(ctx.test_x))
     batch = ctx.test_x[:size]
-    ctx.predict(batch)
-    started = time.perf_counter()
-    batches = int(ctx.options["batches"])
-    for _ in range(batches):
-        ctx.predict(batch)
-    elapsed = time.perf_counter() - started
-    milliseconds = np.asarray(times) * 1000
-    return {"latency_ms_p50": float(np.percentile(milliseconds, 50)),
-            "latency_ms_p95": float(np.percentile(milliseconds, 95)),
-            "throughput_img_s": size * batches / elapsed, "throughput_batch": size,
+    rate = images_per_second(lambda: ctx.predict(batch), size, int(ctx.options["batches"]))
+    return {"latency_ms_p50": p50, "latency_ms_p95": p95, "throughput_img_s": rate, "throughput_batch": size,
             "latency_device": str(ctx.accel.device)}
