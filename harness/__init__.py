@@ -4,6 +4,7 @@ The public plugin API is what this module exports; nothing here imports torch.
 """
 from harness.callbacks import Callback
 from harness.hookspecs import hookimpl
+from harness.tuning.space import Choice, Range, default_space
 from harness.specs import (
     Augment,
     CallbackSpec,
@@ -34,6 +35,9 @@ __all__ = [
     "EarlyStopping",
     "ReduceLROnPlateau",
     "Weights",
+    "Range",
+    "Choice",
+    "default_space",
     "run",
     "leaderboard",
 ]

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError, unknown
 from harness.run_options import accel_of
+from harness.tuning.command import cmd_tune, tune_command
 
-HEAVY_COMMANDS = {"run", "evaluate", "predict", "bench", "export"}  # commands that train, and so want the fast allocator
+HEAVY_COMMANDS = {"run", "tune", "evaluate", "predict", "bench", "export"}  # commands that train, and so want the fast allocator
 
 
 def build_parser(registry=None) -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def build_parser(registry=None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _list_command(commands)
     _run_command(commands, registry)
+    tune_command(commands, registry)
     _predict_command(commands)
     _export_command(commands)
     _evaluate_command(commands)
@@ -51,29 +53,18 @@ def _list_command(commands) -> None:
 
 def _run_command(commands, registry=None) -> None:
     run = commands.add_parser("run", help="train and evaluate models, then write the leaderboard")
-    which = run.add_mutually_exclusive_group(required=True)
-    which.add_argument("--all", action="store_true", help="every registered model")
-    which.add_argument("--model", nargs="+", metavar="NAME", help="one or more model names")
-    run.add_argument("--profile", default="quick", help="smoke | quick | full (default: quick)")
-    run.add_argument("--data", metavar="PATH", help="cifar-10-batches-py folder or .tar.gz, or an image zip/folder")
-    run.add_argument("--dataset", metavar="NAME", help="dataset plugin to read --data with (default: detected)")
-    run.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if not found")
-    run.add_argument("--out", default="results", metavar="DIR", help="results folder (default: results)")
+    add_selection_options(run)
     run.add_argument("--seed", type=int, action="append", metavar="N",
                      help="random seed (default: 0); give it several times to train once per seed")
-    run.add_argument("--seeds", type=int, metavar="K", help="train each model with seeds 0..K-1 (mean and 95%% CI)")
+    run.add_argument("--seeds", type=int, metavar="K", help="train each model with seeds 0..K-1, each with its own "
+                     "train/validation split (mean and 95%% CI; --set data.split_seed=N pins the split)")
     run.add_argument("--ablate", metavar="WHAT", help="also train ablated variants: 'callbacks' (no early stopping; "
                      "no ReduceLROnPlateau)")
     run.add_argument("--variant", metavar="NAME", help="name this run's variant: results go to DIR/<model>@NAME "
                      "(e.g. one per --set data.train_size)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")
+    run.add_argument("--tuned", metavar="DIR", help="train with the best settings 'harness tune' found in DIR "
+                     "(its <model>/tuning/best.json; your --set values still win)")
     add_eval_option(run)
-    run.add_argument("--callback", action="append", default=[], metavar="NAME",
-                     help="also run this callback plugin, e.g. tensorboard or mlflow (repeatable; see 'harness list')")
-    run.add_argument("--weights-dir", metavar="DIR", help="pretrained weights files named <timm arch>.*.safetensors|.pth "
-                     "(default: $HARNESS_WEIGHTS_DIR)")
-    run.add_argument("--no-pretrained", action="store_true", help="train transfer models from scratch")
     add_accel_options(run)
     run.add_argument("--nproc", type=int, metavar="N", help="train with N data-parallel processes on this machine "
                      "(torchrun; for several machines run torchrun yourself, see docs/scaling.md, 'One job over several "
@@ -85,6 +76,26 @@ def _run_command(commands, registry=None) -> None:
     again.add_argument("--resume", action="store_true",
                        help="skip finished models and continue interrupted ones from their checkpoint")
     again.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+
+
+def add_selection_options(parser) -> None:
+    """What ``run`` and ``tune`` share: the models, the data, the profile, the recipe's settings,
+    the callbacks and the weights."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every registered model")
+    which.add_argument("--model", nargs="+", metavar="NAME", help="one or more model names")
+    parser.add_argument("--profile", default="quick", help="smoke | quick | full (default: quick)")
+    parser.add_argument("--data", metavar="PATH", help="cifar-10-batches-py folder or .tar.gz, or an image zip/folder")
+    parser.add_argument("--dataset", metavar="NAME", help="dataset plugin to read --data with (default: detected)")
+    parser.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if not found")
+    parser.add_argument("--out", default="results", metavar="DIR", help="results folder (default: results)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")
+    parser.add_argument("--callback", action="append", default=[], metavar="NAME",
+                        help="also run this callback plugin, e.g. tensorboard or mlflow (repeatable; see 'harness list')")
+    parser.add_argument("--weights-dir", metavar="DIR", help="pretrained weights files named <timm arch>.*.safetensors"
+                        "|.pth (default: $HARNESS_WEIGHTS_DIR)")
+    parser.add_argument("--no-pretrained", action="store_true", help="train transfer models from scratch")
 
 
 def _predict_command(commands) -> None:
@@ -303,7 +314,7 @@ def options_of(args):
         ablate=args.ablate, weights_dir=args.weights_dir, no_pretrained=args.no_pretrained, device=args.device,
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, nproc=args.nproc,
         sync_bn=args.sync_bn, executor=args.executor, executor_options=given, resume=args.resume,
-        overwrite=args.overwrite)
+        overwrite=args.overwrite, tuned=args.tuned)
 
 
 def add_executor_options(run, registry=None) -> None:
@@ -567,6 +578,7 @@ def cmd_leaderboard(args, argv) -> int:
 COMMANDS = {
     "list": cmd_list,
     "run": cmd_run,
+    "tune": cmd_tune,
     "leaderboard": cmd_leaderboard,
     "predict": cmd_predict,
     "export": cmd_export,

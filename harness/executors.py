@@ -20,7 +20,8 @@ from harness.plugin_registry import choose_evaluators
 from harness.plugin_registry import installed as installed_registry
 
 __all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "choose_evaluators",
-           "installed_registry", "job_label", "log", "open_entry", "rebuild_job", "run_job", "write_bytes"]
+           "installed_registry", "job_label", "log", "open_entry", "outcome_words", "rebuild_job", "resume_command",
+           "run_job", "write_bytes"]
 
 
 def run_job(job: Job, context: JobContext) -> Outcome:
@@ -29,6 +30,10 @@ def run_job(job: Job, context: JobContext) -> Outcome:
     outcome, after the job's callbacks were told (``on_run_end`` with the failed row)."""
     from harness.model_run import run_model
 
+    if job.config.get("trial"):  # a tuning trial: validation images only, no files
+        from harness.tuning.trial import run_trial
+
+        return run_trial(job, context)
     try:
         images = context.images_for(job.config["input_size"])
         metrics = run_model(job.spec, job.config, images, job.folder, context.request, job.weights,
@@ -42,6 +47,23 @@ def run_job(job: Job, context: JobContext) -> Outcome:
         if job.callbacks is not None:
             job.callbacks.call("on_run_end", failed_row(job.config, reason))
         return Outcome(job, "failed", reason=reason, traceback=traceback.format_exc())
+
+
+def outcome_words(outcome: Outcome) -> str:
+    """"ok, test accuracy 0.8123", "pruned, validation accuracy 0.41", "failed": a progress line's end."""
+    metrics = outcome.metrics
+    if outcome.status != "ok":
+        return "failed"
+    if "state" in metrics:  # a tuning trial
+        value = metrics.get("value")
+        return f"{metrics['state']}, validation accuracy {value:.4f}" if value is not None else metrics["state"]
+    return f"ok, test accuracy {metrics['accuracy']:.4f}"
+
+
+def resume_command(request: RunRequest) -> str:
+    """The command that continues an interrupted run: a tuning continues as it was started."""
+    command = request.command
+    return command if "--resume" in command or command.startswith("harness tune") else command + " --resume"
 
 
 def rebuild_job(registry, request: RunRequest, model: str, config: dict, name: str, folder, weights) -> Job:

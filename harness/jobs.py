@@ -58,6 +58,7 @@ class RunRequest:
     executor_options: dict = field(default_factory=dict)  # its options (ExecutorSpec.options), as given
     # the run's --out when this process writes into another folder first (an executor's scratch)
     results_dir: Path | None = None
+    tuned: dict = field(default_factory=dict)  # --tuned: model -> its best settings and their terms
 
 
 @dataclass
@@ -111,7 +112,8 @@ def job_label(job: Job, request: RunRequest) -> str:
 
 def identity(config: dict) -> dict:
     keys = ("model", "family", "profile", "seed", "input_size", "variant", "weights")
-    return {key: config.get(key) for key in keys}
+    tuned = {"tuned": config["tuned"]} if config.get("tuned") else {}  # a tuned row names its budget
+    return {**{key: config.get(key) for key in keys}, **tuned}
 
 
 def failed_row(config: dict, reason: str) -> dict:

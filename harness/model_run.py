@@ -77,9 +77,10 @@ def run_model(spec, config: dict, images, folder: Path, request: RunRequest, sou
     return metrics
 
 
-def build(spec, config: dict, images, request: RunRequest, source) -> Built:
+def build(spec, config: dict, images, request: RunRequest, source, with_test: bool = True) -> Built:
     """Split the data, build the model (seeded), load its starting weights, apply the recipe's
-    dropout and sync batch norm, and count its parameters and MACs."""
+    dropout and sync batch norm, and count its parameters and MACs. Without ``with_test`` the
+    splits hold no test image and the test set is never read (a tuning trial)."""
     import torch
 
     from harness import weights
@@ -91,7 +92,7 @@ def build(spec, config: dict, images, request: RunRequest, source) -> Built:
     recipe = configuration.to_recipe(config)
     data = configuration.data_config(config)
     splits = make_splits(images, val_size=data.val_size, train_size=data.train_size,
-                         test_size=data.test_size, seed=data.split_seed)
+                         test_size=data.test_size, seed=data.split_seed, with_test=with_test)
     torch.manual_seed(config["seed"])
     model = spec.build(len(splits.classes))
     weights.load_into(model, source, spec)
@@ -121,7 +122,16 @@ def restore_or_initialise(spec, config: dict, built: Built, folder: Path, main: 
         log(f"{spec.name}: resuming from stage '{built.recipe.stages[resume['stage_index']].name}' "
             f"epoch {resume['epoch']}")
         return resume
-    if spec.init_from_data is not None:  # a resumed run loads the state this made
+    initialise(spec, config, built)  # a resumed run loads the state this made
+    return None
+
+
+def initialise(spec, config: dict, built: Built) -> None:
+    """The model's data-dependent initialisation, if it has one."""
+    import numpy as np
+    import torch
+
+    if spec.init_from_data is not None:
         from harness.data.tensors import model_input
 
         # a seeded sample of the whole training set: sources list images class by class, so the
@@ -131,7 +141,6 @@ def restore_or_initialise(spec, config: dict, built: Built, folder: Path, main: 
         with torch.no_grad():
             spec.init_from_data(built.model, model_input(torch.from_numpy(splits.train_x[chosen]),
                                                          config["input_size"]))
-    return None
 
 
 def read_checkpoint(checkpoint: Path, config: dict) -> dict:

@@ -40,6 +40,7 @@ class RunOptions:
     executor_options: dict = field(default_factory=dict)  # the chosen executor's options, as given
     resume: bool = False
     overwrite: bool = False
+    tuned: Path | None = None  # a folder 'harness tune' wrote: each model trains with its best settings
 
 
 def start(options: RunOptions, registry, command: str, child_argv=None) -> int:
@@ -98,7 +99,27 @@ def request_of(options: RunOptions, registry, command: str):
         pretrained=not options.no_pretrained, skip_missing_weights=options.models is None,
         # an executor whose jobs get GPUs (--job-gpus) runs them on its machines' GPUs, not this one's
         accel=task_gpu_accel(options) if options.executor_options.get("job_gpus") else accel_of(options),
-        sync_bn=options.sync_bn, executor=options.executor, executor_options=dict(options.executor_options))
+        sync_bn=options.sync_bn, executor=options.executor, executor_options=dict(options.executor_options),
+        tuned=tuned_settings(options.tuned, names) if options.tuned is not None else {})
+
+
+def tuned_settings(folder, models: list) -> dict:
+    """Each model's best settings from ``folder`` (``harness tune --out``), with what they were
+    found under: the model must have been tuned there."""
+    import json
+
+    from harness.tuning.files import BEST
+
+    found = {}
+    for model in models:
+        path = Path(folder) / model / "tuning" / BEST
+        if not path.is_file():
+            raise HarnessError(f"--tuned {folder}: no finished tuning of '{model}' there (expected {path}); "
+                               f"run harness tune --model {model} --out {folder} first")
+        best = json.loads(path.read_text())
+        found[model] = {"set": best["set"], "from": str(folder), "trials": best["trials"], "val_acc": best["val_acc"],
+                        "budget": best["budget_text"], "trial": best["trial"]}
+    return found
 
 
 def check_executor_options(registry, executor: str, given: dict) -> None:

@@ -83,14 +83,18 @@ def jobs_for(registry, request: RunRequest) -> list:
             if request.ablate not in configuration.ABLATIONS:
                 raise unknown("ablation", request.ablate, configuration.ABLATIONS, f"choose {', '.join(configuration.ABLATIONS)}")
             variants.update(configuration.ABLATIONS[request.ablate])
+        tuned = request.tuned.get(model)
+        overrides = {**tuned["set"], **request.overrides} if tuned else request.overrides  # --set wins
         for variant, changes in variants.items():
             name = f"{model}@{variant}" if variant else model
             for seed in request.seeds:
-                config = configuration.resolve(spec, request.profile, {**request.overrides, **changes}, seed)
-                if changes and config == configuration.resolve(spec, request.profile, request.overrides, seed):
+                config = configuration.resolve(spec, request.profile, {**overrides, **changes}, seed)
+                if changes and config == configuration.resolve(spec, request.profile, overrides, seed):
                     log(f"{name}: skipped, the recipe has nothing to turn off ({', '.join(changes)})")
                     break
                 config["variant"] = variant or None
+                if tuned:
+                    config["tuned"] = {key: value for key, value in tuned.items() if key != "set"}
                 if distributed.current().active:  # part of the fingerprint: --resume with the same N
                     config["world_size"] = distributed.current().size
                 accel = request.accel.for_model(spec) if request.accel is not None else None

@@ -159,6 +159,10 @@ class ModelSpec:
     # trains from random weights (--no-pretrained): freezing a random base makes no sense
     scratch_recipe: Optional[Recipe] = None
     scratch_profiles: dict = field(default_factory=dict)
+    # ``search_space(config)``: what ``harness tune`` varies, ``--set`` keys mapped to
+    # ``harness.Range``/``harness.Choice`` for the model's resolved config (None: learning rates,
+    # weight decay and label smoothing around the recipe's, ``harness.tuning.space.default_space``)
+    search_space: Optional[Callable[[dict], dict]] = None
 
     def from_scratch(self) -> "ModelSpec":
         """This model as it trains without pretrained weights."""
@@ -260,7 +264,8 @@ class ExecutorSpec:
     option's name to its default; every one is a ``harness run --<name>`` flag (underscores as
     dashes, typed like the default) described by ``help[name]``, and reaches ``run`` as
     ``context.options``. ``check(options, request)``, if given, refuses options that cannot work
-    (a one-line ``HarnessError``) before anything is loaded.
+    (a one-line ``HarnessError``) before anything is loaded. ``slots(options)``, if given, says how
+    many jobs it runs side by side (``harness tune`` asks its study for that many trials at once).
     """
 
     name: str
@@ -269,3 +274,4 @@ class ExecutorSpec:
     help: dict = field(default_factory=dict)
     description: str = ""
     check: Optional[Callable[[dict, Any], None]] = None
+    slots: Optional[Callable[[dict], int]] = None

@@ -26,9 +26,10 @@ def default_val_size(train_images: int, classes: int) -> int:
     return min(VAL_MAX, max(classes, round(VAL_FRACTION * train_images)))
 
 
-def make_splits(images: Images, *, val_size: int | None, train_size=None, test_size=None, seed=0) -> Splits:
+def make_splits(images: Images, *, val_size: int | None, train_size=None, test_size=None, seed=0,
+                with_test: bool = True) -> Splits:
     """Hold out ``val_size`` stratified training images for validation (None: ``default_val_size``),
-    then cap train and test."""
+    then cap train and test; without ``with_test``, no test image is read and the test split is empty."""
     labels = images.train_y
     if val_size is None:
         val_size = default_val_size(len(labels), len(images.classes))
@@ -43,6 +44,10 @@ def make_splits(images: Images, *, val_size: int | None, train_size=None, test_s
     )
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
     train_idx = train_idx[stratified_subset(labels[train_idx], train_size, seed)]
+    if not with_test:
+        return Splits(classes=list(images.classes), train_x=_rows(images, images.train_x, train_idx),
+                      train_y=labels[train_idx], val_x=_rows(images, images.train_x, val_idx), val_y=labels[val_idx],
+                      test_x=np.empty((0, 3, 1, 1), np.uint8), test_y=np.empty(0, np.int64), source=images.source)
     test_idx = stratified_subset(images.test_y, test_size, seed)
     return Splits(
         classes=list(images.classes),

@@ -31,7 +31,7 @@ COLUMNS = [
     "accuracy_high", "interval", "precision", "recall", "f1", *COMPARED, "above_model", "best_model",
     "base", "not_comparable", "p_vs_base", "diff_vs_base", "diff_vs_base_low", "diff_vs_base_high", "test_vs_base",
     "params", "macs", "train_flop", "train_img_s", "eval_img_s", "train_time_s", "busy", "machine", *TO_ACCURACY,
-    "best_epoch", "epochs", "input_size", "profile", "seed", "runs", "test_fingerprint", "reason",
+    "best_epoch", "epochs", "input_size", "profile", "seed", "runs", "test_fingerprint", "tuned", "reason",
 ]
 METRICS = ("accuracy", "precision", "recall", "f1")
 AVERAGED = ("train_img_s", "eval_img_s", "train_time_s", "train_flop", "best_epoch", "epochs", *TO_ACCURACY)
@@ -282,6 +282,7 @@ def frame_of(rows: list[dict]) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame["accuracy"] = pd.to_numeric(frame["accuracy"], errors="coerce")
+    frame["tuned"] = [tuned_text(value) for value in frame["tuned"]]
     return frame.reset_index(drop=True)
 
 
@@ -407,7 +408,7 @@ def to_markdown(frame: pd.DataFrame, all_rows: bool = False, registry=None) -> s
     letters = machine_letters(scored)
     columns = {
         "rank": range(1, len(scored) + 1) if all_rows else [_rank(r) for r in scored["rank"]],
-        "model": scored["model"],
+        "model": [model_cell(r) for _, r in scored.iterrows()],
         **({"stage": scored["stage"]} if all_rows else {}),
         "weights": [short_weights(v) for v in scored["weights"]],
         "accuracy (95% interval)": [interval_cell(r) for _, r in scored.iterrows()],
@@ -440,6 +441,18 @@ def to_markdown(frame: pd.DataFrame, all_rows: bool = False, registry=None) -> s
             f"- {row['model']}: {row['status']}" + (f" ({row['reason']})" if not _missing(row["reason"]) else "") + "\n"
             for _, row in others.iterrows())
     return text
+
+
+def tuned_text(value) -> str | None:
+    """A tuned row's budget: "tuned: 20 trials of 4 epochs"."""
+    if isinstance(value, dict):
+        return f"tuned: {value.get('trials')} trials of {value.get('budget')}"
+    return value if isinstance(value, str) else None
+
+
+def model_cell(row) -> str:
+    tuned = tuned_text(row.get("tuned"))
+    return f"{row['model']} ({tuned})" if tuned else str(row["model"])
 
 
 def console_lines(frame: pd.DataFrame) -> list:

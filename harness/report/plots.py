@@ -277,3 +277,38 @@ def convergence_png(path: Path, series: dict) -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     _save(plt, figure, path, dpi=80)
+
+
+def best_so_far(rows: list) -> list:
+    """(trial number, cumulative training FLOPs, best validation accuracy so far) after each
+    finished trial (a pruned trial's compute counts, its accuracy does not)."""
+    points, best, compute = [], None, 0.0
+    for row in sorted(rows, key=lambda r: int(r["number"])):
+        if row.get("state") not in ("complete", "pruned"):
+            continue
+        compute += float(row.get("train_flop") or 0)
+        if row["state"] == "complete" and row.get("val_acc") not in (None, ""):
+            best = max(best or 0.0, float(row["val_acc"]))
+        if best is not None:
+            points.append((int(row["number"]) + 1, compute, best))
+    return points
+
+
+def tuning_png(path: Path, curves: dict) -> None:
+    """Best validation accuracy so far against trials and against training compute, a line per model."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for model, rows in sorted(curves.items()):
+        points = best_so_far(rows)
+        if points:
+            number, compute, best = zip(*points)
+            axes[0].step(number, best, where="post", marker="o", label=model)
+            axes[1].step(compute, best, where="post", marker="o", label=model)
+    axes[0].set_xlabel("trials")
+    axes[1].set_xlabel("training compute, all trials so far (FLOPs)")
+    axes[1].set_xscale("log")
+    for ax in axes:
+        ax.set_ylabel("best validation accuracy so far")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right")
+    _save(plt, figure, path, dpi=110)

@@ -9,4 +9,4 @@ from harness_executors import local, ray_tasks
 def register_executors(register):
     register(ExecutorSpec(name="local", run=local.run, description="one job after another in this process"))
     register(ExecutorSpec(name="ray", run=ray_tasks.run, options=ray_tasks.OPTIONS, help=ray_tasks.HELP,
-                          check=ray_tasks.check, description="every job a Ray task, side by side on a cluster"))
+                          check=ray_tasks.check, slots=ray_tasks.slots, description="every job a Ray task, side by side on a cluster"))

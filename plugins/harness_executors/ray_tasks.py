@@ -23,7 +23,8 @@ from pathlib import Path
 
 from harness.toolkit import HarnessError, one_line
 from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, choose_evaluators, installed_registry,
-                               job_label, log, open_entry, rebuild_job, run_job, write_bytes)
+                               job_label, log, open_entry, outcome_words, rebuild_job, resume_command, run_job,
+                               write_bytes)
 
 RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
 SCRATCH_PREFIX = "harness-ray-"  # a run's tasks' scratch folders: <temp>/harness-ray-<run>/job-*
@@ -43,6 +44,12 @@ def check(options: dict, request) -> None:
     if options["job_cpus"] <= 0 or options["job_gpus"] < 0:
         raise HarnessError("--job-cpus must be above 0 and --job-gpus at least 0")
     import_ray()
+
+
+def slots(options: dict) -> int:
+    """Jobs side by side: this machine's CPUs over each job's (a cluster joined with --address
+    counts as this machine: pass harness tune --parallel for more)."""
+    return max(1, int((os.cpu_count() or 1) // options["job_cpus"]))
 
 
 def import_ray():
@@ -112,9 +119,10 @@ def collect(ray, pending: dict, context: JobContext) -> None:
                           "traceback": str(exc), "files": {}}
             write_files(context.request.out, result["files"])
             done += 1
-            context.finished(Outcome(job, result["status"], result.get("metrics", {}), result.get("reason", ""),
-                                     result.get("traceback", "")))
-            summary = f"ok, test accuracy {result['metrics']['accuracy']:.4f}" if result["status"] == "ok" else "failed"
+            outcome = Outcome(job, result["status"], result.get("metrics", {}), result.get("reason", ""),
+                              result.get("traceback", ""))
+            context.finished(outcome)
+            summary = outcome_words(outcome)
             elapsed = time.perf_counter() - started
             eta = elapsed / done * (total - done)
             log(f"ray: {done}/{total} done: {label} {summary} ({elapsed:.0f}s elapsed"
@@ -123,7 +131,7 @@ def collect(ray, pending: dict, context: JobContext) -> None:
         for ref in pending:
             ray.cancel(ref, force=True)
         log(f"ray: interrupted; {done} finished jobs kept, {len(pending)} cancelled "
-            "(run the command again with --resume to train them)")
+            f"(continue with: {resume_command(context.request)})")
         raise
 
 
