@@ -23,7 +23,9 @@ class DataConfig:
     val_size: typing.Optional[int] = None
     train_size: typing.Optional[int] = None  # stratified cap on training images (None: all)
     test_size: typing.Optional[int] = None  # stratified cap on test images (None: all)
-    split_seed: int = 0  # fixed across run seeds, so seeds measure training variance only
+    # which images are held out for validation; None: the run's seed, so that repeats over seeds
+    # vary the split too (every source of randomness); a number pins one split for every seed
+    split_seed: typing.Optional[int] = None
 
 
 # Profile settings, in --set language. A model's own ``profiles`` entry is applied after these.
@@ -72,6 +74,8 @@ def resolve(spec: ModelSpec, profile: str, overrides: dict, seed: int = 0) -> di
     for layer in (PROFILES[profile], spec.profiles.get(profile, {}), overrides):
         for key, value in layer.items():
             set_value(config, key, value)
+    if config["data"]["split_seed"] is None:
+        config["data"]["split_seed"] = seed
     to_recipe(config)  # validates the whole thing
     for stage, name in _monitors(config):  # each monitor names the way it improves
         stage[name]["mode"] = stage[name].get("mode") or MONITOR_MODES[stage[name]["monitor"]]

@@ -26,6 +26,10 @@ def default_val_size(train_images: int, classes: int) -> int:
     return min(VAL_MAX, max(classes, round(VAL_FRACTION * train_images)))
 
 
+# the test images a capped test set keeps: the same for every run, whatever its split
+TEST_SEED = 0
+
+
 def make_splits(images: Images, *, val_size: int | None, train_size=None, test_size=None, seed=0,
                 with_test: bool = True) -> Splits:
     """Hold out ``val_size`` stratified training images for validation (None: ``default_val_size``),
@@ -48,7 +52,7 @@ def make_splits(images: Images, *, val_size: int | None, train_size=None, test_s
         return Splits(classes=list(images.classes), train_x=_rows(images, images.train_x, train_idx),
                       train_y=labels[train_idx], val_x=_rows(images, images.train_x, val_idx), val_y=labels[val_idx],
                       test_x=np.empty((0, 3, 1, 1), np.uint8), test_y=np.empty(0, np.int64), source=images.source)
-    test_idx = stratified_subset(images.test_y, test_size, seed)
+    test_idx = stratified_subset(images.test_y, test_size, TEST_SEED)
     return Splits(
         classes=list(images.classes),
         train_x=_rows(images, images.train_x, train_idx),

@@ -6,8 +6,14 @@ and a paired bootstrap 95% interval of the accuracy difference. Rows run over tw
 same seeds are compared over those seeds instead (paired t). Rows whose predictions were not kept
 fall back to an unpaired two-proportion test, and say so.
 
-A zoo row's rank is 1 + the number of zoo rows significantly better than it (p < 0.05 after Holm's
-correction over every pair of zoo rows compared), so rows the data cannot separate share a rank.
+Rows with at least three paired repeats (the same seeds) also get P(A > B), the share of those
+repeats in which A scores higher, with a bootstrap 95% interval (Bouthillier et al., "Accounting for
+Variance in Machine Learning Benchmarks", MLSys 2021); for such a pair, A is better than B when
+P(A > B) is at least 0.75 and its interval's low end is above 0.5, their rule.
+
+A zoo row's rank is 1 + the number of zoo rows better than it: by that rule where it applies, else
+significantly (p < 0.05 after Holm's correction over every pair of zoo rows compared), so rows the
+data cannot separate share a rank.
 """
 from __future__ import annotations
 
@@ -16,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.predictions import predictions_name, read_predictions
-from harness.report.stats import holm, mcnemar_exact, paired_bootstrap95, paired_t95, two_proportion95
+from harness.report.stats import beats95, holm, mcnemar_exact, paired_bootstrap95, paired_t95, two_proportion95
 
 ALPHA = 0.05
+BEATS_REPEATS = 3  # paired repeats from which P(A > B) is given
+BEATS_AT_LEAST, BEATS_LOW_ABOVE = 0.75, 0.5  # Bouthillier's rule: A is better than B
 
 
 @dataclass
@@ -31,13 +39,28 @@ class Comparison:
     p: float
     test: str  # mcnemar | paired-t | unpaired-z
     seed: int | None = None  # a row of several seeds compared through this seed's run
+    # P(A > B) over paired repeats, its 95% interval, the repeats A wins and their number
+    beats: tuple | None = None
 
-    def words(self) -> str:
+    def words(self, a: str = "A", b: str = "B") -> str:
         """"+1.2 points, 95% interval 0.8 to 1.6, p < 0.001 (McNemar)" for the report's prose."""
         p = "p < 0.001" if self.p < 0.001 else f"p = {self.p:.3f}"
         on = f", through seed {self.seed}'s runs" if self.seed is not None else ""
         return (f"{100 * self.diff:+.1f} points, 95% interval {100 * self.low:+.1f} to {100 * self.high:+.1f}, "
-                f"{p} ({TEST_NAMES[self.test]}{on})")
+                f"{p} ({TEST_NAMES[self.test]}{on})") + (f"; {self.beats_words(a, b)}" if self.beats else "")
+
+    def beats_words(self, a: str = "A", b: str = "B") -> str:
+        """"A beats B in 4 of 5 paired runs, P(A > B) = 0.80 [0.52, 1.00]"."""
+        prob, low, high, wins, repeats = self.beats
+        return (f"{a} beats {b} in {wins} of {repeats} paired runs, P({a} > {b}) = {prob:.2f} "
+                f"[{low:.2f}, {high:.2f}]")
+
+    @property
+    def better(self) -> bool:
+        """A is better than B: Bouthillier's rule over paired repeats, else significantly higher."""
+        if self.beats:
+            return self.beats[0] >= BEATS_AT_LEAST and self.beats[1] > BEATS_LOW_ABOVE
+        return self.significant and self.diff > 0
 
     def cell(self) -> str:
         """"+0.35 [-0.41, +1.12] p=0.37" for a table."""
@@ -73,9 +96,11 @@ def compare(a: dict, b: dict) -> Comparison | None:
     seeds_a, seeds_b = [m["seed"] for m in members_a], [m["seed"] for m in members_b]
     common = [seed for seed in seeds_a if seed in seeds_b]
     if len(members_a) > 1 and len(members_b) > 1 and len(common) > 1:
-        diff, low, high, p = paired_t95([_pick(members_a, s)["accuracy"] for s in common],
-                                        [_pick(members_b, s)["accuracy"] for s in common])
-        return None if math.isnan(p) else Comparison(diff, low, high, p, "paired-t")
+        scores_a = [_pick(members_a, s)["accuracy"] for s in common]
+        scores_b = [_pick(members_b, s)["accuracy"] for s in common]
+        diff, low, high, p = paired_t95(scores_a, scores_b)
+        beats = (*beats95(scores_a, scores_b), len(common)) if len(common) >= BEATS_REPEATS else None
+        return None if math.isnan(p) else Comparison(diff, low, high, p, "paired-t", beats=beats)
     # one run of each: the seed both share (else each row's first), never a mean of several seeds
     # against one run, whose spread over seeds the tests below do not see
     one_a = _pick(members_a, common[0] if common else seeds_a[0])
@@ -111,13 +136,21 @@ def rank_zoo(rows: list) -> None:
     adjusted = dict(zip(keys, holm([pairs[key].p for key in keys])))
     for i, row in enumerate(rows):
         row["rank_raw"] = i + 1
-        better = [upper for upper in rows[:i]
-                  if adjusted.get((id(upper), id(row)), 1.0) < ALPHA and pairs[(id(upper), id(row))].diff > 0]
+        better = [upper for upper in rows[:i] if _better(pairs[(id(upper), id(row))], adjusted.get((id(upper), id(row))))]
         row["rank"] = 1 + len(better)
         for name, other in (("above", rows[i - 1] if i else None), ("best", rows[0] if i else None)):
             result = pairs.get((id(other), id(row))) if other is not None else None
             _put(row, f"vs_{name}", result, adjusted.get((id(other), id(row))) if other is not None else None)
             row[f"{name}_model"] = other["model"] if other is not None else None
+
+
+def _better(result: Comparison | None, adjusted) -> bool:
+    """The upper row is better: by P(A > B) where paired repeats give it, else Holm-adjusted p."""
+    if result is None:
+        return False
+    if result.beats:
+        return result.better
+    return adjusted is not None and adjusted < ALPHA and result.diff > 0
 
 
 def _put(row: dict, name: str, result: Comparison | None, adjusted=None) -> None:
@@ -128,6 +161,9 @@ def _put(row: dict, name: str, result: Comparison | None, adjusted=None) -> None
     row[f"diff_{name}_low"] = result.low if result else None
     row[f"diff_{name}_high"] = result.high if result else None
     row[f"test_{name}"] = result.test if result else None
+    beats = result.beats if result else None
+    for key, value in zip(("pab", "pab_low", "pab_high", "wins", "repeats"), beats or (None,) * 5):
+        row[f"{key}_{name}"] = value
     if adjusted is not None or name != "vs_base":
         row[f"p_{name}_holm"] = adjusted
 

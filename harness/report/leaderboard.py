@@ -24,7 +24,8 @@ from harness.report.compare import against_base, rank_zoo
 from harness.report.stats import mean_ci95, wilson95
 
 COMPARED = [f"{kind}_{name}{end}" for name in ("vs_above", "vs_best") for kind, end in
-            (("p", ""), ("diff", ""), ("diff", "_low"), ("diff", "_high"), ("test", ""), ("p", "_holm"))]
+            (("p", ""), ("diff", ""), ("diff", "_low"), ("diff", "_high"), ("test", ""), ("p", "_holm"), ("pab", ""),
+             ("pab_low", ""), ("pab_high", ""), ("wins", ""), ("repeats", ""))]
 TO_ACCURACY = [f"to_val_{round(t * 100)}_{unit}" for t in ACCURACY_TARGETS for unit in ("s", "images", "flop")]
 COLUMNS = [
     "rank_raw", "section", "model", "stage", "family", "weights", "status", "accuracy", "accuracy_low",
@@ -240,7 +241,11 @@ def settings_of(row: dict) -> str | None:
         config = json.loads((Path(row.get("path") or "") / "config.json").read_text())
     except (OSError, ValueError):
         return None
-    return json.dumps({k: v for k, v in config.items() if k not in NOT_SETTINGS}, sort_keys=True, default=str)
+    settings = {k: v for k, v in config.items() if k not in NOT_SETTINGS}
+    data = settings.get("data")
+    if isinstance(data, dict) and data.get("split_seed") == config.get("seed"):  # the split follows the seed
+        settings["data"] = {**data, "split_seed": "the run's seed"}
+    return json.dumps(settings, sort_keys=True, default=str)
 
 
 def like_with_like(group: list) -> list:
@@ -374,8 +379,12 @@ def above_cell(row) -> str:
     p, holm = float(row["p_vs_above"]), row.get("p_vs_above_holm")
     adjusted = "" if _missing(holm) or float(holm) == p else \
         (", Holm<0.001" if float(holm) < 0.001 else f", Holm {float(holm):.2g}")  # what the ranks use
+    beats = "" if _missing(row.get("pab_vs_above")) else (  # what the ranks use for paired repeats
+        f", P(above > this) {float(row['pab_vs_above']):.2f} [{float(row['pab_low_vs_above']):.2f}, "
+        f"{float(row['pab_high_vs_above']):.2f}]")
     return (f"{100 * float(row['diff_vs_above']):+.2f} [{100 * float(row['diff_vs_above_low']):+.2f}, "
-            f"{100 * float(row['diff_vs_above_high']):+.2f}] " + ("p<0.001" if p < 0.001 else f"p={p:.2g}") + adjusted)
+            f"{100 * float(row['diff_vs_above_high']):+.2f}] " + ("p<0.001" if p < 0.001 else f"p={p:.2g}") + adjusted
+            + beats)
 
 
 def machine_letters(frame: pd.DataFrame) -> dict:

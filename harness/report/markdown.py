@@ -76,13 +76,14 @@ def difference_words(a: dict, b: dict) -> str:
     result = compare(a, b)
     if result is None:
         return "no paired comparison could be made (the two results were not scored on the same test set)"
-    if not result.significant:
+    words = result.words(a["model"], b["model"])
+    if not (result.better if result.beats else result.significant):
         images = ""
         test = (a.get("members") or [{}])[0].get("test_images")
         if test:
             images = f" on {int(test):,} test images"
-        return f"not distinguishable{images} ({result.words()})"
-    return result.words()
+        return f"not distinguishable{images} ({words})"
+    return words
 
 
 def comparison(rows: list) -> str:
@@ -339,8 +340,25 @@ def seeds(rows: list) -> str:
              f"accuracy over {int(row['runs'])} seeds ({row['seed']}); the 95% interval is Student's t over the "
              f"seeds' accuracies, so a difference smaller than it is not one this many runs can show.\n"
              for row in several + repeats]
-    return ("## Runs over several seeds\n\n" + "".join(lines) + "\n"
+    return ("## Runs over several seeds\n\n" + "".join(lines) + "\n" + paired_repeats(several)
             + (variant_table(repeats) if repeats else ""))
+
+
+def paired_repeats(zoo_rows: list) -> str:
+    """Each zoo row against the one above over their paired repeats: P(A > B) and the rule the ranks use."""
+    lines = []
+    for row in zoo_rows:
+        if _number(row.get("pab_vs_above")) and row.get("above_model"):
+            above, this = row["above_model"], row["model"]
+            lines.append(f"- {above} beats {this} in {int(row['wins_vs_above'])} of {int(row['repeats_vs_above'])} "
+                         f"paired runs, P({above} > {this}) = {row['pab_vs_above']:.2f} "
+                         f"[{row['pab_low_vs_above']:.2f}, {row['pab_high_vs_above']:.2f}]\n")
+    if not lines:
+        return ""
+    return ("Over paired repeats (the same seeds, each with its own training and validation images and the same "
+            "test images), the chance that one model beats the other, with a bootstrap 95% interval over the "
+            "repeats; a model ranks above another when that chance is at least 0.75 and its interval's low end is "
+            "above 0.5 (Bouthillier et al., MLSys 2021):\n\n" + "".join(lines) + "\n")
 
 
 def other_variants(rows: list) -> str:
