@@ -51,8 +51,8 @@ def test_impossible_val_size_is_a_clear_error():
         make_splits(numbered_images(), val_size=5000)
 
 
-def test_every_run_seed_validates_on_the_same_images(tmp_path, monkeypatch):
-    """The README: the run seed changes initialisation and shuffling, never which images validate."""
+def _splits_made(tmp_path, monkeypatch, overrides: dict) -> list:
+    """The splits of three seeds' runs of baseline_cnn (each job stopped once its split is made)."""
     from harness import plugin_registry, runner
     from harness.data import splits as splitting
 
@@ -60,13 +60,27 @@ def test_every_run_seed_validates_on_the_same_images(tmp_path, monkeypatch):
 
     def spy(images, **options):
         result = real(images, **options)
-        made.append((result.val_y.copy(), result.val_x.copy(), result.train_y.copy()))
+        made.append((result.val_x.copy(), result.train_x.copy(), result.test_x.copy()))
         raise RuntimeError("stop here: the split is all this test needs")
 
     monkeypatch.setattr(splitting, "make_splits", spy)
-    request = runner.RunRequest(models=["baseline_cnn"], profile="smoke", out=tmp_path, seeds=[0, 1, 2])
+    request = runner.RunRequest(models=["baseline_cnn"], profile="smoke", out=tmp_path, seeds=[0, 1, 2],
+                                overrides=overrides)
     assert runner.run(plugin_registry.load(), request) == 1  # every job stopped by the spy
     assert len(made) == 3
-    for val_y, val_x, train_y in made[1:]:
-        assert np.array_equal(val_y, made[0][0]) and np.array_equal(val_x, made[0][1])
-        assert np.array_equal(train_y, made[0][2])
+    return made
+
+
+def test_every_run_seed_draws_its_own_split_and_the_same_test_images(tmp_path, monkeypatch):
+    """--seeds varies every source of randomness: each seed validates on other images; the test set stays."""
+    made = _splits_made(tmp_path, monkeypatch, {})
+    for val_x, train_x, test_x in made[1:]:
+        assert not np.array_equal(val_x, made[0][0]) and not np.array_equal(train_x, made[0][1])
+        assert np.array_equal(test_x, made[0][2])
+
+
+def test_a_pinned_split_seed_validates_every_seed_on_the_same_images(tmp_path, monkeypatch):
+    made = _splits_made(tmp_path, monkeypatch, {"data.split_seed": "0"})
+    for val_x, train_x, test_x in made[1:]:
+        assert np.array_equal(val_x, made[0][0]) and np.array_equal(train_x, made[0][1])
+        assert np.array_equal(test_x, made[0][2])
