@@ -382,3 +382,42 @@ def test_without_predictions_several_seeds_against_one_run_use_the_shared_seeds_
     result = compare(rows["many"], rows["one"])
     assert (result.test, result.seed) == ("unpaired-z", 0)
     assert result.diff == pytest.approx(0.75 - 0.80)  # the mean, 0.85, would give +0.05
+
+
+def _repeats(accuracies: dict, model: str) -> dict:
+    """A zoo row of several seeds, as leaderboard.table makes it: its members in the order given."""
+    return {"model": model, "stage": "train", "members": [{"seed": seed, "accuracy": value}
+                                                          for seed, value in accuracies.items()]}
+
+
+def test_p_a_beats_b_pairs_repeats_by_seed():
+    """A wins every seed against B's run of the same seed; paired by position it would win 2 of 3."""
+    a = _repeats({0: 0.50, 1: 0.60, 2: 0.70}, "a")
+    b = _repeats({2: 0.65, 1: 0.55, 0: 0.44}, "b")
+    result = compare(a, b)
+    prob, low, high, wins, repeats = result.beats
+    assert (prob, wins, repeats) == (1.0, 3, 3) and low == high == 1.0 and result.better
+    assert "a beats b in 3 of 3 paired runs, P(a > b) = 1.00 [1.00, 1.00]" in result.words("a", "b")
+    # runs of other seeds are not repeats of each other: no P(A > B) from them
+    other = compare(a, _repeats({3: 0.4, 4: 0.4, 5: 0.4}, "c"))
+    assert other is None or other.beats is None
+
+
+def test_p_a_beats_b_and_the_rank_rule():
+    from harness.report.compare import rank_zoo
+
+    a = _repeats({0: 0.61, 1: 0.62, 2: 0.60, 3: 0.50, 4: 0.64}, "a")
+    b = _repeats({0: 0.55, 1: 0.56, 2: 0.57, 3: 0.58, 4: 0.59}, "b")
+    prob, low, high, wins, repeats = compare(a, b).beats
+    assert (prob, wins, repeats) == (0.8, 4, 5)
+    sample = np.random.default_rng(0).integers(0, 5, size=(10000, 5))  # the bootstrap over pairs, by hand
+    shares = (np.array([1, 1, 1, 0, 1])[sample]).mean(axis=1)
+    assert (low, high) == (np.percentile(shares, 2.5), np.percentile(shares, 97.5))
+    for row in (a, b):
+        row.update(section="zoo", status="ok")
+    rank_zoo([a, b])  # P = 0.8 but the interval reaches below 0.5: not better by Bouthillier's rule
+    assert b["rank"] == 1 and b["pab_vs_above"] == 0.8 and b["wins_vs_above"] == 4
+    c = _repeats({seed: value - 0.1 for seed, value in ((0, 0.61), (1, 0.62), (2, 0.60), (3, 0.60), (4, 0.64))}, "c")
+    c.update(section="zoo", status="ok")
+    rank_zoo([a, c])
+    assert c["rank"] == 2

@@ -310,5 +310,6 @@ def tuning_png(path: Path, curves: dict) -> None:
     for ax in axes:
         ax.set_ylabel("best validation accuracy so far")
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="lower right")
+    if axes[0].lines:
+        axes[0].legend(loc="lower right")
     _save(plt, figure, path, dpi=110)

@@ -63,7 +63,7 @@ def train_trial(job, context) -> dict:
     from harness.tuning.study import trial_handle
 
     info, config, spec = job.config["trial"], job.config, job.spec
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     images = context.images_for(config["input_size"])
     built = build(spec, config, images, context.request, job.weights or weights.Source("scratch"), with_test=False)
     initialise(spec, config, built)
@@ -85,7 +85,7 @@ def train_trial(job, context) -> dict:
         except TrialEnds as ended:
             state = ended.state
     return {**summary(state, trainer.result), "busy": any_busy([meter.result]),
-            "wall_time_s": time.perf_counter() - started}
+            "wall_time_s": time.perf_counter() - started, "started_at": started_at, "ended_at": time.time()}
 
 
 def summary(state: str, result) -> dict:

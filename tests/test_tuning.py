@@ -1,0 +1,143 @@
+"""harness tune: studies that continue after a kill without counting a trial twice, a pruner that
+stops trials, the test set never read, trials side by side on Ray, and the tuned settings used by
+harness run --tuned."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from tests.conftest import install_plugin
+from tests.helpers import loopback
+
+optuna = pytest.importorskip("optuna")
+
+
+def load(folder: Path, model: str):
+    url = f"sqlite:///{folder / model / 'tuning' / 'study.db'}"
+    return optuna.load_study(study_name=model, storage=url)
+
+
+def states(study) -> list:
+    return [trial.state.name for trial in study.trials]
+
+
+def tune_argv(out: Path, *extra) -> list:
+    return [sys.executable, "-m", "harness", "tune", "--model", "baseline_cnn", "deep_cnn", "--profile", "smoke",
+            "--trials", "4", "--out", str(out), *extra]
+
+
+def run_until(argv: list, line: str, timeout: float = 300) -> None:
+    """Start ``argv`` and SIGKILL it as soon as it prints ``line``."""
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for text in process.stderr:
+            if line in text:
+                process.send_signal(signal.SIGKILL)
+                break
+        else:
+            pytest.fail(f"the run ended before printing '{line}'")
+    finally:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
+def test_a_killed_tuning_continues_to_its_trials_without_counting_the_interrupted_one(tmp_path):
+    out = tmp_path / "tuned"
+    argv = tune_argv(out, "--pruner", "none")
+    run_until(argv, "baseline_cnn trial 2 train epoch 1:")  # trial 2 has one epoch to go: killed in its middle
+    assert states(load(out, "baseline_cnn")) == ["COMPLETE", "COMPLETE", "RUNNING"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    baseline, deep = load(out, "baseline_cnn"), load(out, "deep_cnn")
+    # the interrupted trial is a failed one that says why, and four others ran: the study has its 4
+    assert states(baseline) == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert baseline.trials[2].user_attrs["reason"] == "interrupted"
+    assert states(deep) == ["COMPLETE"] * 4
+    for model in ("baseline_cnn", "deep_cnn"):
+        folder = out / model / "tuning"
+        rows = (folder / "trials.csv").read_text().splitlines()
+        assert len(rows) == 1 + len(load(out, model).trials)
+        best = json.loads((folder / "best.json").read_text())
+        assert best["val_acc"] == max(t.value for t in load(out, model).trials if t.value is not None)
+        assert best["budget_text"] == "2 epochs" and best["trials"] == 4
+        terms = json.loads((folder / "space.json").read_text())
+        assert set(terms["space"]) == {"lr", "weight_decay", "label_smoothing"}
+    report = (out / "report.md").read_text()
+    assert "Every model had the same terms: 4 trials of 2 epochs each" in report and (out / "tuning.png").is_file()
+
+    # harness run --tuned trains with the best settings and says so
+    assert main(["run", "--model", "baseline_cnn", "--profile", "smoke", "--set", "epochs=1", "--tuned", str(out),
+                 "--out", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "baseline_cnn" / "config.json").read_text())
+    best = json.loads((out / "baseline_cnn" / "tuning" / "best.json").read_text())
+    assert config["stages"][0]["lr"] == best["set"]["lr"]
+    assert config["stages"][0]["label_smoothing"] == best["set"]["label_smoothing"]
+    assert config["tuned"]["trials"] == 4 and config["tuned"]["budget"] == "2 epochs"
+    assert "baseline_cnn (tuned: 4 trials of 2 epochs)" in (tmp_path / "run" / "leaderboard.md").read_text()
+
+
+def test_the_pruner_stops_trials_early(tmp_path):
+    """Every trial is below a validation accuracy of 1.01: each is pruned after its first epoch (and
+    with no finished trial, no best settings: the command exits with 1)."""
+    out = tmp_path / "pruned"
+    assert main(["tune", "--model", "baseline_cnn", "--profile", "smoke", "--trials", "3", "--pruner", "threshold:1.01",
+                 "--out", str(out)]) == 1
+    assert not (out / "baseline_cnn" / "tuning" / "best.json").exists()
+    study = load(out, "baseline_cnn")
+    assert states(study) == ["PRUNED"] * 3
+    assert all(max(trial.intermediate_values) == 1 for trial in study.trials)
+
+
+def test_tuning_never_reads_the_test_images(site, tmp_path):
+    install_plugin(site, "sealed_data", """
+        import numpy as np
+        from harness import DatasetSpec, hookimpl
+        from harness.toolkit import Images
+
+        class Sealed(Images):
+            sealed = False
+
+            def __getattribute__(self, name):
+                if name == "test_x" and object.__getattribute__(self, "sealed"):
+                    raise RuntimeError("the test images were read")
+                return object.__getattribute__(self, name)
+
+        def load(path, size):
+            y = np.arange(600) % 10
+            x = (np.random.default_rng(0).integers(0, 60, (600, 3, 32, 32)) + 19 * y[:, None, None, None])
+            images = Sealed([str(c) for c in range(10)], x[:500].astype(np.uint8), y[:500], x[500:].astype(np.uint8),
+                            y[500:], source=str(path))
+            images.sealed = True
+            return images
+
+        @hookimpl
+        def register_datasets(register):
+            register(DatasetSpec("sealed", load=load, accepts=lambda path: path.suffix == ".sealed"))
+    """, "sealed_data", dist="harness-sealed")
+    (tmp_path / "d.sealed").write_text("")
+    out = tmp_path / "tuned"
+    assert main(["tune", "--model", "baseline_cnn", "--profile", "smoke", "--data", str(tmp_path / "d.sealed"),
+                 "--trials", "2", "--pruner", "none", "--budget-epochs", "1", "--out", str(out)]) == 0
+    study = load(out, "baseline_cnn")
+    assert states(study) == ["COMPLETE", "COMPLETE"], [t.user_attrs for t in study.trials]
+    assert not list(out.rglob("metrics.json")) and not list(out.rglob("predictions*"))
+
+
+@pytest.mark.skipif(loopback.unavailable() is not None, reason=str(loopback.unavailable()))
+def test_ray_runs_trials_side_by_side(tmp_path):
+    out = tmp_path / "tuned"
+    argv = [sys.executable, "-m", "harness", "tune", "--model", "baseline_cnn", "--profile", "smoke", "--trials", "2",
+            "--pruner", "none", "--executor", "ray", "--out", str(out)]
+    done = loopback.run(argv, env=loopback.ray_environment(), timeout=600, cwd=os.getcwd())
+    assert done.returncode == 0, done.stdout[-4000:]
+    trials = load(out, "baseline_cnn").trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    first, second = (t.user_attrs for t in trials)
+    assert first["started_at"] < second["ended_at"] and second["started_at"] < first["ended_at"]  # they overlap
