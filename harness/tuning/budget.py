@@ -61,10 +61,14 @@ def stage_epochs(budget: Budget, config: dict, flop_per_epoch: list | None = Non
 
 
 def overrides(config: dict, epochs: list) -> dict:
-    """The ``--set`` pairs that give each stage its epochs."""
-    if len(config["stages"]) == 1:
-        return {"epochs": epochs[0]}
-    return {f"stages.{stage['name']}.epochs": count for stage, count in zip(config["stages"], epochs)}
+    """The ``--set`` pairs that give each stage its epochs, and its warm-up the same share of them."""
+    pairs = {}
+    for stage, count in zip(config["stages"], epochs):
+        prefix = "" if len(config["stages"]) == 1 else f"stages.{stage['name']}."
+        pairs[f"{prefix}epochs"] = count
+        if stage.get("warmup_epochs"):
+            pairs[f"{prefix}warmup_epochs"] = stage["warmup_epochs"] * count / stage["epochs"]
+    return pairs
 
 
 def flop_per_epoch(spec, config: dict, train_images: int, classes: int) -> list | None:

@@ -1,5 +1,6 @@
 """Built-in CNN models trained from scratch. Facts only: how to build each model and its recipe."""
-from harness import Augment, EarlyStopping, ModelSpec, Recipe, ReduceLROnPlateau, Stage, hookimpl
+from harness import (Augment, Choice, EarlyStopping, ModelSpec, Range, Recipe, ReduceLROnPlateau, Stage, default_space,
+                     hookimpl)
 
 
 def _baseline(num_classes):
@@ -47,6 +48,20 @@ SMOKE_BASELINE = {"epochs": 12, "stages.train.schedule": "onecycle", "stages.tra
 SMOKE_DEEP = {"epochs": 4, "stages.train.batch_size": 128, "stages.train.lr": 0.2, "stages.train.warmup_epochs": 1}
 
 
+def baseline_space(config: dict) -> dict:
+    """What harness tune varies for the study's CNN: besides the learning rate, weight decay and
+    label smoothing, the dense layer's dropout and the whole-pixel translation."""
+    return {**default_space(config), "dropout": Range(0.0, 0.6), "augment.translate": Choice((0, 2, 4))}
+
+
+def deep_space(config: dict) -> dict:
+    """airbench's knobs: its label smoothing (0.2) inside the range, SGD's momentum, and the batch (a
+    short budget may want more steps than batches of 1,024 give)."""
+    batches = tuple(sorted({256, 512, config["stages"][0]["batch_size"]}))
+    return {**default_space(config), "label_smoothing": Range(0.0, 0.4), "momentum": Range(0.75, 0.95),
+            "batch_size": Choice(batches)}
+
+
 def baseline_cnn() -> ModelSpec:
     """The study's CNN, with its recipe and the measured profile settings."""
     return ModelSpec(
@@ -70,6 +85,7 @@ def baseline_cnn() -> ModelSpec:
         # fixed one-cycle schedule, whole-pixel translation (no resampling blur at 32 px),
         # label smoothing, lookahead and test-time flips/shifts beat waiting for plateaus
         profiles={"quick": QUICK_BASELINE, "smoke": SMOKE_BASELINE},
+        search_space=baseline_space,
     )
 
 
@@ -106,6 +122,7 @@ def deep_cnn() -> ModelSpec:
             tta_translate=1,
         ),
         profiles={"full": {"epochs": 40, "stages.train.warmup_epochs": 9}, "smoke": SMOKE_DEEP},
+        search_space=deep_space,
     )
 
 
