@@ -20,7 +20,7 @@ from harness.plugin_registry import choose_evaluators
 from harness.plugin_registry import installed as installed_registry
 
 __all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "choose_evaluators",
-           "installed_registry", "job_label", "log", "open_entry", "outcome_words", "rebuild_job", "resume_command",
+           "installed_registry", "interrupted_line", "job_label", "log", "open_entry", "outcome_words", "rebuild_job", "resume_command",
            "run_job", "write_bytes"]
 
 
@@ -58,6 +58,14 @@ def outcome_words(outcome: Outcome) -> str:
         value = metrics.get("value")
         return f"{metrics['state']}, validation accuracy {value:.4f}" if value is not None else metrics["state"]
     return f"ok, test accuracy {metrics['accuracy']:.4f}"
+
+
+def interrupted_line(job: Job, request: RunRequest) -> str:
+    """What an executor says of the job a Ctrl-C or kill interrupted."""
+    if job.config.get("trial"):  # a trial is not resumed: the tuning says how it continues
+        return f"{job_label(job, request)} trial {job.config['trial']['number']}: interrupted"
+    return (f"{job_label(job, request)}: interrupted; its last finished epoch is checkpointed. "
+            f"Resume with: {resume_command(request)}")
 
 
 def resume_command(request: RunRequest) -> str:
