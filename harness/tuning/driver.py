@@ -186,7 +186,8 @@ def told(model: ModelStudy, outcome: Outcome, running: set) -> None:
         studies.fail(model.study, number, outcome.reason)
     else:
         handle = optuna.trial.Trial(model.study, outcome.job.config["trial"]["trial_id"])
-        for key in ("epochs", "train_flop", "train_time_s", "busy", "wall_time_s", "started_at", "ended_at"):
+        for key in ("epochs", "train_flop", "train_time_s", "train_images", "busy", "wall_time_s", "started_at",
+                    "ended_at"):
             handle.set_user_attr(key, metrics.get(key))
         if metrics["state"] == "pruned":
             model.study.tell(number, state=optuna.trial.TrialState.PRUNED)

@@ -99,4 +99,5 @@ def summary(state: str, result) -> dict:
     best = next((row for row in rows if finished and row["epoch"] == finished.best_epoch), None)
     value = (best or max(rows, key=lambda row: row["val_acc"], default={})).get("val_acc")
     return {"state": "complete" if state == "budget" else state, "value": value, "epochs": len(history),
-            "train_flop": history[-1]["train_flop"] if history else None, "train_time_s": result.train_time_s}
+            "train_flop": history[-1]["train_flop"] if history else None, "train_time_s": result.train_time_s,
+            "train_images": result.train_images}
