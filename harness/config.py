@@ -263,6 +263,8 @@ def to_recipe(config: dict) -> Recipe:
         raise HarnessError(f"model '{config['model']}' has no training stages")
     if not 0 <= config.get("tta_translate", 0) < config["input_size"] // 2:
         raise HarnessError("tta_translate must be between 0 and half the input size")
+    if not 0 <= config["augment"].get("translate", 0) < config["input_size"] // 2:
+        raise HarnessError("augment.translate must be between 0 and half the input size")
     if config.get("dropout") is not None and not 0 <= config["dropout"] < 1:
         raise HarnessError("dropout must be in [0, 1), or none for the model's own")
     return Recipe(

@@ -79,3 +79,14 @@ def test_monitors_name_their_mode_and_it_is_obeyed(baseline):
     model = nn.Linear(1, 1)
     assert not stopper.update(1, {"val_acc": 0.5}, model) and not stopper.update(2, {"val_acc": 0.4}, model)
     assert stopper.update(3, {"val_acc": 0.6}, model) and stopper.best_epoch == 2
+
+
+def test_a_translation_of_half_the_image_or_more_is_refused_before_anything_trains():
+    from harness import plugin_registry
+    from harness.config import resolve
+    from harness.errors import HarnessError
+
+    spec = plugin_registry.load().model("baseline_cnn").spec
+    assert resolve(spec, "smoke", {"augment.translate": "15"})["augment"]["translate"] == 15
+    with pytest.raises(HarnessError, match="augment.translate must be between 0 and half the input size"):
+        resolve(spec, "smoke", {"augment.translate": "16"})

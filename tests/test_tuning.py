@@ -141,3 +141,38 @@ def test_ray_runs_trials_side_by_side(tmp_path):
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
     first, second = (t.user_attrs for t in trials)
     assert first["started_at"] < second["ended_at"] and second["started_at"] < first["ended_at"]  # they overlap
+
+
+FRAGILE = """
+    from torch import nn
+    from harness import ModelSpec, Range, Recipe, Stage, hookimpl
+
+    class Fragile(nn.Module):
+        def __init__(self, classes):
+            super().__init__()
+            self.drop, self.head = nn.Dropout(0.1), nn.Linear(3 * 32 * 32, classes)
+
+        def forward(self, x):
+            if self.drop.p > 0.5:
+                raise RuntimeError("dropout above 0.5 is not supported")
+            return self.head(self.drop(x.flatten(1)))
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec("fragile", build=Fragile, recipe=Recipe(stages=[Stage("train", epochs=1)]),
+                           search_space=lambda config: {"dropout": Range(0.0, 0.95)}))
+"""
+
+
+def test_a_trial_that_raises_is_failed_with_its_reason_and_the_study_goes_on(site, tmp_path):
+    install_plugin(site, "fragile_model", FRAGILE, "fragile_model", dist="harness-fragile")
+    out = tmp_path / "tuned"
+    assert main(["tune", "--model", "fragile", "--profile", "smoke", "--trials", "4", "--pruner", "none",
+                 "--out", str(out)]) == 0
+    trials = load(out, "fragile").trials
+    assert len(trials) == 4 and {t.state.name for t in trials} == {"FAIL", "COMPLETE"}
+    for trial in trials:
+        failed = trial.state.name == "FAIL"
+        assert failed == (trial.params["dropout"] > 0.5)
+        assert (trial.user_attrs.get("reason") == "RuntimeError: dropout above 0.5 is not supported") == failed
+    assert "dropout above 0.5 is not supported" in (out / "fragile" / "tuning" / "trials.csv").read_text()
