@@ -81,6 +81,7 @@ def test_a_killed_tuning_continues_to_its_trials_without_counting_the_interrupte
     assert config["stages"][0]["label_smoothing"] == best["set"]["label_smoothing"]
     assert config["tuned"]["trials"] == 4 and config["tuned"]["budget"] == "2 epochs"
     assert "baseline_cnn (tuned: 4 trials of 2 epochs)" in (tmp_path / "run" / "leaderboard.md").read_text()
+    assert "the best of 4 trials of 2 epochs in `../tuned`" in (tmp_path / "run" / "report.md").read_text()
 
 
 def test_the_pruner_stops_trials_early(tmp_path):

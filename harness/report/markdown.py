@@ -6,6 +6,7 @@ versions, commit, weights, machine). No table is wider than 12 columns."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -344,6 +345,19 @@ def seeds(rows: list) -> str:
             + (variant_table(repeats) if repeats else ""))
 
 
+def tuned(rows: list, folder: Path) -> str:
+    """Which rows trained with settings 'harness tune' found, and on what terms."""
+    chosen = [r for r in rows if r["section"] == "zoo" and isinstance(r.get("tuned"), dict)]
+    if not chosen:
+        return ""
+    lines = [f"- {row['model']}: the best of {row['tuned']['trials']} trials of {row['tuned']['budget']} in "
+             f"`{os.path.relpath(Path(row['tuned']['from']).resolve(), Path(folder).resolve())}` (trial {row['tuned']['trial']}, validation accuracy "
+             f"{_fmt(row['tuned']['val_acc'])} on the tuning's terms; its report.md has the search space)\n"
+             for row in chosen]
+    return ("## Tuned recipes\n\nThese models trained with the settings `harness tune` found for them (`--tuned`); "
+            "every other setting is the profile's:\n\n" + "".join(lines) + "\n")
+
+
 def paired_repeats(zoo_rows: list) -> str:
     """Each zoo row against the one above over their paired repeats: P(A > B) and the rule the ranks use."""
     lines = []
@@ -465,7 +479,7 @@ def write_report(folder: Path, registry=None) -> Path:
     parts += ["## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame, registry=registry), "\n"]
     if (folder / "pareto.png").is_file():
         parts += [_link(folder, folder / "pareto.png", "accuracy against training compute and MACs"), "\n\n"]
-    parts += [ablation(rows), data_efficiency(folder, results, rows), seeds(rows), convergence(folder, rows),
+    parts += [tuned(rows, folder), ablation(rows), data_efficiency(folder, results, rows), seeds(rows), convergence(folder, rows),
               per_class_f1(folder, rows, results), other_variants(rows)]
     parts += evaluator_sections(results, folder, registry)
     if (folder / "samples.png").is_file():
