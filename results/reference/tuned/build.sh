@@ -1,0 +1,21 @@
+#!/bin/sh
+# Builds this folder, from the repository root at the commit named in README.md:
+#   DATA=path/to/cifar10-jpeg.zip sh results/reference/tuned/build.sh [OUT]
+# Every step continues where a killed or finished earlier one left off (a study goes on to its
+# trials; runs resume), so the script is run again until it ends.
+set -eu
+DATA=${DATA:?set DATA to the CIFAR-10 data}
+OUT=${1:-results/reference/tuned}
+# the proxy every model is tuned on: 10,000 of the training images, 4 epochs per trial, 20 trials,
+# Hyperband pruning; validation on the 5,000 held-out training images
+PROXY="--profile quick --data $DATA --set data.train_size=10000 --budget-epochs 4 --trials 20"
+harness tune --model baseline_cnn deep_cnn $PROXY --out "$OUT/tuning"
+harness tune --model timm:resnet10t --no-pretrained --set input_size=32 $PROXY --out "$OUT/tuning"
+# the best settings at full data over three seeds (each its own split), and the hand-made recipes
+# at the same seeds, compared with them pair by pair
+harness run --model baseline_cnn deep_cnn --profile quick --data "$DATA" --tuned "$OUT/tuning" --seeds 3 \
+    --out "$OUT/runs" --resume
+harness run --model timm:resnet10t --no-pretrained --set input_size=32 --profile quick --data "$DATA" \
+    --tuned "$OUT/tuning" --seeds 3 --out "$OUT/runs" --resume
+harness run --model baseline_cnn deep_cnn --profile quick --data "$DATA" --seeds 3 --variant recipe \
+    --out "$OUT/runs" --resume
