@@ -230,13 +230,18 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
 def local_weights(source, weights_bytes, scratch: Path):
     """The weights' source as this worker reads it: the driver's path where this machine has that
     file, else the bytes the driver put in the object store, written into the scratch folder."""
-    if source is None or weights_bytes is None or Path(source.path).is_file():
+    if source is None or weights_bytes is None:
+        return source
+    if Path(source.path).is_file():
+        print(f"harness: weights: read from {source.path}", flush=True)
         return source
     import ray
 
     local = scratch / ".weights" / Path(source.path).name
     local.parent.mkdir()
     local.write_bytes(ray.get(weights_bytes[0]))
+    print(f"harness: weights: received as bytes from the object store (this node cannot see {source.path})",
+          flush=True)
     return dataclasses.replace(source, path=local)
 
 

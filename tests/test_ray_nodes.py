@@ -1,0 +1,114 @@
+"""--executor ray over a cluster of several nodes on this machine (helpers/ray_nodes.py): a head and
+two worker nodes, each in a mount namespace of its own, the worker nodes unable to see the driver's
+results folder, decoded-image cache and weights folder; all inside a loopback-only network
+namespace. The data must reach them through the object store, the weights as bytes, and every file
+under --out is the driver's to write."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import loopback
+from helpers.timings import without_timings
+
+HELPERS = Path(__file__).parent / "helpers"
+ZOO = ["--model", "baseline_cnn", "mobilenetv3", "--profile", "smoke", "--set", "epochs=1"]
+LOSE = ["--model", "baseline_cnn", "--seeds", "2", "--profile", "smoke", "--set", "epochs=6"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster_here():
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    why = loopback.unavailable()
+    if why:
+        pytest.skip(why)
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here: {probe.stderr.strip()}")
+
+
+def weights_file(folder: Path) -> Path:
+    """ImageNet-shaped weights for mobilenetv3's architecture (random values: the hand-off is tested)."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    torch.manual_seed(1)
+    state = timm.create_model("tf_mobilenetv3_small_100", pretrained=False, num_classes=1000).state_dict()
+    path = folder / "tf_mobilenetv3_small_100.test_in1k.safetensors"
+    save_file(state, str(path))
+    return path
+
+
+def on_nodes(root: Path, scenario: str, *options: str) -> dict:
+    done = loopback.run([sys.executable, str(HELPERS / "ray_nodes.py"), str(root), scenario, *options],
+                        env=loopback.ray_environment(), timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def local(out: Path, *options: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "harness", "run", *options, "--out", str(out)], capture_output=True,
+                          text=True, timeout=600, env=loopback.ray_environment(OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def rows(folder: Path) -> list:
+    with (folder / "history.csv").open() as handle:
+        return [without_timings(row) for row in csv.DictReader(handle)]
+
+
+def same_results(mine: Path, theirs: Path) -> None:
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (mine, theirs))
+    assert b["status"] == "ok" and b["accuracy"] == a["accuracy"] and rows(theirs) == rows(mine)
+
+
+def said(log: str, line: str) -> set:
+    """The jobs whose task printed ``line`` (every node of a cluster on one machine forwards the
+    workers' lines, so each may appear more than once)."""
+    return set(re.findall(rf"\(harness:(\S+) pid=\d+\).*{re.escape(line)}", log))
+
+
+def scratch_folders() -> set:
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("harness-ray-*"))
+
+
+def test_a_zoo_over_two_nodes_that_cannot_see_the_drivers_disk(cluster_here, tmp_path):
+    before = scratch_folders()
+    weights = weights_file(tmp_path / "hidden" / "weights")
+    local(tmp_path / "local", *ZOO, "--weights-dir", str(weights.parent))
+    outcome = on_nodes(tmp_path, "zoo", *ZOO, "--weights-dir", str(weights.parent))
+    log = outcome["log"]
+    assert outcome["returncode"] == 0, log[-4000:]
+    # one line per job says how its data and weights reached a node that cannot see the driver's disk
+    assert said(log, "data: copied from the object store") == {"baseline_cnn", "mobilenetv3"}, log[-4000:]
+    assert "mapped from the cache entry" not in log
+    assert said(log, "weights: received as bytes from the object store") == {"mobilenetv3"}, log[-4000:]
+    out = tmp_path / "hidden" / "zoo"
+    for model in ("baseline_cnn", "mobilenetv3"):
+        same_results(tmp_path / "local" / model, out / model)
+    assert json.loads((out / "mobilenetv3" / "metrics.json").read_text())["weights_source"]["sha256"]
+    assert scratch_folders() <= before  # the tasks' scratch folders went with them
+
+
+def test_a_node_lost_mid_job_is_retried_on_the_other(cluster_here, tmp_path):
+    local(tmp_path / "local", *LOSE)
+    outcome = on_nodes(tmp_path, "lose-node", *LOSE)
+    log = outcome["log"]
+    assert len(outcome["lost"]) == 1 and outcome["returncode"] == 0, log[-4000:]
+    out = tmp_path / "hidden" / "lose-node"
+    for seed in (0, 1):  # the lost job ran again from its start on the node left: the same numbers
+        same_results(tmp_path / "local" / "baseline_cnn" / f"seed-{seed}", out / "baseline_cnn" / f"seed-{seed}")
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob("checkpoint.pt"))
