@@ -1,14 +1,17 @@
 """Data-parallel training with 2 gloo processes on this CPU: identical weights on every rank,
 metrics over the full validation set, files written by rank 0 alone."""
+import csv
 import json
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import loopback
 from helpers.models import small_cnn, tiny_splits
 from helpers.timings import without_timings
 
@@ -137,3 +140,53 @@ def test_nproc_from_python_returns_to_the_caller(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "rows 1\nafter" in done.stdout
     assert json.loads((out / "baseline_cnn" / "config.json").read_text())["world_size"] == 2
+
+
+TWO_NODES = ["run", "--model", "baseline_cnn", "--profile", "smoke", "--device", "cpu"]
+
+
+def on_two_nodes(*argv: str) -> dict:
+    """``harness ARGV`` by two torchrun agents of one process each, in a loopback-only namespace."""
+    done = loopback.run([sys.executable, str(Path(__file__).parent / "helpers" / "torchrun_nodes.py"), *argv],
+                        env=dict(os.environ), timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def history_rows(folder: Path) -> list:
+    with (folder / "history.csv").open() as handle:
+        return [without_timings(row) for row in csv.DictReader(handle)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(loopback.unavailable() is not None, reason=str(loopback.unavailable()))
+def test_torchrun_over_two_nodes_trains_as_one_node_of_two_processes(tmp_path):
+    one_node = tmp_path / "one-node"
+    env = {**os.environ, "HARNESS_ALLOCATOR": "system", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "harness", *TWO_NODES, "--set", "epochs=2", "--nproc", "2",
+                           "--out", str(one_node)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = on_two_nodes(*TWO_NODES, "--set", "epochs=2", "--out", str(tmp_path / "two-nodes"))
+    assert outcome["codes"] == [0, 0], outcome["logs"][0][-3000:]
+    mine, theirs = one_node / "baseline_cnn", tmp_path / "two-nodes" / "baseline_cnn"
+    assert history_rows(theirs) == history_rows(mine)
+    a, b = (torch.load(folder / "train.pt", weights_only=True) for folder in (mine, theirs))
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert json.loads((theirs / "config.json").read_text())["world_size"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(loopback.unavailable() is not None, reason=str(loopback.unavailable()))
+def test_a_node_killed_mid_run_ends_the_run_and_resume_continues_from_its_checkpoint(tmp_path):
+    out = tmp_path / "out"
+    killed = on_two_nodes("--kill-after", "train epoch 1:", *TWO_NODES, "--set", "epochs=4", "--out", str(out))
+    assert killed["killed"] and killed["codes"][0] != 0
+    said = [line for line in killed["logs"][0].splitlines() if line.startswith("baseline_cnn:")]
+    assert said[-1].startswith("baseline_cnn: interrupted; its last finished epoch is checkpointed. Resume with: "
+                               "harness run"), killed["logs"][0][-3000:]
+    assert (out / "baseline_cnn" / "checkpoint.pt").is_file() and not (out / "baseline_cnn" / "metrics.json").exists()
+    resumed = on_two_nodes(*TWO_NODES, "--set", "epochs=4", "--out", str(out), "--resume")
+    assert resumed["codes"] == [0, 0], resumed["logs"][0][-3000:]
+    assert "baseline_cnn: resuming from stage 'train' epoch" in resumed["logs"][0]
+    metrics = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["epochs"] == 4
