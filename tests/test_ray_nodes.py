@@ -18,8 +18,7 @@ from helpers import loopback
 from helpers.timings import without_timings
 
 HELPERS = Path(__file__).parent / "helpers"
-ZOO = ["--model", "baseline_cnn", "mobilenetv3", "--profile", "smoke", "--set", "epochs=1"]
-LOSE = ["--model", "baseline_cnn", "--seeds", "2", "--profile", "smoke", "--set", "epochs=6"]
+ZOO = ["--model", "baseline_cnn", "mobilenetv3", "--profile", "smoke", "--set", "epochs=3"]
 
 pytestmark = pytest.mark.slow
 
@@ -85,30 +84,23 @@ def scratch_folders() -> set:
     return set(Path(tempfile.gettempdir()).glob("harness-ray-*"))
 
 
-def test_a_zoo_over_two_nodes_that_cannot_see_the_drivers_disk(cluster_here, tmp_path):
+def test_a_zoo_over_two_nodes_that_cannot_see_the_drivers_disk_and_one_node_lost(cluster_here, tmp_path):
+    """One cluster, one run: baseline_cnn and mobilenetv3 side by side, the node training baseline_cnn
+    killed once it has logged an epoch; the job runs again on the node left."""
     before = scratch_folders()
     weights = weights_file(tmp_path / "hidden" / "weights")
     local(tmp_path / "local", *ZOO, "--weights-dir", str(weights.parent))
-    outcome = on_nodes(tmp_path, "zoo", *ZOO, "--weights-dir", str(weights.parent))
+    outcome = on_nodes(tmp_path, "lose-node", *ZOO, "--weights-dir", str(weights.parent))
     log = outcome["log"]
-    assert outcome["returncode"] == 0, log[-4000:]
+    assert len(outcome["lost"]) == 1 and outcome["returncode"] == 0, log[-4000:]
     # one line per job says how its data and weights reached a node that cannot see the driver's disk
     assert said(log, "data: copied from the object store") == {"baseline_cnn", "mobilenetv3"}, log[-4000:]
     assert "mapped from the cache entry" not in log
     assert said(log, "weights: received as bytes from the object store") == {"mobilenetv3"}, log[-4000:]
-    out = tmp_path / "hidden" / "zoo"
-    for model in ("baseline_cnn", "mobilenetv3"):
+    assert len(set(re.findall(r"\(harness:baseline_cnn pid=(\d+)\).*epoch 1:", log))) == 2  # a second try
+    out = tmp_path / "hidden" / "lose-node"
+    for model in ("baseline_cnn", "mobilenetv3"):  # every row complete, with the uninterrupted numbers
         same_results(tmp_path / "local" / model, out / model)
     assert json.loads((out / "mobilenetv3" / "metrics.json").read_text())["weights_source"]["sha256"]
-    assert scratch_folders() <= before  # the tasks' scratch folders went with them
-
-
-def test_a_node_lost_mid_job_is_retried_on_the_other(cluster_here, tmp_path):
-    local(tmp_path / "local", *LOSE)
-    outcome = on_nodes(tmp_path, "lose-node", *LOSE)
-    log = outcome["log"]
-    assert len(outcome["lost"]) == 1 and outcome["returncode"] == 0, log[-4000:]
-    out = tmp_path / "hidden" / "lose-node"
-    for seed in (0, 1):  # the lost job ran again from its start on the node left: the same numbers
-        same_results(tmp_path / "local" / "baseline_cnn" / f"seed-{seed}", out / "baseline_cnn" / f"seed-{seed}")
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("checkpoint.pt"))
+    assert scratch_folders() <= before  # the tasks' scratch folders went with them

@@ -138,7 +138,7 @@ def main(root: str, scenario: str, *options: str) -> None:
         log = root / f"{scenario}.log"
         run = harness(root, str(hidden / scenario), *options, log=log)
         if scenario == "lose-node":
-            outcome["lost"] = lose_a_node(cluster, run, log, "harness:baseline_cnn seed 0")
+            outcome["lost"] = lose_a_node(cluster, run, log, "harness:baseline_cnn")
         outcome["returncode"] = run.wait(timeout=600)
         outcome["log"] = log.read_text(errors="replace")
     finally:
