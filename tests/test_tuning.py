@@ -177,3 +177,33 @@ def test_a_trial_that_raises_is_failed_with_its_reason_and_the_study_goes_on(sit
         assert failed == (trial.params["dropout"] > 0.5)
         assert (trial.user_attrs.get("reason") == "RuntimeError: dropout above 0.5 is not supported") == failed
     assert "dropout above 0.5 is not supported" in (out / "fragile" / "tuning" / "trials.csv").read_text()
+
+
+def test_budgets_share_epochs_among_stages_and_scale_to_flops():
+    from harness.errors import HarnessError
+    from harness.tuning.budget import Budget, overrides, shares, stage_epochs
+
+    assert shares(4, [8, 9]) == [2, 2] and shares(10, [1, 1, 8]) == [1, 1, 8] and shares(5, [3]) == [5]
+    two = {"model": "m", "stages": [{"name": "frozen", "epochs": 8, "warmup_epochs": 0},
+                                    {"name": "finetune", "epochs": 9, "warmup_epochs": 0.9}]}
+    assert stage_epochs(Budget(epochs=6), two) == [3, 3]
+    # a warm-up keeps its share of its stage: 10% of 9 epochs, 10% of 3
+    assert overrides(two, [3, 3]) == {"stages.frozen.epochs": 3, "stages.finetune.epochs": 3,
+                                      "stages.finetune.warmup_epochs": pytest.approx(0.3)}
+    # 8 x 1 + 9 x 2 = 26 units of compute at the recipe's epochs; a budget of 13 halves them
+    assert stage_epochs(Budget(flop=13.0), two, [1.0, 2.0]) == [4, 4]
+    with pytest.raises(HarnessError, match="less than one epoch"):
+        stage_epochs(Budget(flop=2.0), two, [1.0, 2.0])
+    with pytest.raises(HarnessError, match="one of them"):
+        Budget()
+
+
+def test_the_epoch_hook_reports_to_the_study_and_ends_a_trial_whose_compute_is_spent():
+    from harness.tuning.trial import Pruning
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    pruning = Pruning(trial, flop_budget=100.0)
+    assert not pruning.on_epoch_end(1, {"val_acc": 0.4, "train_flop": 60.0})
+    assert pruning.on_epoch_end(2, {"val_acc": 0.5, "train_flop": 120.0}) and pruning.ended == "budget"
+    assert study.trials[0].intermediate_values == {1: 0.4, 2: 0.5}  # one step per epoch, over all stages

@@ -3,7 +3,8 @@
 Epochs are shared among a recipe's stages in the proportions the recipe gives them (at least one
 each), so a two-stage transfer model gets as many epochs in all as a one-stage CNN. A FLOP budget
 scales each stage's epochs so that the training compute the trainer counts (``harness.compute``)
-comes to the budget as near as whole epochs allow, and ends a trial whose compute reaches it.
+comes to the budget as near as whole epochs allow (never over it: a budget smaller than one epoch of
+each stage is refused), and ends a trial whose compute reaches it.
 """
 from __future__ import annotations
 
@@ -57,7 +58,12 @@ def stage_epochs(budget: Budget, config: dict, flop_per_epoch: list | None = Non
         raise HarnessError(f"model '{config['model']}': its training compute cannot be counted; give it an epoch "
                            "budget (--budget-epochs)")
     factor = budget.flop / sum(e * f for e, f in zip(recipe, flop_per_epoch))
-    return [max(1, int(e * factor)) for e in recipe]
+    epochs = [int(e * factor) for e in recipe]
+    if min(epochs) < 1:  # one epoch of a stage would already spend more than the budget allows it
+        raise HarnessError(f"model '{config['model']}': a budget of {flop_text(budget.flop)} gives a stage less than "
+                           f"one epoch (one epoch of each costs {flop_text(sum(flop_per_epoch))}); raise --budget-flop "
+                           "or train on fewer images (--set data.train_size=N)")
+    return epochs
 
 
 def overrides(config: dict, epochs: list) -> dict:
