@@ -61,7 +61,14 @@ def tune(registry, request: TuneRequest) -> int:
     if executor.check is not None:
         executor.check(options, run)
     check_writable(run.out)
-    prepared = [prepare(registry, request, model) for model in run.models]
+    prepared = [model for model in (prepare(registry, request, name) for name in run.models) if model is not None]
+    skipped = [name for name in run.models if name not in {m.spec.name for m in prepared}]
+    if skipped:
+        log(f"skipped, no ImageNet weights on this machine: {', '.join(skipped)} (--weights-dir DIR with their "
+            "files, or --no-pretrained)")
+    if not prepared:
+        raise HarnessError("no model to tune: none of them has its pretrained weights here (--weights-dir DIR, or "
+                           "--no-pretrained)")
     from harness.data.locate import resolve_source
     from harness.runner import _images_for, warn_if_busy
 
@@ -79,7 +86,7 @@ def tune(registry, request: TuneRequest) -> int:
             trial_request(run), registry, [], images_for, dataset.name, options, finished=None), width)
     files.write_overview(run.out)
     log(f"tuning: {run.out / 'report.md'}; train with the best settings: harness run --model "
-        f"{' '.join(run.models)} --tuned {run.out}")
+        f"{' '.join(m.spec.name for m in prepared)} --tuned {run.out}")
     return 0 if all(files.best_trial(m.study) is not None for m in prepared) else 1
 
 
@@ -88,15 +95,21 @@ def trial_request(run: RunRequest) -> RunRequest:
     return dataclasses.replace(run, evaluators=[], eval_options={}, resume=False, overwrite=False, ablate=None)
 
 
-def prepare(registry, request: TuneRequest, model: str) -> ModelStudy:
+def prepare(registry, request: TuneRequest, model: str) -> ModelStudy | None:
     """A model's study terms, checked before any data is read: its weights, its space without the
-    keys the user pinned with --set."""
+    keys the user pinned with --set. None for a model without weights under --all (as harness run
+    skips it)."""
     from harness import weights
     from harness.runner import spec_for
 
     run = request.run
     spec = spec_for(registry, model, run)
-    source = weights.resolve(spec, weights.weights_dir(run.weights_dir), run.pretrained)
+    try:
+        source = weights.resolve(spec, weights.weights_dir(run.weights_dir), run.pretrained)
+    except weights.MissingWeights as exc:
+        if not run.skip_missing_weights:
+            raise
+        return None
     if source is not None:
         weights.check(spec, source)
     base = configuration.resolve(spec, run.profile, run.overrides, request.seed)
