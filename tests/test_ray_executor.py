@@ -22,10 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def ray_namespace():
-    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
-    why = loopback.unavailable()
-    if why:
-        pytest.skip(why)
+    loopback.require_ray()
 
 
 def harness_run(out: Path, *options, env=None, timeout=300):

@@ -25,10 +25,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster_here():
-    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
-    why = loopback.unavailable()
-    if why:
-        pytest.skip(why)
+    loopback.require_ray()
     probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
                            capture_output=True, text=True)
     if probe.returncode != 0:

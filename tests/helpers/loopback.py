@@ -25,6 +25,16 @@ def unavailable() -> str | None:
     return None
 
 
+def require_ray() -> None:
+    """Skip the calling test, with the reason, where Ray is not installed or the namespace cannot be made."""
+    import pytest
+
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+
+
 def ray_environment(**extra) -> dict:
     """The environment for a Ray run in the namespace: no usage statistics, no dashboard traffic."""
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_DISABLE_IMPORT_WARNING="1", **extra)
