@@ -421,3 +421,14 @@ def test_p_a_beats_b_and_the_rank_rule():
     c.update(section="zoo", status="ok")
     rank_zoo([a, c])
     assert c["rank"] == 2
+
+
+def test_a_variant_over_paired_seeds_gets_p_of_beating_its_base():
+    """What tuning bought: the hand-made recipe (a variant) against the tuned model, seed by seed."""
+    from harness.report.compare import against_base
+
+    tuned = {**_repeats({0: 0.70, 1: 0.72, 2: 0.71}, "baseline_cnn"), "profile": "quick"}
+    recipe = {**_repeats({0: 0.66, 1: 0.73, 2: 0.65}, "baseline_cnn@recipe"), "profile": "quick"}
+    against_base(recipe, tuned)
+    assert recipe["wins_vs_base"] == 1 and recipe["repeats_vs_base"] == 3
+    assert recipe["pab_vs_base"] == pytest.approx(1 / 3)

@@ -31,6 +31,7 @@ COLUMNS = [
     "rank_raw", "section", "model", "stage", "family", "weights", "status", "accuracy", "accuracy_low",
     "accuracy_high", "interval", "precision", "recall", "f1", *COMPARED, "above_model", "best_model",
     "base", "not_comparable", "p_vs_base", "diff_vs_base", "diff_vs_base_low", "diff_vs_base_high", "test_vs_base",
+    "pab_vs_base", "pab_low_vs_base", "pab_high_vs_base", "wins_vs_base", "repeats_vs_base",
     "params", "macs", "train_flop", "train_img_s", "eval_img_s", "train_time_s", "busy", "machine", *TO_ACCURACY,
     "best_epoch", "epochs", "input_size", "profile", "seed", "runs", "test_fingerprint", "tuned", "reason",
 ]

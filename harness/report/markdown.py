@@ -243,8 +243,10 @@ def _base_cell(row: dict) -> str:
     if not _number(row.get("p_vs_base")):
         return ""
     p = float(row["p_vs_base"])
+    beats = (f", P(variant > base) {row['pab_vs_base']:.2f} [{row['pab_low_vs_base']:.2f}, {row['pab_high_vs_base']:.2f}]"
+             if _number(row.get("pab_vs_base")) else "")
     return (f"{100 * row['diff_vs_base']:+.2f} [{100 * row['diff_vs_base_low']:+.2f}, {100 * row['diff_vs_base_high']:+.2f}]"
-            + (" p<0.001" if p < 0.001 else f" p={p:.2g}"))
+            + (" p<0.001" if p < 0.001 else f" p={p:.2g}") + beats)
 
 
 def ablation(rows: list) -> str:
