@@ -207,3 +207,14 @@ def test_the_epoch_hook_reports_to_the_study_and_ends_a_trial_whose_compute_is_s
     assert not pruning.on_epoch_end(1, {"val_acc": 0.4, "train_flop": 60.0})
     assert pruning.on_epoch_end(2, {"val_acc": 0.5, "train_flop": 120.0}) and pruning.ended == "budget"
     assert study.trials[0].intermediate_values == {1: 0.4, 2: 0.5}  # one step per epoch, over all stages
+
+
+def test_a_trial_that_cannot_reach_the_study_trains_unpruned(capsys):
+    """On a node that cannot see the study's file the trial still trains, to its budget."""
+    from harness.tuning.trial import Pruning, reachable_trial
+
+    info = {"number": 3, "study": "m", "trial_id": 1, "storage": "sqlite:////nonexistent-folder/study.db",
+            "pruner": {"class": "ThresholdPruner", "args": {"lower": 1.01}}}
+    pruning = Pruning(reachable_trial(info))
+    assert "trial 3: the study's storage cannot be reached from here" in capsys.readouterr().err
+    assert not pruning.on_epoch_end(1, {"val_acc": 0.1}) and pruning.ended is None

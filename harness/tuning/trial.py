@@ -30,8 +30,9 @@ class Pruning(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict) -> bool:
         self.step += 1
-        self.handle.report(logs["val_acc"], self.step)
-        if self.handle.should_prune():
+        if self.handle is not None:
+            self.handle.report(logs["val_acc"], self.step)
+        if self.handle is not None and self.handle.should_prune():
             self.ended = "pruned"
         elif self.flop_budget is not None and (logs.get("train_flop") or 0) >= self.flop_budget:
             self.ended = "budget"
@@ -60,14 +61,13 @@ def train_trial(job, context) -> dict:
     from harness.freezing import Parts
     from harness.model_run import build, initialise
     from harness.train import Trainer
-    from harness.tuning.study import trial_handle
 
     info, config, spec = job.config["trial"], job.config, job.spec
     started, started_at = time.perf_counter(), time.time()
     images = context.images_for(config["input_size"])
     built = build(spec, config, images, context.request, job.weights or weights.Source("scratch"), with_test=False)
     initialise(spec, config, built)
-    pruning = Pruning(trial_handle(info), info.get("flop_budget"))
+    pruning = Pruning(reachable_trial(info), info.get("flop_budget"))
     callbacks = CallbackList([*(job.callbacks.entries if job.callbacks else []), ("pruning", "harness.tuning", pruning)])
 
     def stage_ended(stage, model):
@@ -86,6 +86,21 @@ def train_trial(job, context) -> dict:
             state = ended.state
     return {**summary(state, trainer.result), "busy": any_busy([meter.result]),
             "wall_time_s": time.perf_counter() - started, "started_at": started_at, "ended_at": time.time()}
+
+
+def reachable_trial(info: dict):
+    """The study's handle on this trial, or None (with a warning) where its storage cannot be reached
+    from this machine: the trial then trains to its budget, unpruned."""
+    from harness.errors import one_line
+    from harness.log import warn
+    from harness.tuning.study import trial_handle
+
+    try:
+        return trial_handle(info)
+    except Exception as exc:  # noqa: BLE001 - a storage another machine holds: train without pruning
+        warn(f"trial {info['number']}: the study's storage cannot be reached from here ({one_line(exc)}); "
+             "it trains unpruned")
+        return None
 
 
 def summary(state: str, result) -> dict:
