@@ -432,3 +432,19 @@ def test_a_variant_over_paired_seeds_gets_p_of_beating_its_base():
     against_base(recipe, tuned)
     assert recipe["wins_vs_base"] == 1 and recipe["repeats_vs_base"] == 3
     assert recipe["pab_vs_base"] == pytest.approx(1 / 3)
+
+
+def test_seeds_run_before_splits_followed_the_seed_still_merge(tmp_path):
+    """Runs of one model whose seeds drew their own splits and runs whose split was pinned are
+    repeats of the same settings: the split is a draw of the randomness, like the seed."""
+    from harness.report.leaderboard import settings_of
+
+    configs = [{"model": "m", "seed": seed, "data": {"val_size": None, "split_seed": split}}
+               for seed, split in ((0, 0), (1, 1), (2, 0))]
+    found = set()
+    for index, config in enumerate(configs):
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config))
+        found.add(settings_of({"path": str(folder)}))
+    assert len(found) == 1

@@ -237,15 +237,15 @@ NOT_SETTINGS = ("command", "seed", "classes", "image_size", "data_source", "data
 
 
 def settings_of(row: dict) -> str | None:
-    """The run's resolved settings without its seed and where its files came from, as one string."""
+    """The run's resolved settings without its seed, its split's seed and where its files came from,
+    as one string."""
     try:
         config = json.loads((Path(row.get("path") or "") / "config.json").read_text())
     except (OSError, ValueError):
         return None
     settings = {k: v for k, v in config.items() if k not in NOT_SETTINGS}
-    data = settings.get("data")
-    if isinstance(data, dict) and data.get("split_seed") == config.get("seed"):  # the split follows the seed
-        settings["data"] = {**data, "split_seed": "the run's seed"}
+    if isinstance(settings.get("data"), dict):  # which images validate is a draw of the randomness, as the seed is
+        settings["data"] = {k: v for k, v in settings["data"].items() if k != "split_seed"}
     return json.dumps(settings, sort_keys=True, default=str)
 
 
