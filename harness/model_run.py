@@ -110,9 +110,6 @@ def build(spec, config: dict, images, request: RunRequest, source, with_test: bo
 def restore_or_initialise(spec, config: dict, built: Built, folder: Path, main: bool) -> dict | None:
     """The checkpoint an interrupted run left (checked against this job's settings), or None after
     the model's data-dependent initialisation, if it has one."""
-    import numpy as np
-    import torch
-
     if main:
         folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temps(folder)  # what a killed run of this job left half written

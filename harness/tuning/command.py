@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def tune_command(commands, registry=None) -> None:
-    from harness.cli import add_accel_options, add_executor_options, add_selection_options
+    from harness.cli_options import add_accel_options, add_executor_options, add_selection_options
 
     tune = commands.add_parser("tune", help="tune each model's recipe with the same budget (Optuna), on "
                                "validation images only")

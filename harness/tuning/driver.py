@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 from harness.jobs import Job, JobContext, Outcome, RunRequest, log
 from harness.tuning import budget as budgets
 from harness.tuning import files, study as studies
+from harness.tuning.report import write_overview
 from harness.tuning.space import space_for, suggest
 
 TUNING = "tuning"  # <out>/<model>/tuning/
@@ -84,7 +85,7 @@ def tune(registry, request: TuneRequest) -> int:
         files.write_space(model.folder, model.spec.name, model.space, request, model.fixed)
         run_study(registry, request, model, executor, JobContext(
             trial_request(run), registry, [], images_for, dataset.name, options, finished=None), width)
-    files.write_overview(run.out)
+    write_overview(run.out)
     log(f"tuning: {run.out / 'report.md'}; train with the best settings: harness run --model "
         f"{' '.join(m.spec.name for m in prepared)} --tuned {run.out}")
     return 0 if all(files.best_trial(m.study) is not None for m in prepared) else 1
@@ -106,7 +107,7 @@ def prepare(registry, request: TuneRequest, model: str) -> ModelStudy | None:
     spec = spec_for(registry, model, run)
     try:
         source = weights.resolve(spec, weights.weights_dir(run.weights_dir), run.pretrained)
-    except weights.MissingWeights as exc:
+    except weights.MissingWeights:
         if not run.skip_missing_weights:
             raise
         return None

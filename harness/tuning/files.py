@@ -1,7 +1,7 @@
 """What a tuning leaves: per model ``tuning/space.json`` (the terms: budget, space, pruner, sampler),
 ``tuning/trials.csv`` (one row per trial) and ``tuning/best.json`` (the best trial's settings as
-``--set`` pairs, which ``harness run --tuned`` reads); for the folder, ``tuning.png`` and
-``report.md``."""
+``--set`` pairs, which ``harness run --tuned`` reads). ``harness.tuning.report`` writes the folder's
+``tuning.png`` and ``report.md`` from them."""
 from __future__ import annotations
 
 import csv
@@ -84,14 +84,3 @@ def studies_in(out: Path) -> list:
 def read_trials(folder: Path) -> list:
     path = Path(folder) / TRIALS
     return list(csv.DictReader(path.open())) if path.exists() else []
-
-
-def write_overview(out: Path) -> None:
-    """``tuning.png`` and ``report.md`` for every study under ``out``."""
-    from harness.report.plots import tuning_png
-    from harness.tuning.report import tuning_markdown
-
-    folders = studies_in(out)
-    curves = {read_space(folder)["model"]: read_trials(folder) for folder in folders}
-    tuning_png(Path(out) / "tuning.png", curves)
-    write_text(Path(out) / "report.md", tuning_markdown(out, folders))

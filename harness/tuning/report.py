@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.fileio import write_text
 from harness.tuning import files
 
 
@@ -55,3 +56,13 @@ def tuning_markdown(out: Path, folders: list) -> str:
 def _pairs(values: dict) -> str:
     return ", ".join(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
                      for key, value in values.items())
+
+
+def write_overview(out: Path) -> None:
+    """``tuning.png`` and ``report.md`` for every study under ``out``."""
+    from harness.report.plots import tuning_png
+
+    folders = files.studies_in(out)
+    curves = {files.read_space(folder)["model"]: files.read_trials(folder) for folder in folders}
+    tuning_png(Path(out) / "tuning.png", curves)
+    write_text(Path(out) / "report.md", tuning_markdown(out, folders))
