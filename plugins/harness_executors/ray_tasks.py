@@ -68,8 +68,9 @@ def start(ray, options: dict) -> None:
     """Join ``--address``'s cluster, or start a local one with this machine's CPUs."""
     if options["address"]:
         ray.init(address=options["address"], log_to_driver=True)
-    else:  # a cluster of this machine alone: it listens on loopback only
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
+    else:  # a cluster of this machine alone, listening on loopback only; "local": a new one even where
+        # `ray start` left a cluster on this machine, which ray.init would otherwise join
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True,
                  _node_ip_address="127.0.0.1")
 
 
@@ -240,7 +241,7 @@ def local_weights(source, weights_bytes, scratch: Path):
     local = scratch / ".weights" / Path(source.path).name
     local.parent.mkdir()
     local.write_bytes(ray.get(weights_bytes[0]))
-    print(f"harness: weights: received as bytes from the object store (this node cannot see {source.path})",
+    print(f"harness: weights: received as bytes from the object store ({source.path} is not on this node)",
           flush=True)
     return dataclasses.replace(source, path=local)
 

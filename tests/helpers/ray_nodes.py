@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -102,6 +103,11 @@ class Cluster:
     def stop(self) -> None:
         for index in reversed(range(len(self.nodes))):
             self.kill_node(index)
+        # `ray start --head` names its cluster as this machine's current one; a later ray.init()
+        # without an address would try to join it
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.is_file() and f":{PORT}" in current.read_text():
+            current.unlink()
 
 
 def harness(root: Path, out: str, *options: str, log: Path) -> subprocess.Popen:
