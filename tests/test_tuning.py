@@ -219,3 +219,16 @@ def test_a_trial_that_cannot_reach_the_study_trains_unpruned(capsys):
     pruning = Pruning(reachable_trial(info))
     assert "trial 3: the study's storage cannot be reached from here" in capsys.readouterr().err
     assert not pruning.on_epoch_end(1, {"val_acc": 0.1}) and pruning.ended is None
+
+
+def test_a_best_value_at_an_end_of_its_range_is_flagged_unless_nothing_lies_beyond():
+    from harness.tuning.space import Choice, Range, edges
+
+    space = {"lr": Range(1e-4, 1e-2, log=True), "label_smoothing": Range(0.0, 0.2), "translate": Choice((0, 2, 4))}
+    assert edges({"lr": 0.0099, "label_smoothing": 0.1, "translate": 2}, space) == [
+        "the best lr (0.0099) is at its upper bound: widen the space"]
+    assert edges({"lr": 1.05e-4, "label_smoothing": 0.0, "translate": 0}, space) == [
+        "the best lr (0.000105) is at its lower bound: widen the space"]  # 0 has nothing below it
+    assert edges({"lr": 1e-3, "label_smoothing": 0.2, "translate": 4}, space) == [
+        "the best label_smoothing (0.2) is at its upper bound: widen the space",
+        "the best translate (4) is at its upper bound: widen the space"]

@@ -16,6 +16,11 @@ from harness.errors import HarnessError
 EDGE = 0.05  # a best value this close to an end of its range (a share of the range) is flagged
 
 
+def _flagged(side: str | None, low) -> str | None:
+    """A lower bound of 0 is no edge to widen: nothing (no smoothing, no translation) is below it."""
+    return None if side == "lower" and low == 0 else side
+
+
 @dataclass(frozen=True)
 class Range:
     """A number from ``low`` to ``high``: on a log scale with ``log``, whole numbers with ``integer``."""
@@ -37,7 +42,7 @@ class Range:
         if width <= 0:
             return None
         share = (scale(value) - scale(self.low)) / width
-        return "lower" if share <= EDGE else "upper" if share >= 1 - EDGE else None
+        return _flagged("lower" if share <= EDGE else "upper" if share >= 1 - EDGE else None, self.low)
 
     def describe(self) -> str:
         kind = "integer" if self.integer else "number"
@@ -57,7 +62,8 @@ class Choice:
         ordered = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values)
         if not ordered or len(self.values) < 3:
             return None
-        return "lower" if value == min(self.values) else "upper" if value == max(self.values) else None
+        side = "lower" if value == min(self.values) else "upper" if value == max(self.values) else None
+        return _flagged(side, min(self.values))
 
     def describe(self) -> str:
         return "one of " + ", ".join(str(v) for v in self.values)
