@@ -232,3 +232,18 @@ def test_a_best_value_at_an_end_of_its_range_is_flagged_unless_nothing_lies_beyo
     assert edges({"lr": 1e-3, "label_smoothing": 0.2, "translate": 4}, space) == [
         "the best label_smoothing (0.2) is at its upper bound: widen the space",
         "the best translate (4) is at its upper bound: widen the space"]
+
+
+def test_the_report_names_the_terms_of_each_model_when_they_differ(tmp_path):
+    from harness.tuning import files
+    from harness.tuning.report import tuning_markdown
+
+    for model, settings in (("a", {}), ("b", {"input_size": "32"})):
+        folder = tmp_path / model / "tuning"
+        folder.mkdir(parents=True)
+        (folder / files.SPACE).write_text(json.dumps({
+            "model": model, "trials": 3, "budget_text": "2 epochs", "budget": {"set": {"epochs": 2}}, "pruner": "none",
+            "sampler": "TPE, seed 0", "profile": "smoke", "set": settings, "space": {}}))
+    text = tuning_markdown(tmp_path, files.studies_in(tmp_path))
+    assert "**The models had different terms**: a 3 trials of 2 epochs each" in text
+    assert "; b 3 trials of 2 epochs, pruner none, settings input_size=32." in text

@@ -28,10 +28,11 @@ def tuning_markdown(out: Path, folders: list) -> str:
     first = models[0]["terms"]
     same = all((m["terms"]["trials"], m["terms"]["budget_text"], m["terms"]["pruner"], m["terms"]["set"])
                == (first["trials"], first["budget_text"], first["pruner"], first["set"]) for m in models)
-    lines += [("Every model had the same terms: " if same else "**The models had different terms**: ")
+    lines += [("Every model had the same terms: " if same else f"**The models had different terms**: {first['model']} ")
               + f"{first['trials']} trials of {first['budget_text']} each, profile {first['profile']}, "
               f"Optuna's {first['sampler']} sampler, pruner {first['pruner']}"
               + (f", data and recipe settings {_pairs(first['set'])}" if first["set"] else "")
+              + ("" if same else "; " + "; ".join(_terms_text(m["terms"]) for m in models[1:]))
               + ". Trials are scored on validation images only; the test set is not read while tuning.", ""]
     lines += ["| model | trials (finished / pruned / failed) | best val. acc. | best trial | settings |",
               "|---|---|---|---|---|"]
@@ -51,6 +52,11 @@ def tuning_markdown(out: Path, folders: list) -> str:
     lines += ["", f"Train with the best settings: `harness run --model {' '.join(m['model'] for m in models)} "
               f"--tuned {out}`", ""]
     return "\n".join(lines)
+
+
+def _terms_text(terms: dict) -> str:
+    settings = f", settings {_pairs(terms['set'])}" if terms["set"] else ""
+    return f"{terms['model']} {terms['trials']} trials of {terms['budget_text']}, pruner {terms['pruner']}{settings}"
 
 
 def _pairs(values: dict) -> str:
