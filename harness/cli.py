@@ -13,15 +13,16 @@ import threading
 from pathlib import Path
 
 from harness.errors import HarnessError, unknown
-from harness.cli_options import add_accel_options, add_eval_option, add_executor_options, add_selection_options
+from harness.cli_options import (add_accel_options, add_eval_option, add_executor_options, add_selection_options,
+                                 executor_options_given)
 from harness.run_options import accel_of
 from harness.tuning.command import cmd_tune, tune_command
 
 HEAVY_COMMANDS = {"run", "tune", "evaluate", "predict", "bench", "export"}  # commands that train, and so want the fast allocator
 
 
-def build_parser(registry=None) -> argparse.ArgumentParser:
-    """The command line; ``registry`` (default: the installed plugins) gives the executors and their options."""
+def build_parser(registry) -> argparse.ArgumentParser:
+    """The command line; ``registry`` (the command's plugins) gives the executors and their options."""
     parser = argparse.ArgumentParser(
         prog="harness",
         description="Train and compare image classifiers (CNNs and transfer learning) with one command.",
@@ -52,7 +53,7 @@ def _list_command(commands) -> None:
                          f"however many names match (by default only when {DETAILED_AT_MOST} or fewer do)")
 
 
-def _run_command(commands, registry=None) -> None:
+def _run_command(commands, registry) -> None:
     run = commands.add_parser("run", help="train and evaluate models, then write the leaderboard")
     add_selection_options(run)
     run.add_argument("--seed", type=int, action="append", metavar="N",
@@ -163,20 +164,23 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from harness import plugin_registry
 
-    args = build_parser(plugin_registry.load(report=False)).parse_args(argv)
+    registry = plugin_registry.load(report=False)  # once per command: every command is handed this one
+    args = build_parser(registry).parse_args(argv)
     # a scheduler's stop or a plain `kill` ends a run as Ctrl-C does: the last finished epoch
     # stays checkpointed and no half-written file is left behind
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
-        return COMMANDS[args.command](args, argv)
+        registry.report()
+        return COMMANDS[args.command](args, argv, registry)
     except HarnessError as exc:
         if args.debug:
             raise
         print(f"harness: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)  # the runner has said how to resume
+    except KeyboardInterrupt as exc:
+        why = f": {exc}" if str(exc) else ""  # a lost peer says which; Ctrl-C needs no words
+        print(f"harness: interrupted{why}", file=sys.stderr)  # the runner has said how to resume
         return 130
     finally:
         if in_main_thread:
@@ -193,10 +197,7 @@ def entry() -> None:
     sys.exit(main(argv))
 
 
-def cmd_list(args, argv) -> int:
-    from harness import plugin_registry
-
-    registry = plugin_registry.load()
+def cmd_list(args, argv, registry) -> int:
     if args.catalog:
         return _list_catalog(registry, args)
     models = [
@@ -256,12 +257,10 @@ def _list_catalog(registry, args) -> int:
     return 0
 
 
-def cmd_run(args, argv) -> int:
-    from harness import plugin_registry
+def cmd_run(args, argv, registry) -> int:
     from harness.run_options import start
 
-    return start(options_of(args), plugin_registry.load(), "harness " + shlex.join(argv),
-                 child_argv=without_option(argv, "--nproc"))
+    return start(options_of(args), registry, "harness " + shlex.join(argv))
 
 
 def options_of(args):
@@ -269,7 +268,7 @@ def options_of(args):
     from harness import config
     from harness.run_options import RunOptions
 
-    given = {k[len("executor_"):]: v for k, v in vars(args).items() if k.startswith("executor_") and v is not None}
+    given = executor_options_given(args)
     return RunOptions(
         models=None if args.all else args.model, profile=args.profile, out=Path(args.out), data=args.data,
         dataset=args.dataset, download=args.download, seed=args.seed or [], seeds=args.seeds,
@@ -280,23 +279,9 @@ def options_of(args):
         overwrite=args.overwrite, tuned=args.tuned)
 
 
-def without_option(argv: list, option: str) -> list:
-    """``argv`` without ``option`` and its value (``--opt V`` or ``--opt=V``)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == option:
-            skip = True
-        elif not arg.startswith(option + "="):
-            out.append(arg)
-    return out
+def cmd_bench(args, argv, registry) -> int:
+    from harness import bench
 
-
-def cmd_bench(args, argv) -> int:
-    from harness import bench, plugin_registry
-
-    registry = plugin_registry.load()
     for name in args.model:
         registry.model(name)
     if args.images < 2 or args.repeats < 1:
@@ -353,14 +338,12 @@ def _print_bench(result: dict, processes: int | None) -> None:
           f"({result['environment']['threads']} threads, allocator {result['environment']['allocator']})")
 
 
-def cmd_data(args, argv) -> int:
-    from harness import plugin_registry
+def cmd_data(args, argv, registry) -> int:
     from harness.data.locate import resolve_source
     from harness.runner import pick_dataset
 
     if args.data_command == "cache":
         return _data_cache(args)
-    registry = plugin_registry.load()
     source = resolve_source(args.data, profile="smoke", download=False)
     dataset = pick_dataset(registry, source, args.dataset)
     if args.data_command == "info":
@@ -438,32 +421,32 @@ def _counts(classes, labels) -> dict:
     return {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
 
 
-def cmd_predict(args, argv) -> int:
-    from harness import plugin_registry, saved_models
+def cmd_predict(args, argv, registry) -> int:
+    from harness import saved_models
 
     found = saved_models.predict_onnx(Path(args.onnx), args.images, args.top) if args.onnx else \
-        saved_models.predict(plugin_registry.load(), Path(args.model_dir), args.images, args.top)
+        saved_models.predict(registry, Path(args.model_dir), args.images, args.top)
     for path, top in found:
         print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in top))
     return 0
 
 
-def cmd_export(args, argv) -> int:
-    from harness import plugin_registry, saved_models
+def cmd_export(args, argv, registry) -> int:
+    from harness import saved_models
 
-    path, check = saved_models.export(plugin_registry.load(), Path(args.model_dir), args.stage, args.int8,
+    path, check = saved_models.export(registry, Path(args.model_dir), args.stage, args.int8,
                                       Path(args.out) if args.out else None)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MB): {check}")
     return 0
 
 
-def cmd_evaluate(args, argv) -> int:
-    from harness import config, plugin_registry, saved_models
+def cmd_evaluate(args, argv, registry) -> int:
+    from harness import config, saved_models
 
     overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
     if overrides:
         raise HarnessError(f"--set {next(iter(overrides))}: evaluate takes only eval.<evaluator>.<option> settings")
-    result = saved_models.evaluate(plugin_registry.load(), Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
+    result = saved_models.evaluate(registry, Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
                                 evaluators=config.evaluator_names(args.eval), eval_options=eval_options,
                                 accel=accel_of(args))
     if args.json:
@@ -482,7 +465,7 @@ def cmd_evaluate(args, argv) -> int:
     return 0
 
 
-def cmd_leaderboard(args, argv) -> int:
+def cmd_leaderboard(args, argv, registry) -> int:
     from harness.report import leaderboard
 
     folders = [Path(d) for d in args.dirs]
@@ -512,7 +495,7 @@ def cmd_leaderboard(args, argv) -> int:
     elif args.format == "json":
         print(frame.to_json(orient="records", indent=2))
     else:
-        print(leaderboard.to_markdown(frame, all_rows=args.all_rows), end="")
+        print(leaderboard.to_markdown(frame, registry, all_rows=args.all_rows), end="")
     return 0
 
 

@@ -69,6 +69,26 @@ def init(device: str) -> World:
     return world
 
 
+# how the process group says a peer went away (gloo's transport, NCCL, the TCP store)
+LOST_PEER_MARKERS = ("gloo/transport", "NCCL", "Connection closed", "Connection reset", "Broken pipe")
+
+
+class PeerLost(KeyboardInterrupt):
+    """Another process of the run (or its node) went away mid-job: the run ends as an interrupt
+    does, its last finished epoch checkpointed, rather than failing the job's row as if the model
+    had failed; ``--resume`` continues it once every process is back."""
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """Whether ``exc``, raised in a job of a run of several processes, is the process group
+    losing a peer."""
+    if not _world.active:
+        return False
+    import torch.distributed as dist
+
+    return isinstance(exc, dist.DistError) or any(marker in str(exc) for marker in LOST_PEER_MARKERS)
+
+
 def current() -> World:
     return _world
 

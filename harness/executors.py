@@ -6,12 +6,14 @@ The policy for errors is the same whatever the executor: anything wrong with wha
 (names, settings, data, weights, the output folder, a checkpoint made with other settings) stops
 the run with one line before any job starts; an error while a job trains, of any kind, fails
 that job's row with a one-line reason (``error.log`` has the traceback) and the other jobs go on;
-the run then exits with 1.
+the run then exits with 1. Under torchrun, a peer process lost mid-job is not the job's failure:
+the run stops as an interrupt does (``distributed.PeerLost``) and ``--resume`` continues it.
 """
 from __future__ import annotations
 
 import traceback
 
+from harness import distributed
 from harness.data.cache import open_entry
 from harness.errors import HarnessError, one_line
 from harness.fileio import write_bytes
@@ -43,6 +45,8 @@ def run_job(job: Job, context: JobContext) -> Outcome:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one job's failure is its row's; the others go on
+        if distributed.lost_peer(exc):  # not the model's failure: the run stops, the job resumes later
+            raise distributed.PeerLost(f"a process of the run was lost ({one_line(exc)[:200]})") from exc
         reason = str(exc) if isinstance(exc, HarnessError) else one_line(exc)
         if job.callbacks is not None:
             job.callbacks.call("on_run_end", failed_row(job.config, reason))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from helpers import loopback
-from helpers.models import small_cnn, tiny_splits
+from helpers.models import default_callbacks, small_cnn, tiny_splits
 from helpers.timings import without_timings
 
 
@@ -36,7 +36,7 @@ def train_on_rank(rank, world_size, port, out):
     recipe = Recipe(stages=[Stage(epochs=2, batch_size=12, lr=3e-2, early_stopping=None)],
                     augment=Augment(flip=True, translate=1))
     model = small_cnn()
-    fit = Trainer(model, splits, recipe, input_size=8, seed=0, show_progress=False).fit()
+    fit = Trainer(model, splits, recipe, input_size=8, seed=0, show_progress=False, callbacks=default_callbacks()).fit()
     full_val = loss_and_accuracy(predict_logits(model, torch.from_numpy(splits.val_x), input_size=8),
                                  torch.from_numpy(splits.val_y))
     torch.save({"state": model.state_dict(), "history": fit.history, "full_val": full_val}, f"{out}/rank{rank}.pt")
@@ -74,7 +74,8 @@ def equivalence_fit(world_size: int, out: str, rank: int = 0, port: int = 0):
     recipe = Recipe(stages=[Stage(epochs=3, batch_size=12, lr=3e-2, early_stopping=None, schedule="onecycle")],
                     augment=Augment(flip=True, translate=1))
     model = tiny_model()
-    fit = Trainer(model, tiny_splits(n=60), recipe, input_size=8, seed=0, show_progress=False).fit()
+    fit = Trainer(model, tiny_splits(n=60), recipe, input_size=8, seed=0, show_progress=False,
+                  callbacks=default_callbacks()).fit()
     torch.save({"state": model.state_dict(), "history": fit.history}, f"{out}/world{world_size}-rank{rank}.pt")
     if world_size > 1:
         distributed.shutdown()
@@ -185,6 +186,7 @@ def test_a_node_killed_mid_run_ends_the_run_and_resume_continues_from_its_checkp
     said = [line for line in killed["logs"][0].splitlines() if line.startswith("baseline_cnn:")]
     assert said[-1].startswith("baseline_cnn: interrupted; its last finished epoch is checkpointed. Resume with: "
                                "harness run"), killed["logs"][0][-3000:]
+    assert "harness: interrupted: a process of the run was lost" in killed["logs"][0]
     assert (out / "baseline_cnn" / "checkpoint.pt").is_file() and not (out / "baseline_cnn" / "metrics.json").exists()
     resumed = on_two_nodes(*TWO_NODES, "--set", "epochs=8", "--out", str(out), "--resume")
     assert resumed["codes"] == [0, 0], resumed["logs"][0][-3000:]

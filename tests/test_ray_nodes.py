@@ -101,3 +101,19 @@ def test_a_zoo_over_two_nodes_that_cannot_see_the_drivers_disk_and_one_node_lost
     assert json.loads((out / "mobilenetv3" / "metrics.json").read_text())["weights_source"]["sha256"]
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("checkpoint.pt"))
     assert scratch_folders() <= before  # the tasks' scratch folders went with them
+
+
+def test_a_node_lost_with_no_other_to_take_its_job_fails_its_row_and_resume_finishes_it(cluster_here, tmp_path):
+    """One worker node, killed mid-job: no node is left that can take the job, so after --node-wait
+    seconds its row fails in one line (the run does not wait for ever); with a new node, the same
+    command with --resume finishes it with the uninterrupted numbers."""
+    one = ["--model", "baseline_cnn", "--profile", "smoke", "--set", "epochs=3"]
+    local(tmp_path / "local", *one)
+    outcome = on_nodes(tmp_path, "lose-last-node", *one, "--node-wait", "5")
+    log = outcome["log"]
+    assert len(outcome["lost"]) == 1 and outcome["returncode"] == 1, log[-4000:]
+    failed = [line for line in log.splitlines() if "failed: no node of the cluster can take it" in line]
+    assert len(failed) == 1 and "baseline_cnn" in failed[0] and "--resume" in failed[0], log[-4000:]
+    assert outcome["statuses"] == {"baseline_cnn": "failed"}
+    assert outcome["resumed_returncode"] == 0, outcome["resumed_log"][-4000:]
+    same_results(tmp_path / "local" / "baseline_cnn", tmp_path / "hidden" / "lose-last-node" / "baseline_cnn")

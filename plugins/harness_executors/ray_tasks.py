@@ -8,8 +8,11 @@ see the driver's path. A task trains in a scratch folder of its own and returns 
 files (the scratch folders of one run share a parent in the temp folder, which the driver removes
 at the end, so a task cancelled or killed mid-job leaves nothing behind on the driver's machine);
 the driver writes them under ``--out``, each file atomically and ``metrics.json`` last, so a
-folder with a ``metrics.json`` is complete. A worker that dies is retried once by Ray; a job that
-raises gets a ``failed`` row, as with the local executor (``harness.executors``' policy).
+folder with a ``metrics.json`` is complete. A worker that dies is retried once by Ray, on another
+node where its own is lost; when no node left can take the jobs still to run (``--node-wait``
+seconds, for a node to come back or an autoscaler to add one), their rows fail, and ``--resume``
+runs them again. A job that raises gets a ``failed`` row, as with the local executor
+(``harness.executors``' policy).
 """
 from __future__ import annotations
 
@@ -28,19 +31,18 @@ from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, choose_
 
 RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
 SCRATCH_PREFIX = "harness-ray-"  # a run's tasks' scratch folders: <temp>/harness-ray-<run>/job-*
-OPTIONS = {"address": None, "job_cpus": 1.0, "job_gpus": 0.0}
+POLL_S = 5.0  # how often the driver looks for a node that can take the jobs left
+OPTIONS = {"address": None, "job_cpus": 1.0, "job_gpus": 0.0, "node_wait": 300.0}
 HELP = {"address": "with --executor ray: join this cluster ('auto', 'ray://host:10001'); default: start a local "
                    "Ray with this machine's CPUs",
         "job_cpus": "with --executor ray: CPUs per job, and its torch threads (default: 1)",
-        "job_gpus": "with --executor ray: GPUs per job, fractions share one (default: 0)"}
+        "job_gpus": "with --executor ray: GPUs per job, fractions share one (default: 0)",
+        "node_wait": "with --executor ray: seconds the jobs left wait while no node of the cluster can take "
+                     "them (every node that could was lost) before their rows fail, for --resume to finish "
+                     "later (default: 300)"}
 
 
 def check(options: dict, request) -> None:
-    from harness import distributed
-
-    if distributed.from_environment().active:
-        raise HarnessError("--executor ray runs each job in one process; --nproc/torchrun spread one job over "
-                           "several: use one or the other (see docs/scaling.md)")
     if options["job_cpus"] <= 0 or options["job_gpus"] < 0:
         raise HarnessError("--job-cpus must be above 0 and --job-gpus at least 0")
     import_ray()
@@ -108,38 +110,86 @@ def run(jobs: list, context: JobContext) -> None:
 
 def collect(ray, pending: dict, context: JobContext) -> None:
     """Wait for the tasks one by one, writing each job's files and a progress line."""
-    started, total, done = time.perf_counter(), len(pending), 0
+    progress = Progress(len(pending))
+    stranded_since = None  # when the cluster last lost every node that could take a job
     try:
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            job, label = pending.pop(ready[0])
-            try:
-                result = ray.get(ready[0])
-            except ray.exceptions.RayError as exc:  # the worker died on every try, or the task was lost
-                result = {"status": "failed", "reason": f"worker lost after {RETRIES + 1} tries: {one_line(exc)}",
-                          "traceback": str(exc), "files": {}}
-            write_files(context.request.out, result["files"])
-            done += 1
-            outcome = Outcome(job, result["status"], result.get("metrics", {}), result.get("reason", ""),
-                              result.get("traceback", ""))
-            context.finished(outcome)
-            summary = outcome_words(outcome)
-            elapsed = time.perf_counter() - started
-            eta = elapsed / done * (total - done)
-            log(f"ray: {done}/{total} done: {label} {summary} ({elapsed:.0f}s elapsed"
-                + (f", about {eta:.0f}s to go)" if done < total else ")"))
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+            if ready:
+                job, label = pending.pop(ready[0])
+                finish(context, job, label, result_of(ray, ready[0]), progress)
+                continue
+            stranded_since = None if can_take_a_job(ray, context.options) else stranded_since or time.monotonic()
+            if stranded_since is not None and time.monotonic() - stranded_since >= context.options["node_wait"]:
+                fail_stranded(ray, pending, context, progress)
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
-        log(f"ray: interrupted; {done} finished jobs kept, {len(pending)} cancelled "
+        log(f"ray: interrupted; {progress.done} finished jobs kept, {len(pending)} cancelled "
             f"(continue with: {resume_command(context.request)})")
         raise
 
 
+class Progress:
+    """Jobs done of the run's, and the time so far: the progress line after each."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+
+    def line(self, label: str, summary: str) -> str:
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        return (f"ray: {self.done}/{self.total} done: {label} {summary} ({elapsed:.0f}s elapsed"
+                + (f", about {eta:.0f}s to go)" if self.done < self.total else ")"))
+
+
+def result_of(ray, ref) -> dict:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:  # the worker died on every try, or the task was lost
+        return {"status": "failed", "reason": f"worker lost after {RETRIES + 1} tries: {one_line(exc)}",
+                "traceback": str(exc), "files": {}}
+
+
+def finish(context: JobContext, job, label: str, result: dict, progress: Progress) -> None:
+    """A task's end: its files under --out, its outcome told, its progress line."""
+    write_files(context.request.out, result["files"])
+    outcome = Outcome(job, result["status"], result.get("metrics", {}), result.get("reason", ""),
+                      result.get("traceback", ""))
+    context.finished(outcome)
+    log(progress.line(label, outcome_words(outcome)))
+
+
+def can_take_a_job(ray, options: dict) -> bool:
+    """Whether a live node of the cluster has a job's CPUs and GPUs (busy or not)."""
+    for node in ray.nodes():
+        have = node.get("Resources", {}) if node.get("Alive") else {}
+        if have.get("CPU", 0) >= options["job_cpus"] and have.get("GPU", 0) >= options["job_gpus"]:
+            return True
+    return False
+
+
+def fail_stranded(ray, pending: dict, context: JobContext, progress: Progress) -> None:
+    """Every job left fails: no node of the cluster has been able to take one for --node-wait seconds."""
+    options = context.options
+    reason = (f"no node of the cluster can take it (a job needs {job_resources(options)}; the nodes that could "
+              f"were lost) for {options['node_wait']:g}s; --resume runs it again once one can")
+    for ref, (job, label) in list(pending.items()):
+        ray.cancel(ref, force=True)
+        del pending[ref]
+        finish(context, job, label, {"status": "failed", "reason": reason, "traceback": reason, "files": {}},
+               progress)
+
+
 def log_start(count: int, options: dict) -> None:
     where = options["address"] or "a local Ray instance"
-    log(f"ray: {count} job(s) on {where}, {options['job_cpus']:g} CPU(s)"
-        + (f" and {options['job_gpus']:g} GPU(s)" if options["job_gpus"] else "") + " each")
+    log(f"ray: {count} job(s) on {where}, {job_resources(options)} each")
+
+
+def job_resources(options: dict) -> str:
+    """'1 CPU(s)', '2 CPU(s) and 0.5 GPU(s)': what one job asks of a node."""
+    return f"{options['job_cpus']:g} CPU(s)" + (f" and {options['job_gpus']:g} GPU(s)" if options["job_gpus"] else "")
 
 
 def warm_up_workers(ray, options: dict, jobs: int) -> None:

@@ -59,14 +59,20 @@ class Cluster:
                 raise RuntimeError(f"{name} did not start: " + (self.root / "nodes" / f"{name}.log").read_text()[-2000:])
             time.sleep(0.5)
 
+    COMMON = "--node-ip-address=127.0.0.1 --disable-usage-stats --block"
+
     def start(self) -> None:
         self.hidden.mkdir(parents=True, exist_ok=True)
-        common = "--node-ip-address=127.0.0.1 --disable-usage-stats --block"
-        self.spawn("head", f"exec {RAY} start --head --port={PORT} --num-cpus=0 --include-dashboard=false {common}")
-        for index in range(self.workers):
-            self.spawn(f"node-{index}", f"mount -t tmpfs tmpfs {shlex.quote(str(self.hidden))} && "
-                                        f"exec {RAY} start --address=127.0.0.1:{PORT} --num-cpus=1 {common}")
+        self.spawn("head", f"exec {RAY} start --head --port={PORT} --num-cpus=0 --include-dashboard=false {self.COMMON}")
+        for _ in range(self.workers):
+            self.add_worker()
         self.wait_for(1 + self.workers)  # registered with the head, as the driver will see them
+
+    def add_worker(self) -> None:
+        """One more worker node of one CPU, which cannot see ``hidden``."""
+        name = f"node-{len(self.nodes) - 1}"
+        self.spawn(name, f"mount -t tmpfs tmpfs {shlex.quote(str(self.hidden))} && "
+                         f"exec {RAY} start --address=127.0.0.1:{PORT} --num-cpus=1 {self.COMMON}")
 
     def alive(self) -> int:
         probe = subprocess.run([sys.executable, "-c", (
@@ -119,6 +125,16 @@ def harness(root: Path, out: str, *options: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def wait(run: subprocess.Popen, timeout: float = 600) -> int:
+    """The driver's exit status; a driver still running after ``timeout`` is killed with its session."""
+    try:
+        return run.wait(timeout=timeout)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
 def lose_a_node(cluster: Cluster, run: subprocess.Popen, log: Path, target: str) -> list:
     """Once ``target``'s worker has logged its first epoch, kill the node it runs on."""
     lost = []
@@ -134,19 +150,40 @@ def lose_a_node(cluster: Cluster, run: subprocess.Popen, log: Path, target: str)
     return lost
 
 
+def statuses(out: Path) -> dict:
+    return {str(path.parent.relative_to(out)): json.loads(path.read_text())["status"] for path in out.rglob("metrics.json")}
+
+
+def resume_on_a_new_node(cluster: Cluster, root: Path, out: Path, options: tuple, outcome: dict) -> None:
+    """What the lost node's jobs left, then a node added and the same command with --resume."""
+    outcome["statuses"] = statuses(out)
+    cluster.add_worker()
+    cluster.wait_for(2)  # the head and the new node
+    log = root / "resumed.log"
+    outcome["resumed_returncode"] = wait(harness(root, str(out), *options, "--resume", log=log))
+    outcome["resumed_log"] = log.read_text(errors="replace")
+
+
 def main(root: str, scenario: str, *options: str) -> None:
+    """lose-node: two worker nodes, one lost mid-job; lose-last-node: one worker node, lost mid-job,
+    then a new one and --resume."""
     root = Path(root)
     hidden = root / "hidden"
-    cluster = Cluster(root, hidden, workers=2)
+    out = hidden / scenario
+    cluster = Cluster(root, hidden, workers=1 if scenario == "lose-last-node" else 2)
     outcome = {}
     try:
         cluster.start()
         log = root / f"{scenario}.log"
-        run = harness(root, str(hidden / scenario), *options, log=log)
-        if scenario == "lose-node":
-            outcome["lost"] = lose_a_node(cluster, run, log, "harness:baseline_cnn")
-        outcome["returncode"] = run.wait(timeout=600)
+        run = harness(root, str(out), *options, log=log)
+        try:
+            if scenario in ("lose-node", "lose-last-node"):
+                outcome["lost"] = lose_a_node(cluster, run, log, "harness:baseline_cnn")
+        finally:
+            outcome["returncode"] = wait(run)
         outcome["log"] = log.read_text(errors="replace")
+        if scenario == "lose-last-node":
+            resume_on_a_new_node(cluster, root, out, options, outcome)
     finally:
         cluster.stop()
     print(json.dumps(outcome))

@@ -19,6 +19,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_tree(root: int) -> list:
+    """``root`` and every process below it. torchrun starts its workers in sessions of their own,
+    so killing the agent's process group would leave its worker training: a lost node loses both."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # ended while listed
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def kill_tree(root: int) -> None:
+    for pid in process_tree(root):  # the whole tree listed first, then killed: none is reparented unseen
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def main(argv: list) -> None:
     kill_after = None
     if argv[:1] == ["--kill-after"]:
@@ -38,13 +65,13 @@ def main(argv: list) -> None:
     try:
         while any(agent.poll() is None for agent in agents) and time.time() < deadline:
             if kill_after and not killed and kill_after in open(logs[0].name).read():
-                os.killpg(agents[1].pid, signal.SIGKILL)  # the node: its agent and its process
+                kill_tree(agents[1].pid)  # the node: its agent and its worker
                 killed = True
             time.sleep(0.2)
     finally:
         for agent in agents:
             if agent.poll() is None:
-                os.killpg(agent.pid, signal.SIGKILL)
+                kill_tree(agent.pid)
             agent.wait()
     print(json.dumps({"codes": [agent.returncode for agent in agents], "killed": killed,
                       "logs": [open(log.name).read() for log in logs]}))
