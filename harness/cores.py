@@ -57,8 +57,27 @@ def use(start: Snapshot, end: Snapshot, threads: int) -> dict:
     return out
 
 
+def joined(before: dict | None, after: dict) -> dict:
+    """One phase's ``use`` from its parts (a stage interrupted and resumed): seconds add up, the
+    others' load is averaged over wall time, and the phase is busy if any part was (unknown if a
+    part was unknown and none was busy)."""
+    if not before:
+        return after
+    wall, cpu = before["wall_s"] + after["wall_s"], before["cpu_s"] + after["cpu_s"]
+    threads = after["threads"]
+    out = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "threads": threads,
+           "share": round(cpu / (wall * threads), 3) if wall > 0 else None, "others": None, "busy": None}
+    parts = (before, after)
+    if wall > 0 and all(part.get("others") is not None for part in parts):
+        out["others"] = round(sum(part["others"] * part["wall_s"] for part in parts) / wall, 3)
+    flags = [part.get("busy") for part in parts]
+    out["busy"] = True if True in flags else (None if None in flags else False)
+    return out
+
+
 class Meter:
-    """``with Meter(threads) as meter: ...`` then ``meter.result``: the phase's ``use``."""
+    """``with Meter(threads) as meter: ...`` then ``meter.result``: the phase's ``use``;
+    ``meter.so_far()`` is its use up to now, while it runs."""
 
     def __init__(self, threads: int | None = None):
         import torch
@@ -72,6 +91,9 @@ class Meter:
 
     def __exit__(self, *exc) -> None:
         self.result = use(self.start, snapshot(), self.threads)
+
+    def so_far(self) -> dict:
+        return use(self.start, snapshot(), self.threads)
 
 
 def latency_ms(call, warmup: int, runs: int) -> tuple:

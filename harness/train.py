@@ -282,6 +282,9 @@ class StageState:
     control: Control
     stage_start: Any
     epoch: int = 0
+    # how much of the machine the stage had: its parts before an interruption, and the running part
+    cores_before: dict | None = None
+    meter: Any = None
 
     @property
     def finished(self) -> bool:
@@ -298,6 +301,7 @@ class StageState:
             "optimizer": self.optimizer.state_dict(),
             "step_schedule": self.step_schedule.state_dict() if self.step_schedule is not None else None,
             "callbacks": trainer.callbacks.state_dict(),
+            "cores": self.cores_so_far(),
             "lookahead": trainer.lookahead.state_dict() if trainer.lookahead is not None else None,
             "rng": {"torch": torch.get_rng_state(), "generator": trainer.generator.get_state(),
                     "stage_start": self.stage_start,
@@ -320,15 +324,21 @@ class StageState:
             torch.cuda.set_rng_state(state["rng"]["cuda"], trainer.accel.device)
         trainer.generator.set_state(state["rng"]["generator"])
         self.epoch, self.control.stopping = state["epoch"], state["stage_finished"]
+        self.cores_before = state.get("cores")  # a resumed stage's time is busy if any part of it was
+
+    def cores_so_far(self) -> dict | None:
+        from harness.cores import joined
+
+        return joined(self.cores_before, self.meter.so_far()) if self.meter is not None else self.cores_before
 
 
 class Trainer:
     """Runs a recipe on a model over its splits: a loop of stages, each "start, then epochs until a
     callback or the budget ends it", calling the callbacks' hooks at every boundary. ``callbacks`` (a
-    ``CallbackList``; default: the installed plugins' defaults, early stopping and ReduceLROnPlateau)
-    come after the trainer's own: the best epoch, and with ``show_progress`` the progress bar and
-    the console line (labelled ``label``); with ``checkpoint`` set, the state is saved there
-    atomically after every epoch, after every other callback. ``on_stage_end(stage, model)`` runs
+    ``CallbackList``: none when not given; ``CallbackList.make`` makes a registry's) come after the
+    trainer's own: the best epoch, and with ``show_progress`` the progress bar and the console line
+    (labelled ``label``); with ``checkpoint`` set, the state is saved there atomically after every
+    epoch, after every other callback. ``on_stage_end(stage, model)`` runs
     after the callbacks' (the best weights restored) and returns a dict kept in the stage's result.
     ``accel``: where and how to compute."""
 
@@ -337,9 +347,7 @@ class Trainer:
                  show_progress=True, accel=CPU, callbacks: CallbackList | None = None,
                  cost: TrainingCost | None = None):
         if callbacks is None:
-            from harness import plugin_registry
-
-            callbacks = CallbackList.make(plugin_registry.installed(), {})
+            callbacks = CallbackList([])
         self.best = BestEpoch()
         shown = [ProgressBar(label), ConsoleLine(label)] if show_progress else []
         self.callbacks = OwnAndPlugins([self.best, *shown], callbacks,
@@ -376,16 +384,18 @@ class Trainer:
         return result
 
     def run_stage(self, index: int, stage: Stage, result: FitResult, resume: dict | None) -> StageResult:
-        from harness.cores import Meter
+        from harness.cores import Meter, joined
 
         with Meter() as meter:  # the stage's time is a speed figure only if the machine left it its cores
             state = self.start_stage(index, stage, result, resume)
+            state.meter = meter
             while not state.finished:
                 row = self.run_epoch(state, result)
                 result.history.append(row)
                 self.callbacks.on_epoch_end(state.epoch, row, state.control)  # any may end the stage
         self.callbacks.call("on_stage_end", stage, state.control)
-        stage_result = StageResult.of(state, self.best, result, self.cost.known, meter.result)
+        cores = joined(state.cores_before, meter.result)
+        stage_result = StageResult.of(state, self.best, result, self.cost.known, cores)
         if self.on_stage_end:
             stage_result.extra = self.on_stage_end(stage, self.model) or {}
         return stage_result

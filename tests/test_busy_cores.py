@@ -29,6 +29,65 @@ def test_without_the_machines_counters_busy_is_unknown(monkeypatch):
     assert cores.any_busy([{"busy": None}, None]) is None and cores.any_busy([{"busy": False}, {"busy": True}])
 
 
+def test_the_parts_of_an_interrupted_phase_join_into_one():
+    busy = {"wall_s": 10.0, "cpu_s": 20.0, "threads": 2, "share": 1.0, "others": 1.5, "busy": True}
+    quiet = {"wall_s": 30.0, "cpu_s": 60.0, "threads": 2, "share": 1.0, "others": 0.0, "busy": False}
+    joined = cores.joined(busy, quiet)
+    assert joined == {"wall_s": 40.0, "cpu_s": 80.0, "threads": 2, "share": 1.0, "others": 0.375, "busy": True}
+    assert cores.joined(quiet, quiet)["busy"] is False and cores.joined(None, quiet) == quiet
+    assert cores.joined({**quiet, "busy": None, "others": None}, quiet)["busy"] is None
+
+
+class SimulatedLoad:
+    """``cores.snapshot`` with the machine's counter made up: while ``others`` is set, other
+    processes are taken to use that many cores' worth besides this process."""
+
+    def __init__(self, monkeypatch):
+        self.others, self.extra, self.last = 0.0, 0.0, None
+        self.real = cores.snapshot
+        monkeypatch.setattr(cores, "snapshot", self)
+        monkeypatch.setattr(cores, "cpus", lambda: 2)
+
+    def __call__(self) -> Snapshot:
+        now = self.real()
+        if self.last is not None:
+            self.extra += self.others * (now.wall - self.last)
+        self.last = now.wall
+        return Snapshot(now.wall, now.own, now.own + self.extra)
+
+
+def test_a_stage_busy_before_its_interruption_stays_busy_when_resumed_on_quiet_cores(tmp_path, monkeypatch):
+    from harness.specs import Recipe, Stage
+    from harness.train import Trainer, load_checkpoint
+
+    from helpers.callbacks import after_each_epoch
+    from helpers.models import default_callbacks, net, tiny_splits
+
+    load = SimulatedLoad(monkeypatch)
+    recipe = Recipe(stages=[Stage(name="train", lr=0.05, epochs=4, batch_size=16, early_stopping=None)])
+
+    def trainer():
+        return Trainer(net(), tiny_splits(), recipe, input_size=8, seed=0, checkpoint=tmp_path / "c.pt",
+                       callbacks=default_callbacks(), show_progress=False)
+
+    def busy_then_killed(row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt  # epoch 2's checkpoint is the last on disk
+
+    load.others = 2.0  # both cores taken by others while epochs 1 to 3 ran
+    with pytest.raises(KeyboardInterrupt):
+        after_each_epoch(trainer(), busy_then_killed).fit()
+    checkpoint = load_checkpoint(tmp_path / "c.pt")
+    assert checkpoint["cores"]["busy"] is True
+    load.others = 0.0
+    resumed = trainer()
+    fit = resumed.fit(checkpoint)
+    assert [row["epoch"] for row in fit.history] == [1, 2, 3, 4]
+    stage_cores = fit.stages[0].cores
+    assert stage_cores["busy"] is True and stage_cores["others"] > 0
+    assert stage_cores["wall_s"] > checkpoint["cores"]["wall_s"]  # both parts' seconds, as train_time_s has
+
+
 @pytest.fixture
 def both_cores_busy():
     """Two processes that spin on the CPU for the length of the test, stopped by their ids."""
