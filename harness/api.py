@@ -22,18 +22,17 @@ def run(models="all", *, data=None, profile="quick", out="results", **keywords):
     or ``seeds=3``, ``amp=True``, ``nproc=2``, ``executor="ray", job_cpus=1``, ..."""
     from harness import plugin_registry
     from harness.errors import HarnessError
-    from harness.run_options import start
+    from harness.run_options import argv_of, start
 
     registry = plugin_registry.load()
-    options = options_of(registry, models, data=data, profile=profile, out=out, **keywords)
-    code = start(options, registry, "harness " + shlex.join(command_line(options)),  # recorded in config.json
-                 child_argv=command_line(dataclasses.replace(options, nproc=None)))  # what torchrun's processes run
+    options = options_from_keywords(registry, models, data=data, profile=profile, out=out, **keywords)
+    code = start(options, registry, "harness " + shlex.join(argv_of(options)))  # recorded in config.json
     if code not in (0, 1):  # 1: some model failed; its row says why
         raise HarnessError(f"harness run stopped with exit code {code}")
     return leaderboard(out)
 
 
-def options_of(registry, models="all", **keywords):
+def options_from_keywords(registry, models="all", **keywords):
     """The ``RunOptions`` of ``harness.run``'s arguments; an unknown keyword is a one-line error."""
     from harness.errors import unknown
     from harness.run_options import RunOptions, executor_option_names
@@ -53,43 +52,6 @@ def options_of(registry, models="all", **keywords):
         given["out"] = Path(given["out"])
     names = None if models == "all" else [models] if isinstance(models, str) else list(models)
     return RunOptions(models=names, **given, executor_options={k: v for k, v in keywords.items() if k in executor_keys})
-
-
-def command_line(options) -> list:
-    """The ``harness run`` arguments equal to ``options`` (what differs from the defaults)."""
-    from harness.run_options import RunOptions
-
-    argv = ["run", *(["--all"] if options.models is None else ["--model", *options.models])]
-    defaults = RunOptions()
-    for item in dataclasses.fields(RunOptions):
-        value = getattr(options, item.name)
-        if item.name in ("models", "executor_options") or value == getattr(defaults, item.name):
-            continue
-        argv += _words(item.name, value)
-    for key, value in options.executor_options.items():
-        argv += _words(key, value)
-    return argv
-
-
-def _words(name: str, value) -> list:
-    flag = "--" + name.replace("_", "-")
-    if name == "set":
-        return [word for key, item in value.items() for word in ("--set", f"{key}={_text(item)}")]
-    if isinstance(value, (list, tuple)):
-        return [word for item in value for word in (flag, str(item))]
-    if name in ("amp", "channels_last") and value is False:
-        return ["--no-" + name.replace("_", "-")]
-    if isinstance(value, bool):
-        return [flag] if value else []
-    return [flag, str(value)]
-
-
-def _text(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def leaderboard(*paths):

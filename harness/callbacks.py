@@ -22,8 +22,8 @@ def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0
 
 class Callback:
     """The hooks a training callback may implement (``CallbackSpec.make`` returns one); every one
-    is a no-op here, so a callback overrides only what it needs. ``on_epoch_end`` returning True
-    (or ``control.stop()``) ends the stage; ``state_dict`` / ``load_state_dict`` carry the
+    is a no-op here, so a callback overrides only what it needs. ``control.stop()`` (the handle
+    ``on_stage_start`` gets) ends the stage after the epoch; ``state_dict`` / ``load_state_dict`` carry the
     callback's state through the checkpoint, so ``--resume`` continues it. The trainer's own
     progress bar, console line, best-epoch tracking and checkpoint are callbacks on these hooks
     (``harness.loop_callbacks``)."""
@@ -40,7 +40,7 @@ class Callback:
     def on_batch_end(self, step: int) -> None:
         """After training step ``step`` (1 to ``batches``) of the epoch."""
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> bool | None:
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
         """After each epoch: ``logs`` has train_loss, train_acc, val_loss, val_acc, lr, stage."""
 
     def on_stage_end(self, stage, control: "Control") -> None:
@@ -141,14 +141,13 @@ class CallbackList:
                 continue
             try:
                 results.append(method(*args))
+                if hook == "on_epoch_end" and results[-1]:  # one way to end a stage, not two
+                    raise TypeError(f"on_epoch_end returned {results[-1]!r}: end the stage with control.stop() "
+                                    "(the handle on_stage_start gets)")
             except Exception as exc:  # noqa: BLE001
                 _warn(name, plugin, hook, exc)
                 self.entries.remove(entry)
         return results
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> bool:
-        """True when a callback asks to end the stage (every callback still sees the epoch)."""
-        return any(result is True for result in self.call("on_epoch_end", epoch, logs))
 
     def state_dict(self) -> dict:
         return {name: callback.state_dict() for name, _, callback in self.entries if hasattr(callback, "state_dict")}

@@ -43,12 +43,14 @@ def add_accel_options(parser) -> None:
     group.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays for it)")
 
 
-def add_executor_options(run, registry=None) -> None:
-    """``--executor NAME`` and every installed executor's options as flags (an option two executors
-    share is one flag)."""
-    from harness import plugin_registry
+def executor_options_given(args) -> dict:
+    """The executor options the command line gave (``--job-cpus 2`` -> ``{"job_cpus": 2.0}``)."""
+    return {k[len("executor_"):]: v for k, v in vars(args).items() if k.startswith("executor_") and v is not None}
 
-    registry = registry or plugin_registry.load(report=False)
+
+def add_executor_options(run, registry) -> None:
+    """``--executor NAME`` and every registered executor's options as flags (an option two executors
+    share is one flag)."""
     group = run.add_argument_group("executors (each job, a model x variant x seed, carried out by a plugin; "
                                    "see 'harness list')")
     described = "; ".join(f"{name}: {r.spec.description}" for name, r in sorted(registry.executors.items()))

@@ -137,9 +137,10 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
                           torch.softmax(logits.float(), 1).numpy())
     ran, failed = {}, {}
     for evaluator in evaluators:
-        ctx = EvalContext(model, predict, test_x, np.asarray(test_y), list(classes), config["input_size"], logits,
-                          Path(folder), stage, config, evaluator.options, distributed.is_main(), accel,
-                          recipe.eval_batch_size, train_x)
+        ctx = EvalContext(model=model, predict=predict, test_x=test_x, test_y=np.asarray(test_y), classes=list(classes),
+                          input_size=config["input_size"], logits=logits, folder=Path(folder), stage=stage,
+                          config=config, options=evaluator.options, main=distributed.is_main(), accel=accel,
+                          batch_size=recipe.eval_batch_size, train_x=train_x)
         try:
             out = evaluator.spec.evaluate(ctx)
             if not isinstance(out, dict):

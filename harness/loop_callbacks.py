@@ -93,8 +93,8 @@ class Checkpointing(Callback):
 class OwnAndPlugins:
     """What the trainer calls: its own callbacks ``first``, the plugins' ``CallbackList`` (guarded,
     shared with the run, so a plugin switched off here is off for ``on_run_end`` too), then its own
-    ``last``. A callback asks to end the stage by returning True from ``on_epoch_end`` or by calling
-    ``control.stop()``; the ones after it still see the epoch."""
+    ``last``. A callback asks to end the stage by calling ``control.stop()``; the ones after it
+    still see the epoch."""
 
     def __init__(self, first: list, plugins: CallbackList, last: list):
         self.first, self.plugins, self.last = first, plugins, last
@@ -109,8 +109,7 @@ class OwnAndPlugins:
     def on_epoch_end(self, epoch: int, logs: dict, control) -> bool:
         for callback in self.first:
             callback.on_epoch_end(epoch, dict(logs))
-        if self.plugins.on_epoch_end(epoch, dict(logs)):
-            control.stop()
+        self.plugins.call("on_epoch_end", epoch, dict(logs))
         for callback in self.last:
             callback.on_epoch_end(epoch, dict(logs))
         return control.stopping

@@ -42,15 +42,14 @@ class Built:
         return self.macs_by_module[""] if self.macs_by_module else None
 
 
-def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None, *, callbacks=None,
-              evaluators=None, dataset: str | None = None, name: str | None = None, registry=None) -> dict:
+def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None, *, registry,
+              callbacks=None, evaluators=None, dataset: str | None = None, name: str | None = None) -> dict:
     """Train one job and write its folder. ``callbacks`` (a ``CallbackList``) and ``evaluators``
-    default to the installed plugins' default ones."""
-    from harness import plugin_registry, weights
+    default to ``registry``'s default ones and the request's."""
+    from harness import weights
     from harness.callbacks import CallbackList
     from harness.plugin_registry import choose_evaluators
 
-    registry = registry or plugin_registry.installed()
     callbacks = callbacks if callbacks is not None else CallbackList.make(registry, config, request.callbacks)
     evaluators = evaluators if evaluators is not None else choose_evaluators(registry, request.evaluators,
                                                                              request.eval_options)

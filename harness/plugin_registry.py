@@ -44,6 +44,15 @@ class Registry:
     resolvers: list = field(default_factory=list)  # (plugin, package, resolve_model) in the order loaded
     resolved: dict = field(default_factory=dict)  # name -> Registered(ModelSpec) a resolver gave
 
+    def report(self) -> None:
+        """A command's check of its plugins: one line per broken plugin on stderr, and a one-line
+        error when a plugin implements a hook that does not exist (a misspelled hook would otherwise
+        be silently never called, as pytest's ``check_pending`` also refuses)."""
+        for line in self.problems:
+            warn(line)
+        if self.errors:
+            raise HarnessError(self.errors[0])
+
     def model(self, name: str) -> Registered:
         """A registered model, or one a ``resolve_model`` plugin answers for (asked once per name);
         a one-line error naming close registered names when none does."""
@@ -93,9 +102,8 @@ def _make_register(registry: Registry, table: dict, kind: type, plugin: str, pac
 def load(extra_plugins=(), report=True) -> Registry:
     """Load every plugin in the entry-point group (plus ``extra_plugins`` modules or objects).
 
-    ``report`` (a command's own load) prints one line per broken plugin on stderr and stops with a
-    one-line error when a plugin implements a hook that does not exist: a misspelled hook would
-    otherwise be silently never called, as pytest's ``check_pending`` also refuses.
+    ``report``: check the plugins at once (``Registry.report``). A command loads them once, in
+    ``cli.main``, and hands the registry down; nothing below it loads them again.
     """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -135,10 +143,7 @@ def load(extra_plugins=(), report=True) -> Registry:
         registry.resolvers += [(name, package, impl.function) for impl in pm.hook.resolve_model.get_hookimpls()
                                if impl.plugin is plugin]
     if report:
-        for line in registry.problems:
-            warn(line)
-        if registry.errors:
-            raise HarnessError(registry.errors[0])
+        registry.report()
     return registry
 
 
@@ -201,5 +206,6 @@ def choose_evaluators(registry, chosen=(), options=None) -> list:
 
 @functools.lru_cache(maxsize=1)
 def installed() -> Registry:
-    """The installed plugins, loaded once per process (for code that is not handed a registry)."""
+    """The installed plugins, loaded once per process: for a process that starts without a command
+    (a Ray worker), which loads them itself."""
     return load(report=False)

@@ -43,22 +43,59 @@ class RunOptions:
     tuned: Path | None = None  # a folder 'harness tune' wrote: each model trains with its best settings
 
 
-def start(options: RunOptions, registry, command: str, child_argv=None) -> int:
-    """Run what ``options`` ask: with ``nproc``, torchrun's processes each run ``child_argv`` (the
-    equivalent command line); else the runner, in this process. ``command`` is the shell command
+def argv_of(options: RunOptions) -> list:
+    """The ``harness run`` arguments equal to ``options`` (what differs from the defaults): the
+    command ``harness.run`` records, and what torchrun's processes run."""
+    argv = ["run", *(["--all"] if options.models is None else ["--model", *options.models])]
+    defaults = RunOptions()
+    for item in dataclasses.fields(RunOptions):
+        value = getattr(options, item.name)
+        if item.name in ("models", "executor_options") or value == getattr(defaults, item.name):
+            continue
+        argv += _words(item.name, value)
+    for key, value in options.executor_options.items():
+        argv += _words(key, value)
+    return argv
+
+
+def _words(name: str, value) -> list:
+    flag = "--" + name.replace("_", "-")
+    if name == "set":
+        return [word for key, item in value.items() for word in ("--set", f"{key}={_text(item)}")]
+    if isinstance(value, (list, tuple)):
+        return [word for item in value for word in (flag, str(item))]
+    if name in ("amp", "channels_last") and value is False:
+        return ["--no-" + name.replace("_", "-")]
+    if isinstance(value, bool):
+        return [flag] if value else []
+    return [flag, str(value)]
+
+
+def _text(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def start(options: RunOptions, registry, command: str) -> int:
+    """Run what ``options`` ask: with ``nproc``, torchrun's processes each run the same options
+    without it (``argv_of``); else the runner, in this process. ``command`` is the shell command
     the run records (``config.json``)."""
     from harness import distributed, runner
 
     check_executor_options(registry, options.executor, options.executor_options)
+    under_torchrun = distributed.from_environment().active
+    if options.executor != "local" and (options.nproc is not None or under_torchrun):
+        raise HarnessError(f"--executor {options.executor} runs each job in one process; --nproc/torchrun spread "
+                           "one job over several: use one or the other (see docs/scaling.md)")
     if options.nproc is not None:
         if options.nproc < 1:
             raise HarnessError("--nproc must be at least 1")
-        if options.executor != "local":
-            raise HarnessError(f"--executor {options.executor} runs each job in one process; --nproc/torchrun spread "
-                               "one job over several: use one or the other (see docs/scaling.md)")
-        if distributed.from_environment().active:
+        if under_torchrun:
             raise HarnessError("--nproc is for starting processes; under torchrun leave it out")
-        return distributed.launch(options.nproc, child_argv)
+        return distributed.launch(options.nproc, argv_of(dataclasses.replace(options, nproc=None)))
     request = request_of(options, registry, command)
     if options.sync_bn and not request.accel.on_gpu:
         raise HarnessError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm is GPU-only); on CPUs each process "

@@ -301,7 +301,7 @@ def plan(folder: Path, request) -> str:
     return "interrupted" if checkpoint.exists() else "fresh"
 
 
-def write_reports(folder: Path, registry=None):
+def write_reports(folder: Path, registry):
     """``leaderboard.md``/``.csv`` and ``report.md`` from every result in ``folder``; the leaderboard's
     table (None on other ranks than 0)."""
     if not distributed.is_main():
@@ -309,8 +309,9 @@ def write_reports(folder: Path, registry=None):
     from harness.report import leaderboard, markdown
 
     remove_stale_temps(folder)
-    frame = leaderboard.write(folder, registry)
-    markdown.write_report(folder, registry)
-    return frame
+    ranked = leaderboard.rank(folder)  # read and ranked once for both files
+    leaderboard.write(folder, registry, ranked)
+    markdown.write_report(folder, registry, ranked)
+    return ranked.frame
 
 

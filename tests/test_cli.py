@@ -89,6 +89,39 @@ def test_leaderboard_command_reprints(smoke_run, capsys):
     assert {"baseline_cnn", "deep_cnn"} <= {r["model"] for r in rows}
 
 
+def test_a_command_loads_the_plugins_once(tmp_path, monkeypatch, capsys):
+    """Parser, checks, training, callbacks, evaluators and both reports use the registry the command
+    loaded; no code below it loads the plugins again (the cached copy a Ray worker uses included)."""
+    from harness import plugin_registry
+
+    loads = []
+    found = plugin_registry._entry_points
+    monkeypatch.setattr(plugin_registry, "_entry_points", lambda: loads.append(1) or found())
+    plugin_registry.installed.cache_clear()
+    out = tmp_path / "out"
+    assert main(["run", "--model", "baseline_cnn", "--profile", "smoke", "--set", "epochs=1", "--out", str(out)]) == 0
+    assert len(loads) == 1
+    assert main(["leaderboard", str(out)]) == 0 and len(loads) == 2
+    assert main(["evaluate", "--model-dir", str(out / "baseline_cnn"), "--json"]) == 0 and len(loads) == 3
+    plugin_registry.installed.cache_clear()
+
+
+def test_the_reports_read_and_rank_the_results_once_for_both_files(smoke_run, monkeypatch):
+    from harness import plugin_registry
+    from harness.report import leaderboard
+    from harness.runner import write_reports
+
+    _, out, _ = smoke_run
+    calls = []
+    for name in ("read_results", "ranked_rows"):
+        original = getattr(leaderboard, name)
+        monkeypatch.setattr(leaderboard, name, lambda *a, original=original, name=name: calls.append(name) or original(*a))
+    before = (out / "report.md").read_text()
+    write_reports(out, plugin_registry.installed())
+    assert calls == ["read_results", "ranked_rows"]
+    assert (out / "report.md").read_text() == before and "| rank" in (out / "leaderboard.md").read_text()
+
+
 def test_run_on_an_image_folder_uses_its_class_names(tmp_path):
     data = write_image_tree(tmp_path / "zoo", classes=["ant", "bee", "wasp"])
     out = tmp_path / "out"

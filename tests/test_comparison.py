@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness import machine
+from harness import machine, plugin_registry
 from harness.cli import main
 from harness.compute import TrainingCost, time_to_accuracy
 from harness.report import leaderboard
@@ -120,7 +120,8 @@ def test_times_from_several_machines_are_footnoted(tmp_path, capsys):
     for name, cpu in (("a", "CPU one"), ("b", "CPU two")):
         _result(tmp_path / name, name, np.arange(100) % (3 if name == "a" else 4) != 0, labels,
                 train_time_s=60.0, machine={"label": cpu})
-    text = leaderboard.to_markdown(leaderboard.table(leaderboard.read_results(tmp_path)))
+    frame = leaderboard.table(leaderboard.read_results(tmp_path))
+    text = leaderboard.to_markdown(frame, plugin_registry.installed())
     assert "60 s (a)" in text and "60 s (b)" in text and "(a) CPU two; (b) CPU one" in text  # b first: more accurate
     assert main(["leaderboard", str(tmp_path)]) == 0
     assert "merged results from 2 machines" in capsys.readouterr().err
@@ -258,7 +259,7 @@ class Recorder(__import__("torch").nn.Module):
 def test_each_severity_reaches_the_corrupted_images(tmp_path):
     import torch
 
-    from harness import config as configuration, plugin_registry
+    from harness import config as configuration
     from harness.evaluate import EvalContext
     from harness_evaluators.corruptions import CORRUPTIONS, corrupt
     from harness_evaluators.measures import robustness

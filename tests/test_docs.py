@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import plugin_registry
 from harness.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def test_the_pages_have_commands_to_check():
 
 @pytest.mark.parametrize("words", list(all_commands()))
 def test_documented_command_parses(words, capsys):
-    parser = build_parser()
+    parser = build_parser(plugin_registry.installed())
     try:
         parser.parse_args(words)
     except SystemExit as exc:
@@ -174,7 +175,7 @@ def _resolves(target: str, parser) -> bool:
 def test_every_see_in_help_and_messages_resolves(capsys):
     """A 'see ...' in a help text or a message names a page (and heading) that exists, a command
     that parses or a file a run writes."""
-    parser = build_parser()
+    parser = build_parser(plugin_registry.installed())
     sources = [*ROOT.glob("harness/**/*.py"), *ROOT.glob("plugins/**/*.py")]
     seen, broken = 0, []
     for path in sources:

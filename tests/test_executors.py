@@ -57,7 +57,7 @@ def test_the_built_in_executors_are_plugins():
     registry = plugin_registry.load()
     assert {name: r.plugin for name, r in registry.executors.items() if name in ("local", "ray")} == \
         {"local": "executors", "ray": "executors"}
-    assert set(registry.executors["ray"].spec.options) == {"address", "job_cpus", "job_gpus"}
+    assert set(registry.executors["ray"].spec.options) == {"address", "job_cpus", "job_gpus", "node_wait"}
 
 
 def test_an_outside_executor_is_listed_and_runs_the_jobs(site, tmp_path, data, capsys):

@@ -16,11 +16,15 @@ OUTSIDE_PLUGIN = """
     from harness import CallbackSpec, EvaluatorSpec, hookimpl
 
     class StopAtOnce:
-        def __init__(self):
-            self.seen = []
+        def on_stage_start(self, stage, control):
+            self.control = control
 
         def on_epoch_end(self, epoch, logs):
             assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr"} <= set(logs)
+            self.control.stop()
+
+    class ReturnsTrue:  # asks to stop the way control.stop() replaces
+        def on_epoch_end(self, epoch, logs):
             return True
 
     @hookimpl
@@ -37,6 +41,7 @@ OUTSIDE_PLUGIN = """
                 raise RuntimeError("out of order")
 
         register(CallbackSpec("broken_callback", lambda config: Broken()))
+        register(CallbackSpec("returns_true", lambda config: ReturnsTrue()))
 """
 
 
@@ -82,11 +87,14 @@ def test_an_outside_package_adds_an_evaluator_and_a_stopping_callback(site, tmp_
 def test_a_failing_plugin_evaluator_or_callback_is_one_line_and_the_row_stays(site, tmp_path, data, capsys):
     install_plugin(site, "my_hooks", OUTSIDE_PLUGIN, "my_hooks", dist="my-hooks")
     out = tmp_path / "out"
-    code = run(out, data, "--eval", "broken,always_one", "--callback", "broken_callback")
+    code = run(out, data, "--eval", "broken,always_one", "--callback", "broken_callback", "--callback", "returns_true")
     assert code == 0
     err = capsys.readouterr().err
     assert "evaluator 'broken' (plugin 'my_hooks') failed: ZeroDivisionError" in err
     assert "callback 'broken_callback' (plugin 'my_hooks') failed in on_epoch_end: RuntimeError" in err
+    # one way to end a stage: a callback returning True is switched off, saying which way, and ends nothing
+    assert "callback 'returns_true' (plugin 'my_hooks') failed in on_epoch_end: TypeError: on_epoch_end returned " \
+           "True: end the stage with control.stop()" in err
     assert err.count("broken_callback") == 1  # switched off after its first failure
     metrics = json.loads((out / "baseline_cnn" / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["epochs"] == 3 and metrics["always_one"] == 1.0

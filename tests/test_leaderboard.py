@@ -6,6 +6,7 @@ import math
 import pandas as pd
 import pytest
 
+from harness import plugin_registry
 from harness.cli import main
 from harness.report import leaderboard, markdown
 from harness.report.stats import mean_ci95
@@ -49,7 +50,8 @@ def test_seeds_give_mean_and_students_t_interval(tmp_path):
     assert row["accuracy"] == pytest.approx(0.82)
     assert row["accuracy_ci95"] == pytest.approx(4.302653 * 0.02 / math.sqrt(3), rel=1e-5)
     assert row["runs"] == 3 and row["seed"] == "0,1,2"
-    assert "0.8200 ± 0.0497" in leaderboard.to_markdown(leaderboard.table(leaderboard.read_results(tmp_path)))
+    frame = leaderboard.table(leaderboard.read_results(tmp_path))
+    assert "0.8200 ± 0.0497" in leaderboard.to_markdown(frame, plugin_registry.installed())
 
 
 def test_every_metric_gets_its_own_interval(tmp_path):
@@ -89,7 +91,7 @@ def test_old_and_partial_folders_never_crash(tmp_path):
     frame = leaderboard.table(leaderboard.read_results(tmp_path))
     assert set(frame["model"]) == {"old", "broken"}
     assert frame.set_index("model").loc["broken", "status"] == "unreadable"
-    markdown.write_report(tmp_path)  # and the report renders from it
+    markdown.write_report(tmp_path, plugin_registry.installed())  # and the report renders from it
     assert "old" in (tmp_path / "report.md").read_text()
 
 
@@ -114,7 +116,7 @@ def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):
         write_metrics(tmp_path / f"cnn@n{size}", **result("cnn", accuracy, data={"train": size}))
     write_metrics(tmp_path / "cnn@no-reduce-lr", **result("cnn", 0.1, data={"train": 20000},
                                                           variant="no-reduce-lr"))
-    report = markdown.write_report(tmp_path).read_text()
+    report = markdown.write_report(tmp_path, plugin_registry.installed()).read_text()
     assert "## Accuracy against training-set size" in report
     assert (tmp_path / "data_efficiency.png").read_bytes()[:4] == b"\x89PNG"
     # the ablated run is left out of the curve and answers the second question instead
@@ -127,7 +129,7 @@ def test_report_names_the_weights_file_and_its_full_sha256(tmp_path):
     write_metrics(tmp_path / "tl", **result("tl", 0.9, family="transfer", weights="file:w.safetensors sha256:abab",
                                             weights_source={"kind": "file", "path": "/w/w.safetensors",
                                                             "sha256": sha, "tag": None}))
-    report = markdown.write_report(tmp_path).read_text()
+    report = markdown.write_report(tmp_path, plugin_registry.installed()).read_text()
     assert "[tl](tl/README.md)" in report  # the provenance beside the results, linked
     assert f"file `/w/w.safetensors`, sha256 `{sha}`" in (tmp_path / "tl" / "README.md").read_text()
 
@@ -200,7 +202,7 @@ def test_a_variant_is_tested_against_its_base_only_when_nothing_else_differs(tmp
     assert frame.loc["m@study", "not_comparable"] == "profile full against quick"
     assert pd.isna(frame.loc["m@study", "p_vs_base"]) and pd.isna(frame.loc["m@study", "diff_vs_base"])
     assert pd.isna(frame.loc["m@n5000", "not_comparable"]) and frame.loc["m@n5000", "p_vs_base"] < 0.001
-    report = markdown.write_report(tmp_path).read_text()
+    report = markdown.write_report(tmp_path, plugin_registry.installed()).read_text()
     assert "not comparable: profile full against quick" in report and "-12.00" not in report
 
 
@@ -210,5 +212,5 @@ def test_a_seed_counts_once_in_the_accuracy_against_size_table(tmp_path):
     write_metrics(tmp_path / "m@seeds" / "seed-0", **result("m", 0.80, data=data, variant="seeds"))
     write_metrics(tmp_path / "m@seeds" / "seed-1", **result("m", 0.90, seed=1, data=data, variant="seeds"))
     write_metrics(tmp_path / "m@n1000", **result("m", 0.50, data={**data, "train": 1000}, variant="n1000"))
-    report = markdown.write_report(tmp_path).read_text()
+    report = markdown.write_report(tmp_path, plugin_registry.installed()).read_text()
     assert "| 0.8500 (2 runs) |" in report, report

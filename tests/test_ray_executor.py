@@ -159,6 +159,17 @@ def test_executor_options_that_cannot_work_are_refused(tmp_path, capsys, options
     assert not (tmp_path / "baseline_cnn").exists()
 
 
+def test_ray_under_torchrun_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """torchrun started by hand around --executor ray: the same line as --nproc with it, before anything."""
+    from harness.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert main(["run", "--model", "baseline_cnn", "--out", str(tmp_path), "--executor", "ray"]) == 2
+    assert "--executor ray runs each job in one process; --nproc/torchrun spread" in capsys.readouterr().err
+    assert not (tmp_path / "baseline_cnn").exists()
+
+
 def test_ray_jobs_keep_one_mlflow_run_each_with_artifacts_under_out(ray_namespace, tmp_path):
     mlflow = pytest.importorskip("mlflow", reason="pip install -e .[mlflow]")
     out = tmp_path / "ray"

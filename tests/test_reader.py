@@ -101,16 +101,17 @@ def test_python_api_returns_the_leaderboard(tmp_path, data, monkeypatch):
 ])
 def test_python_keywords_and_command_line_flags_make_one_request(tmp_path, keywords, flags):
     """harness.run's keywords make the RunOptions and RunRequest the command line's flags make, and the
-    command it records (config.json) parses back to the same options."""
+    command it records (config.json), which torchrun's processes also run, parses back to the same
+    options."""
     import dataclasses
 
     from harness import api, cli, plugin_registry
     from harness.config import resolve
-    from harness.run_options import request_of
+    from harness.run_options import argv_of, request_of
 
     registry = plugin_registry.load(report=False)
     out = str(tmp_path / "out")
-    from_python = api.options_of(registry, out=out, **keywords)
+    from_python = api.options_from_keywords(registry, out=out, **keywords)
     from_flags = cli.options_of(cli.build_parser(registry).parse_args(["run", *flags, "--out", out]))
     def same(a, b):  # --set's values are text on the command line, Python values in a notebook
         first, second = request_of(a, registry, "c"), request_of(b, registry, "c")
@@ -120,6 +121,8 @@ def test_python_keywords_and_command_line_flags_make_one_request(tmp_path, keywo
         assert resolve(spec, "smoke", first.overrides) == resolve(spec, "smoke", second.overrides)
 
     same(from_python, from_flags)
-    same(from_python, cli.options_of(cli.build_parser(registry).parse_args(api.command_line(from_python))))
+    # what the run records and what torchrun's processes run parse back to the same options
+    for options in (from_python, from_flags):
+        same(options, cli.options_of(cli.build_parser(registry).parse_args(argv_of(options))))
     with pytest.raises(harness.errors.HarnessError, match="unknown option 'sed'; did you mean 'seed'"):
-        api.options_of(registry, sed=[1])
+        api.options_from_keywords(registry, sed=[1])

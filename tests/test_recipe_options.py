@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness import plugin_registry
 from harness.config import resolve
 from harness.errors import HarnessError
 from harness.evaluate import augmented_logits
@@ -16,7 +17,7 @@ from harness.train import TRIANGLE_END, TRIANGLE_START, Lookahead, Trainer, make
 from harness_cnn.models import DeepCNN, Whitening, fit_whitening
 
 from helpers.callbacks import after_each_epoch
-from helpers.models import net, tiny_splits
+from helpers.models import default_callbacks, net, tiny_splits
 
 
 def test_norm_layers_get_the_scaled_lr_and_the_same_decay_per_step():
@@ -75,7 +76,7 @@ def test_lookahead_pulls_back_every_fifth_step_and_ends_on_the_slow_weights():
 def test_stage_with_lookahead_ends_on_its_slow_weights():
     stage = Stage(name="train", optimizer="sgd", lr=0.05, epochs=2, batch_size=16, lookahead=0.95,
                   early_stopping=None)
-    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0)
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0, callbacks=default_callbacks())
     trainer.fit()
     for key, value in trainer.lookahead.slow.items():
         assert torch.equal(trainer.model.state_dict()[key], value), key
@@ -87,7 +88,7 @@ def test_parameters_the_model_fixes_stay_fixed_through_every_stage():
     fixed = model.stem[1].weight.detach().clone()
     stages = [Stage(name="head", trainable="head", epochs=1, batch_size=16, feature_cache=False),
               Stage(name="all", trainable="all", optimizer="sgd", lr=0.1, epochs=2, batch_size=16)]
-    trainer = Trainer(model, tiny_splits(), Recipe(stages=stages), input_size=8, seed=0)
+    trainer = Trainer(model, tiny_splits(), Recipe(stages=stages), input_size=8, seed=0, callbacks=default_callbacks())
     trainer.fit()
     assert not model.stem[1].weight.requires_grad and torch.equal(model.stem[1].weight, fixed)
     assert model.stem[1].bias.requires_grad and model.stem[0].weight.requires_grad
@@ -176,11 +177,12 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
 
     monkeypatch.setattr(Trainer, "fit", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        model_run.run_model(spec, config, images, tmp_path / "m", request)
+        model_run.run_model(spec, config, images, tmp_path / "m", request, registry=plugin_registry.installed())
     assert len(calls) == 2 and calls[0][0] == torch.float32 and calls[0][1][1:] == (3, 8, 8) and calls[1]
     assert 0 <= calls[0][2] and calls[0][3] <= 1
     monkeypatch.setattr(Trainer, "fit", original)
-    metrics = model_run.run_model(spec, config, images, tmp_path / "m", request)  # resumes from the checkpoint
+    # resumes from the checkpoint
+    metrics = model_run.run_model(spec, config, images, tmp_path / "m", request, registry=plugin_registry.installed())
     assert len(calls) == 2 and metrics["epochs"] == 2
 
 
@@ -201,7 +203,7 @@ def test_recipe_dropout_sets_every_dropout_module_and_none_keeps_the_models(tmp_
     request = runner.RunRequest(models=["m"], out=tmp_path, command="test")
     for dropout, folder in ((0.1, "a"), (None, "b")):
         config = resolve(spec, "quick", {"data.val_size": 10, "dropout": dropout})
-        model_run.run_model(spec, config, images, tmp_path / folder, request)
+        model_run.run_model(spec, config, images, tmp_path / folder, request, registry=plugin_registry.installed())
     assert seen == [[0.1, 0.1], [0.5, 0.3]]
     with pytest.raises(HarnessError):
         resolve(spec, "quick", {"dropout": 1.0})

@@ -9,7 +9,7 @@ from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Sta
 from harness.train import Trainer
 
 from helpers.callbacks import after_each_epoch
-from helpers.models import scripted_val_acc, tiny_splits
+from helpers.models import default_callbacks, scripted_val_acc, tiny_splits
 from helpers.timings import without_timings
 
 
@@ -50,7 +50,8 @@ def test_early_stopper_on_val_loss_wants_lower():
 def test_stops_after_patience_and_restores_best_weights(monkeypatch):
     scripted_val_acc(monkeypatch, [0.5, 0.7, 0.6, 0.7, 0.65, 0.69, 0.9])
     stage = Stage(name="train", lr=1e-2, epochs=20, batch_size=16, early_stopping=EarlyStopping(patience=3))
-    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0)
+    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0,
+                      callbacks=default_callbacks())
     seen = snapshots_per_epoch(trainer)
     result = trainer.fit()
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]  # best epoch 2 + patience 3
@@ -66,7 +67,8 @@ def test_without_early_stopping_a_stage_ends_on_its_last_epoch(monkeypatch):
     earlier epoch validated better."""
     scripted_val_acc(monkeypatch, [0.5, 0.9, 0.6, 0.7])
     stage = Stage(name="train", lr=1e-2, epochs=4, batch_size=16, early_stopping=None)
-    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0)
+    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0,
+                      callbacks=default_callbacks())
     seen = snapshots_per_epoch(trainer)
     result = trainer.fit()
     assert len(result.history) == 4 and not result.stages[0].stopped_early
@@ -79,7 +81,7 @@ def test_training_learns_and_is_deterministic():
     def run():
         stage = Stage(name="train", lr=1e-2, epochs=5, batch_size=16)
         trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage], augment=Augment(flip=True, shift=0.1)),
-                          input_size=8, seed=3)
+                          input_size=8, seed=3, callbacks=default_callbacks())
         return trainer.fit(), trainer.model
 
     first, model_a = run()
@@ -99,7 +101,7 @@ def plateau_lrs(monkeypatch, values, **settings):
     stage = Stage(name="train", lr=1e-2, epochs=len(values), batch_size=16, early_stopping=None,
                   reduce_lr=ReduceLROnPlateau(**settings))
     return [row["lr"] for row in Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8,
-                                         seed=0).fit().history]
+                                         seed=0, callbacks=default_callbacks()).fit().history]
 
 
 def test_plateau_has_keras_cooldown_never_below_min_lr(monkeypatch):
@@ -129,7 +131,8 @@ def test_plateau_min_delta_and_val_loss(monkeypatch):
 def test_fixed_schedules_run_to_the_end(schedule):
     stage = Stage(name="train", optimizer="sgd", lr=0.05, epochs=3, batch_size=16, schedule=schedule,
                   warmup_epochs=1, early_stopping=None)
-    history = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0).fit().history
+    history = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0,
+                      callbacks=default_callbacks()).fit().history
     assert len(history) == 3
     assert history[-1]["lr"] < 0.05
 
@@ -139,8 +142,12 @@ def test_a_callback_on_the_base_class_overrides_only_what_it_needs():
     from harness.callbacks import CallbackList
 
     class StopAtTwo(Callback):
+        def on_stage_start(self, stage, control):
+            self.control = control
+
         def on_epoch_end(self, epoch, logs):
-            return epoch == 2
+            if epoch == 2:
+                self.control.stop()
 
     stopper = StopAtTwo()
     assert stopper.on_run_start(None) is None and stopper.state_dict() is None  # the base's no-ops
@@ -196,7 +203,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_training(tmp_path):
     (tmp_path / "file").write_text("")
     recipe = Recipe(stages=[Stage(epochs=3, batch_size=16, early_stopping=None)], augment=Augment())
     trainer = Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, show_progress=False,
-                      checkpoint=tmp_path / "file" / "c.pt")
+                      checkpoint=tmp_path / "file" / "c.pt", callbacks=default_callbacks())
     with pytest.raises(WriteFailed, match="could not write"):
         trainer.fit()
     assert trainer.state.epoch == 1

@@ -199,14 +199,28 @@ def test_budgets_share_epochs_among_stages_and_scale_to_flops():
         Budget()
 
 
+def stage_control():
+    """The handle a callback gets at a stage's start, on a model of one parameter."""
+    import torch
+
+    from harness.callbacks import Control
+    from harness.specs import Stage
+
+    model = torch.nn.Linear(1, 1)
+    return Control(model, torch.optim.SGD(model.parameters(), lr=0.1), Stage())
+
+
 def test_the_epoch_hook_reports_to_the_study_and_ends_a_trial_whose_compute_is_spent():
     from harness.tuning.trial import Pruning
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
     trial = study.ask()
-    pruning = Pruning(trial, flop_budget=100.0)
-    assert not pruning.on_epoch_end(1, {"val_acc": 0.4, "train_flop": 60.0})
-    assert pruning.on_epoch_end(2, {"val_acc": 0.5, "train_flop": 120.0}) and pruning.ended == "budget"
+    pruning, control = Pruning(trial, flop_budget=100.0), stage_control()
+    pruning.on_stage_start(None, control)
+    pruning.on_epoch_end(1, {"val_acc": 0.4, "train_flop": 60.0})
+    assert not control.stopping
+    pruning.on_epoch_end(2, {"val_acc": 0.5, "train_flop": 120.0})
+    assert control.stopping and pruning.ended == "budget"
     assert study.trials[0].intermediate_values == {1: 0.4, 2: 0.5}  # one step per epoch, over all stages
 
 
@@ -216,9 +230,11 @@ def test_a_trial_that_cannot_reach_the_study_trains_unpruned(capsys):
 
     info = {"number": 3, "study": "m", "trial_id": 1, "storage": "sqlite:////nonexistent-folder/study.db",
             "pruner": {"class": "ThresholdPruner", "args": {"lower": 1.01}}}
-    pruning = Pruning(reachable_trial(info))
+    pruning, control = Pruning(reachable_trial(info)), stage_control()
     assert "trial 3: the study's storage cannot be reached from here" in capsys.readouterr().err
-    assert not pruning.on_epoch_end(1, {"val_acc": 0.1}) and pruning.ended is None
+    pruning.on_stage_start(None, control)
+    pruning.on_epoch_end(1, {"val_acc": 0.1})
+    assert not control.stopping and pruning.ended is None
 
 
 def test_a_best_value_at_an_end_of_its_range_is_flagged_unless_nothing_lies_beyond():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -297,6 +298,21 @@ def table(results: list[dict]) -> pd.DataFrame:
     return frame_of(ranked_rows(results))
 
 
+@dataclass
+class Ranked:
+    """A results folder read and ranked once, for every file written from it."""
+
+    results: list  # every result, as read
+    rows: list  # ranked rows
+    frame: pd.DataFrame  # the rows with the standard columns
+
+
+def rank(folder: Path) -> Ranked:
+    results = read_results(folder)
+    rows = ranked_rows(results)
+    return Ranked(results, rows, frame_of(rows))
+
+
 def zoo(frame: pd.DataFrame) -> pd.DataFrame:
     """The zoo's rows: one per model, its final stage, no variants."""
     return frame[frame["section"] == "zoo"] if "section" in frame else frame
@@ -355,13 +371,9 @@ def with_ci(value, ci) -> str:
     return _number(value, 4) + ("" if _missing(ci) else f" ± {_number(ci, 4)}")
 
 
-def headlines(registry=None) -> dict:
-    """Field -> column title of every installed evaluator's headline number (``EvaluatorSpec.headline``);
+def headlines(registry) -> dict:
+    """Field -> column title of every registered evaluator's headline number (``EvaluatorSpec.headline``);
     the table shows the first one present, in place of a 12th column."""
-    if registry is None:
-        from harness import plugin_registry
-
-        registry = plugin_registry.installed()
     return {spec.headline[0]: spec.headline[1] for spec in (r.spec for r in registry.evaluators.values())
             if spec.headline}
 
@@ -403,7 +415,7 @@ def time_cell(row, letters: dict) -> str:
     return text
 
 
-def to_markdown(frame: pd.DataFrame, all_rows: bool = False, registry=None) -> str:
+def to_markdown(frame: pd.DataFrame, registry, all_rows: bool = False) -> str:
     """The table for people, at most 12 columns, numbers formatted: by default the zoo (one row
     per model, its final stage, with the paired comparison to the row above and the rank the test
     set supports); ``all_rows``: every stage and variant in one list by accuracy. Skipped and
@@ -496,11 +508,12 @@ LEGEND = ("The zoo: one row per model, its final stage (variants, ablations, see
           "speed figure, and no seconds are compared with it).\n\n")
 
 
-def write(folder: Path, registry=None) -> pd.DataFrame:
-    """Rebuild ``leaderboard.md`` and ``leaderboard.csv`` in ``folder`` from its result folders."""
-    frame = table(read_results(folder))
+def write(folder: Path, registry, ranked: Ranked | None = None) -> pd.DataFrame:
+    """Rebuild ``leaderboard.md`` and ``leaderboard.csv`` in ``folder`` from its result folders
+    (``ranked``: as ``rank(folder)`` gives them)."""
+    frame = (ranked or rank(folder)).frame
     write_text(Path(folder) / "leaderboard.csv", frame.to_csv(index=False))
-    write_text(Path(folder) / "leaderboard.md", "# Leaderboard\n\n" + LEGEND + to_markdown(frame, registry=registry))
+    write_text(Path(folder) / "leaderboard.md", "# Leaderboard\n\n" + LEGEND + to_markdown(frame, registry))
     if len(frame):
         from harness.report.plots import pareto_png
 

@@ -449,13 +449,9 @@ def model_readme(title: str, where: Path, result: dict) -> str:
             + _link(where, where / "curves.png", f"{title} training curves") + "\n")
 
 
-def evaluator_sections(results: list, folder: Path, registry=None) -> list:
-    """The section of every installed evaluator with a ``report`` function (those whose numbers
+def evaluator_sections(results: list, folder: Path, registry) -> list:
+    """The section of every registered evaluator with a ``report`` function (those whose numbers
     are not in the results write nothing)."""
-    if registry is None:
-        from harness import plugin_registry
-
-        registry = plugin_registry.installed()
     parts = []
     for name, registered in registry.evaluators.items():
         if registered.spec.report is None:
@@ -469,16 +465,16 @@ def evaluator_sections(results: list, folder: Path, registry=None) -> list:
     return parts
 
 
-def write_report(folder: Path, registry=None) -> Path:
-    """Write ``folder/report.md`` from what the folder holds; nothing is retrained."""
+def write_report(folder: Path, registry, ranked: "leaderboard.Ranked | None" = None) -> Path:
+    """Write ``folder/report.md`` from what the folder holds (``ranked``: as ``leaderboard.rank``
+    gives it); nothing is retrained."""
     folder = Path(folder)
-    results = leaderboard.read_results(folder)
-    rows = leaderboard.ranked_rows(results)
-    frame = leaderboard.frame_of(rows)
+    ranked = ranked or leaderboard.rank(folder)
+    results, rows, frame = ranked.results, ranked.rows, ranked.frame
     parts = ["# Report\n\n"]
     if not frame.empty:  # the answers first: the study's question, in words from the paired tests
         parts += ["## CNN against transfer learning\n\n", comparison(rows), "\n", study_table(frame)]
-    parts += ["## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame, registry=registry), "\n"]
+    parts += ["## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame, registry), "\n"]
     if (folder / "pareto.png").is_file():
         parts += [_link(folder, folder / "pareto.png", "accuracy against training compute and MACs"), "\n\n"]
     parts += [tuned(rows, folder), ablation(rows), data_efficiency(folder, results, rows), seeds(rows), convergence(folder, rows),

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 
-def tune_command(commands, registry=None) -> None:
+def tune_command(commands, registry) -> None:
     from harness.cli_options import add_accel_options, add_executor_options, add_selection_options
 
     tune = commands.add_parser("tune", help="tune each model's recipe with the same budget (Optuna), on "
@@ -29,14 +29,14 @@ def tune_command(commands, registry=None) -> None:
     add_executor_options(tune, registry)
 
 
-def cmd_tune(args, argv) -> int:
-    from harness import config, plugin_registry
+def cmd_tune(args, argv, registry) -> int:
+    from harness import config
+    from harness.cli_options import executor_options_given
     from harness.run_options import RunOptions, check_executor_options, request_of
     from harness.tuning.budget import Budget
     from harness.tuning.driver import TuneRequest, tune
 
-    registry = plugin_registry.load()
-    given = {k[len("executor_"):]: v for k, v in vars(args).items() if k.startswith("executor_") and v is not None}
+    given = executor_options_given(args)
     check_executor_options(registry, args.executor, given)
     overrides = config.parse_overrides(args.set)
     options = RunOptions(

@@ -26,9 +26,12 @@ class Pruning(Callback):
 
     def __init__(self, handle, flop_budget: float | None = None):
         self.handle, self.flop_budget = handle, flop_budget
-        self.step, self.ended = 0, None
+        self.step, self.ended, self.control = 0, None, None
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> bool:
+    def on_stage_start(self, stage, control) -> None:
+        self.control = control
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
         self.step += 1
         if self.handle is not None:
             self.handle.report(logs["val_acc"], self.step)
@@ -36,7 +39,8 @@ class Pruning(Callback):
             self.ended = "pruned"
         elif self.flop_budget is not None and (logs.get("train_flop") or 0) >= self.flop_budget:
             self.ended = "budget"
-        return self.ended is not None
+        if self.ended is not None:
+            self.control.stop()
 
 
 def run_trial(job, context) -> Outcome:

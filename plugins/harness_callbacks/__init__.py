@@ -42,14 +42,15 @@ class EarlyStopping(Callback):
     """The callback: one ``EarlyStopper`` per stage that sets ``early_stopping``."""
 
     def __init__(self):
-        self.stopper, self.model = None, None
+        self.stopper, self.control = None, None
 
     def on_stage_start(self, stage, control):
-        self.model = control.model
+        self.control = control
         self.stopper = EarlyStopper(stage.early_stopping) if stage.early_stopping else None
 
     def on_epoch_end(self, epoch, logs):
-        return self.stopper is not None and self.stopper.update(epoch, logs, self.model)
+        if self.stopper is not None and self.stopper.update(epoch, logs, self.control.model):
+            self.control.stop()
 
     def on_stage_end(self, stage, control):
         if self.stopper is not None:
@@ -80,7 +81,7 @@ class ReduceLROnPlateau(Callback):
     def on_epoch_end(self, epoch, logs):
         settings = self.settings
         if settings is None:
-            return False
+            return
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
@@ -91,7 +92,6 @@ class ReduceLROnPlateau(Callback):
             if self.wait >= settings.patience:
                 self.control.scale_lr(settings.factor, settings.min_lr)
                 self.cooldown_counter, self.wait = settings.cooldown, 0
-        return False
 
     def state_dict(self):
         return {"best": self.best, "wait": self.wait, "cooldown_counter": self.cooldown_counter}

@@ -45,3 +45,12 @@ class Net(nn.Module):
 def net(seed=0):
     torch.manual_seed(seed)
     return Net()
+
+
+def default_callbacks(config=None):
+    """The installed plugins' default callbacks (early stopping, ReduceLROnPlateau), as a run makes
+    them: a Trainer given none has none."""
+    from harness import plugin_registry
+    from harness.callbacks import CallbackList
+
+    return CallbackList.make(plugin_registry.installed(), config or {})
