@@ -11,11 +11,14 @@ OUT=${1:-results/reference/tuned}
 PROXY="--profile quick --data $DATA --set data.train_size=10000 --budget-epochs 4 --trials 20"
 harness tune --model baseline_cnn deep_cnn $PROXY --out "$OUT/tuning"
 harness tune --model timm:resnet10t --no-pretrained --set input_size=32 $PROXY --out "$OUT/tuning"
-# the best settings at full data over three seeds (each its own split), and the hand-made recipes
-# at the same seeds, compared with them pair by pair
-harness run --model baseline_cnn deep_cnn --profile quick --data "$DATA" --tuned "$OUT/tuning" --seeds 3 \
-    --out "$OUT/runs" --resume
-harness run --model timm:resnet10t --no-pretrained --set input_size=32 --profile quick --data "$DATA" \
-    --tuned "$OUT/tuning" --seeds 3 --out "$OUT/runs" --resume
-harness run --model baseline_cnn deep_cnn --profile quick --data "$DATA" --seeds 3 --variant recipe \
-    --out "$OUT/runs" --resume
+# the best settings at full data over three seeds (each its own split), and the hand-made recipe
+# at the same seeds (variant "recipe", compared with the tuned run pair by pair), model by model so
+# that each model's comparison is complete before the next starts
+RUN="--profile quick --data $DATA --seeds 3 --out $OUT/runs --resume"
+for model in baseline_cnn deep_cnn; do
+    harness run --model "$model" $RUN --tuned "$OUT/tuning"
+    harness run --model "$model" $RUN --variant recipe
+done
+RESNET="--model timm:resnet10t --no-pretrained --set input_size=32"
+harness run $RESNET $RUN --tuned "$OUT/tuning"
+harness run $RESNET $RUN --variant recipe
