@@ -154,8 +154,8 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
             continue
         fields.update(out)
         ran[evaluator.name] = {"fields": list(out), "options": evaluator.options}
-        if evaluator.spec.headline:
-            ran[evaluator.name]["headline"] = list(evaluator.spec.headline)
+        if evaluator.spec.columns:
+            ran[evaluator.name]["columns"] = [column.field for column in evaluator.spec.columns]
     fields["evaluators"] = ran
     if failed:
         fields["evaluator_errors"] = failed

@@ -216,6 +216,19 @@ class CallbackSpec:
     default: bool = False
 
 
+@dataclass(frozen=True)
+class Column:
+    """A leaderboard column an evaluator declares for one of its fields: ``title`` heads it in
+    ``leaderboard.md``'s table, ``legend`` is the sentence the legend above the table says of it,
+    ``digits`` how many decimals it shows (with ``± <field>_ci95`` when the rows have it).
+    Every field is in ``leaderboard.csv`` whether declared or not; a declared one is also shown."""
+
+    field: str
+    title: str
+    legend: str = ""
+    digits: int = 4
+
+
 @dataclass
 class EvaluatorSpec:
     """A set of test-set metrics a plugin registers.
@@ -229,8 +242,9 @@ class EvaluatorSpec:
     ``options`` and ``main``. ``options`` are this evaluator's settings with their defaults, changed
     with ``--set eval.<name>.<key>=value``. ``report(results, folder)``, if given, returns the
     report's section for this evaluator. ``default`` evaluators always run; others are chosen with
-    ``--eval NAME``. ``headline`` names the one field the leaderboard's table shows (with its
-    column title), ``("ece", "ECE")`` say; every field is in ``leaderboard.csv`` either way.
+    ``--eval NAME``. ``columns`` (``Column``) are the fields the leaderboard's table shows, each
+    with its title and legend line, once a row has them; ``headline=("ece", "ECE")`` is short for
+    one column with no legend. Every field is in ``leaderboard.csv`` either way.
     """
 
     name: str
@@ -239,7 +253,12 @@ class EvaluatorSpec:
     default: bool = False
     options: dict = field(default_factory=dict)
     report: Optional[Callable[[list, Any], str]] = None
-    headline: Optional[tuple] = None  # (field, column title)
+    columns: tuple = ()  # of Column
+    headline: Optional[tuple] = None  # (field, column title): one column, no legend
+
+    def __post_init__(self):
+        if self.headline and not self.columns:
+            self.columns = (Column(*self.headline),)
 
 
 @dataclass

@@ -243,6 +243,7 @@ def test_the_plugin_package_of_plugins_md_installs_and_runs_as_written(tmp_path)
                for name in ("tiny_cnn", "top2", "stop_at_90")), listing
     board = (tmp_path / "tiny-results" / "leaderboard.md").read_text()
     assert "| top-2 " in board and "| tiny_cnn " in board and "| baseline_cnn " in board
+    assert "top-2 is the share of test images" in board  # the column's legend line, from its declaration
     assert "2 passed" in said["python"]
 
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from harness import plugin_registry
+from harness import Column, EvaluatorSpec, plugin_registry
 from harness.cli import main
 
 from conftest import install_plugin, write_canonical
 
 OUTSIDE_PLUGIN = """
-    from harness import CallbackSpec, EvaluatorSpec, hookimpl
+    from harness import CallbackSpec, Column, EvaluatorSpec, hookimpl
 
     class StopAtOnce:
         def on_stage_start(self, stage, control):
@@ -29,7 +29,8 @@ OUTSIDE_PLUGIN = """
 
     @hookimpl
     def register_evaluators(register):
-        register(EvaluatorSpec("always_one", lambda ctx: {"always_one": 1.0}, headline=("always_one", "always one")))
+        register(EvaluatorSpec("always_one", lambda ctx: {"always_one": 1.0},
+                               columns=(Column("always_one", "always one", "always one is one, whatever the model."),)))
         register(EvaluatorSpec("broken", lambda ctx: 1 / 0))
 
     @hookimpl
@@ -81,7 +82,14 @@ def test_an_outside_package_adds_an_evaluator_and_a_stopping_callback(site, tmp_
     board = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert board[0]["always_one"] == "1.0"
     header = (out / "leaderboard.md").read_text().split("\n| rank")[1].split("\n")[0]
-    assert "| always one " in header  # the plugin's headline field takes the table's spare column
+    assert "| always one " in header  # the plugin's declared column, with no change to the core
+    assert "always one is one, whatever the model." in (out / "leaderboard.md").read_text()  # and its legend line
+    assert "always one is one" in (out / "report.md").read_text()
+
+
+def test_a_headline_is_one_column_with_no_legend():
+    spec = EvaluatorSpec("top2", lambda ctx: {}, headline=("top2_acc", "top-2"))
+    assert spec.columns == (Column("top2_acc", "top-2"),)
 
 
 def test_a_failing_plugin_evaluator_or_callback_is_one_line_and_the_row_stays(site, tmp_path, data, capsys):

@@ -367,15 +367,20 @@ def short_weights(value) -> str:
     return f"imagenet ({kind} sha256:{digest})" if digest else f"imagenet ({kind})"
 
 
-def with_ci(value, ci) -> str:
-    return _number(value, 4) + ("" if _missing(ci) else f" ± {_number(ci, 4)}")
+def with_ci(value, ci, digits: int = 4) -> str:
+    return _number(value, digits) + ("" if _missing(ci) else f" ± {_number(ci, digits)}")
 
 
-def headlines(registry) -> dict:
-    """Field -> column title of every registered evaluator's headline number (``EvaluatorSpec.headline``);
-    the table shows the first one present, in place of a 12th column."""
-    return {spec.headline[0]: spec.headline[1] for spec in (r.spec for r in registry.evaluators.values())
-            if spec.headline}
+def shown_columns(frame: pd.DataFrame, registry) -> list:
+    """The columns the registered evaluators declare (``EvaluatorSpec.columns``), in the order they
+    were registered, that some row of ``frame`` has a value for."""
+    declared = [column for registered in registry.evaluators.values() for column in registered.spec.columns]
+    return [column for column in declared if column.field in frame.columns and frame[column.field].notna().any()]
+
+
+def column_cells(frame: pd.DataFrame, column) -> list:
+    ci = frame[f"{column.field}_ci95"] if f"{column.field}_ci95" in frame.columns else [None] * len(frame)
+    return [with_ci(value, spread, column.digits) for value, spread in zip(frame[column.field], ci)]
 
 
 def interval_cell(row) -> str:
@@ -416,9 +421,10 @@ def time_cell(row, letters: dict) -> str:
 
 
 def to_markdown(frame: pd.DataFrame, registry, all_rows: bool = False) -> str:
-    """The table for people, at most 12 columns, numbers formatted: by default the zoo (one row
-    per model, its final stage, with the paired comparison to the row above and the rank the test
-    set supports); ``all_rows``: every stage and variant in one list by accuracy. Skipped and
+    """The table for people, numbers formatted: by default the zoo (one row per model, its final
+    stage, with the paired comparison to the row above and the rank the test set supports);
+    ``all_rows``: every stage and variant in one list by accuracy. The evaluators' declared
+    columns follow the accuracy (F1 is classification's). Skipped and
     failed models are listed under it with their reasons; times from several machines carry a
     footnote letter naming each. Every field is in ``leaderboard.csv`` / ``--format json``."""
     if frame.empty:
@@ -434,7 +440,7 @@ def to_markdown(frame: pd.DataFrame, registry, all_rows: bool = False) -> str:
         **({"stage": scored["stage"]} if all_rows else {}),
         "weights": [short_weights(v) for v in scored["weights"]],
         "accuracy (95% interval)": [interval_cell(r) for _, r in scored.iterrows()],
-        "F1": [with_ci(v, ci) for v, ci in zip(scored["f1"], scored["f1_ci95"])],
+        **{column.title: column_cells(scored, column) for column in shown_columns(scored, registry)},
         **({} if all_rows else {"above minus this (points)": [above_cell(r) for _, r in scored.iterrows()]}),
         "params": [count(v) for v in scored["params"]],
         "MACs": [count(v) for v in scored["macs"]],
@@ -443,10 +449,6 @@ def to_markdown(frame: pd.DataFrame, registry, all_rows: bool = False) -> str:
         "interval": [r if not _missing(r) else "" for r in scored["interval"]],
     }
     shown = pd.DataFrame(columns)
-    titles = headlines(registry)
-    headline = next((key for key in titles if key in scored.columns and scored[key].notna().any()), None)
-    if headline and len(shown.columns) < 12:
-        shown.insert(5 if all_rows else 4, titles[headline], [_number(v, 4) for v in scored[headline]])
     text = shown.to_markdown(index=False, disable_numparse=True) + "\n" if len(shown) else "_no finished model yet_\n"
     if letters:
         text += "\nTimes come from different machines; compare them only within one: " + "; ".join(
@@ -501,11 +503,18 @@ LEGEND = ("The zoo: one row per model, its final stage (variants, ablations, see
           "it); rows run on two or more of the same seeds get a paired t "
           "over those seeds, and a row of several seeds is otherwise compared through the run of the seed both "
           "share (or its first). The rank is 1 + the number of models significantly better (p < 0.05, "
-          "Holm-corrected over every pair of rows): rows the test set cannot separate share a rank. F1 is the "
-          "macro average; MACs are for one image at the model's input size; train compute is 6 x MACs x "
+          "Holm-corrected over every pair of rows): rows the test set cannot separate share a rank. MACs are "
+          "for one image at the model's input size; train compute is 6 x MACs x "
           "training images processed, in FLOPs (a frozen base's features counted once); train time is the "
           "time in training steps, marked busy when other processes used the cores meanwhile (then it is no "
-          "speed figure, and no seconds are compared with it).\n\n")
+          "speed figure, and no seconds are compared with it).")
+
+
+def legend(frame: pd.DataFrame, registry) -> str:
+    """What the table above says: ``LEGEND``, then the legend line of each evaluator column shown."""
+    rows = zoo(frame) if len(frame) else frame
+    lines = [column.legend for column in shown_columns(rows, registry) if column.legend]
+    return " ".join([LEGEND, *lines]) + "\n\n"
 
 
 def write(folder: Path, registry, ranked: Ranked | None = None) -> pd.DataFrame:
@@ -513,7 +522,7 @@ def write(folder: Path, registry, ranked: Ranked | None = None) -> pd.DataFrame:
     (``ranked``: as ``rank(folder)`` gives them)."""
     frame = (ranked or rank(folder)).frame
     write_text(Path(folder) / "leaderboard.csv", frame.to_csv(index=False))
-    write_text(Path(folder) / "leaderboard.md", "# Leaderboard\n\n" + LEGEND + to_markdown(frame, registry))
+    write_text(Path(folder) / "leaderboard.md", "# Leaderboard\n\n" + legend(frame, registry) + to_markdown(frame, registry))
     if len(frame):
         from harness.report.plots import pareto_png
 

@@ -2,7 +2,8 @@
 test), time and compute to accuracy, a per-class F1 heatmap, each kind of variant in its own section
 against its base model (ablations, training-set sizes, seed repeats, other named variants), every
 model's confusion matrix and training curves, and what produced every row (command, config, seed,
-versions, commit, weights, machine). No table is wider than 12 columns."""
+versions, commit, weights, machine). Apart from the leaderboard's evaluator columns, no table is wider than 12
+columns."""
 from __future__ import annotations
 
 import json
@@ -474,7 +475,7 @@ def write_report(folder: Path, registry, ranked: "leaderboard.Ranked | None" = N
     parts = ["# Report\n\n"]
     if not frame.empty:  # the answers first: the study's question, in words from the paired tests
         parts += ["## CNN against transfer learning\n\n", comparison(rows), "\n", study_table(frame)]
-    parts += ["## Leaderboard\n\n", leaderboard.LEGEND, leaderboard.to_markdown(frame, registry), "\n"]
+    parts += ["## Leaderboard\n\n", leaderboard.legend(frame, registry), leaderboard.to_markdown(frame, registry), "\n"]
     if (folder / "pareto.png").is_file():
         parts += [_link(folder, folder / "pareto.png", "accuracy against training compute and MACs"), "\n\n"]
     parts += [tuned(rows, folder), ablation(rows), data_efficiency(folder, results, rows), seeds(rows), convergence(folder, rows),

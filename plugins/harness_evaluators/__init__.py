@@ -1,6 +1,6 @@
 """Built-in evaluators, registered through the same hook as any plugin's: ``classification``
 (always on) and, with ``--eval NAME``, ``calibration``, ``robustness``, ``latency`` and ``deploy``."""
-from harness import EvaluatorSpec, hookimpl
+from harness import Column, EvaluatorSpec, hookimpl
 
 # the kinds ``harness_evaluators.corruptions`` computes (named here so that listing plugins imports no torch)
 CORRUPTION_NAMES = ("gaussian_noise", "gaussian_blur", "contrast", "brightness", "jpeg", "pixelate")
@@ -48,12 +48,18 @@ def _report(kind):
 @hookimpl
 def register_evaluators(register):
     register(EvaluatorSpec("classification", _classification, default=True,
+                           columns=(Column("f1", "F1", "F1 is the macro average over the classes (± the 95% "
+                                           "half-interval over seeds where a row has several)."),),
                            description="accuracy, macro precision / recall / F1, per class, confusion matrix"))
     register(EvaluatorSpec("calibration", _calibration, options={"bins": 15}, report=_report("calibration"),
-                           headline=("ece", "ECE"),
+                           columns=(Column("ece", "ECE", "ECE is the expected calibration error of the test "
+                                           "predictions over equal-width confidence bins (15 unless "
+                                           "`--set eval.calibration.bins=N`; lower is better)."),),
                            description="expected calibration error (15 bins), NLL, Brier score, reliability diagram"))
     register(EvaluatorSpec("robustness", _robustness, options={"severities": "1-5", "seed": 0},
-                           report=_report("robustness"), headline=("corruption_acc", "corruption acc"),
+                           report=_report("robustness"),
+                           columns=(Column("corruption_acc", "corruption acc", "corruption acc is the mean accuracy "
+                                           "over the corruptions and severities run (`--eval robustness`)."),),
                            description="accuracy under common corruptions at severities 1-5 (CIFAR-10-C's constants, "
                            "computed on the fly, one plain pass each), mCE against baseline_cnn: "
                            + ", ".join(CORRUPTION_NAMES)))
