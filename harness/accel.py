@@ -3,13 +3,11 @@
 ``--amp``, ``--channels-last``, ``--compile``) and not ``--set`` keys; each is recorded with the
 results because it changes the last bits of them.
 
-Defaults: channels-last everywhere (training on the 2-core CPU, `harness bench`: baseline_cnn
-2,999 vs 2,501 img/s, deep_cnn 432 vs 345, MobileNetV3-Small at 160 px 202 vs 154, ResNet50 at
-64 px 82 vs 80). bfloat16 autocast (``--amp auto``, the default): always on a GPU (tensor cores
-want it); on a CPU only where it has native bfloat16 (AVX512-BF16 or AMX) and only for the phases
-the model's ``cpu_bf16`` names -- measured on a Zen 4 CPU, bf16 trains the CNNs 1.65-1.75x and
-ResNet-50 1.5x faster but MobileNetV3 0.67x (depthwise convolutions), and evaluates all of them
-1.5-1.85x faster; a CPU without native bf16 emulates it, much slower, so it stays float32.
+Defaults (docs/performance.md has the measurements behind them): channels-last everywhere, which
+trains faster on a CPU too. bfloat16 autocast (``--amp auto``, the default): always on a GPU
+(tensor cores want it); on a CPU only where it has native bfloat16 (AVX512-BF16 or AMX) and only
+for the phases the model's ``cpu_bf16`` names (depthwise convolutions train slower in bf16); a
+CPU without native bf16 emulates it, much slower, so it stays float32.
 ``--amp`` / ``--no-amp`` force one choice for every model and phase. A CPU run is bit-for-bit
 reproducible with either layout.
 """

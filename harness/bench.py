@@ -311,7 +311,7 @@ def _train_worker(rank, world_size, port, name, images, repeats, out):
     distributed.shutdown()
 
 
-def process_scaling(name: str = "deep_cnn", nproc: int = 2, images: int = 4096, repeats: int = 3) -> dict:
+def process_scaling(name: str, nproc: int = 2, images: int = 4096, repeats: int = 3) -> dict:
     """Training images/s of ``name`` with 1 and with ``nproc`` data-parallel processes (gloo, one
     thread each) over the same global batches, and the ratio."""
     import json

@@ -83,7 +83,7 @@ def _run_command(commands, registry) -> None:
 def _predict_command(commands) -> None:
     predict = commands.add_parser("predict", help="print the top classes of image files with a saved model")
     which = predict.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model-dir", metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
+    which.add_argument("--model-dir", metavar="DIR", help="a model folder, e.g. results/<model>")
     which.add_argument("--onnx", metavar="FILE", help="a file 'harness export' wrote, run by ONNX Runtime")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default: 3)")
@@ -91,7 +91,7 @@ def _predict_command(commands) -> None:
 
 def _export_command(commands) -> None:
     export = commands.add_parser("export", help="write a saved model as an ONNX file (float32, or int8 with --int8)")
-    export.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/mobilenetv3")
+    export.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/<model>")
     export.add_argument("--stage", help="which stage's model (default: the last)")
     export.add_argument("--int8", action="store_true", help="static int8 quantization (QDQ), calibrated on 256 of "
                         "the run's training images")
@@ -100,7 +100,7 @@ def _export_command(commands) -> None:
 
 def _evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="re-evaluate a saved model on a test set, without training")
-    evaluate.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/baseline_cnn")
+    evaluate.add_argument("--model-dir", required=True, metavar="DIR", help="a model folder, e.g. results/<model>")
     evaluate.add_argument("--data", metavar="PATH", help="test data (default: the data the model was trained on)")
     evaluate.add_argument("--stage", help="which stage's model (default: the last)")
     evaluate.add_argument("--dataset", metavar="NAME", help="dataset plugin to read the data with (default: the run's)")
@@ -121,7 +121,8 @@ def _data_command(commands) -> None:
         sub.add_argument("--dataset", metavar="NAME", help="dataset plugin to read it with (default: detected)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("--out", default="samples.png", metavar="PNG", help="where to write the grid (default: samples.png)")
-    show.add_argument("--model", metavar="NAME", help="use this model's augmentation and input size (default: baseline_cnn)")
+    show.add_argument("--model", metavar="NAME", help="use this model's augmentation and input size (default: the "
+                      "first model registered)")
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set augment.rotation=30")
     cache = data_commands.add_parser("cache", help="the decoded-image cache: its entries, their sizes; remove some")
     cache.add_argument("--json", action="store_true", help="machine-readable output")
@@ -133,8 +134,8 @@ def _data_command(commands) -> None:
 
 def _bench_command(commands) -> None:
     bench = commands.add_parser("bench", help="measure the trainer against a bare PyTorch loop, and the data pipeline")
-    bench.add_argument("--model", nargs="+", default=["baseline_cnn", "deep_cnn"], metavar="NAME",
-                       help="models to measure (default: baseline_cnn deep_cnn)")
+    bench.add_argument("--model", nargs="+", metavar="NAME",
+                       help="models to measure (default: every registered model of the cnn family)")
     bench.add_argument("--images", type=int, default=4096, help="images per timed training epoch, in whole "
                        "batches of the model's recipe (default: 4096)")
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported (default: 5)")
@@ -282,6 +283,9 @@ def options_of(args):
 def cmd_bench(args, argv, registry) -> int:
     from harness import bench
 
+    args.model = args.model or [name for name, r in registry.models.items() if r.spec.family == "cnn"]
+    if not args.model:
+        raise HarnessError("no model of the cnn family is registered: name the models with --model")
     for name in args.model:
         registry.model(name)
     if args.images < 2 or args.repeats < 1:
@@ -339,24 +343,21 @@ def _print_bench(result: dict, processes: int | None) -> None:
 
 
 def cmd_data(args, argv, registry) -> int:
-    from harness.data.locate import resolve_source
-    from harness.runner import pick_dataset
+    from harness.data.locate import find_data
 
     if args.data_command == "cache":
         return _data_cache(args)
-    source = resolve_source(args.data, profile="smoke", download=False)
-    dataset = pick_dataset(registry, source, args.dataset)
+    source, dataset = find_data(registry, args.data, args.dataset, profile="smoke")
     if args.data_command == "info":
         return _data_info(dataset, source, args.json)
     from harness import config
     from harness.report.plots import samples_png
 
-    name = args.model or "baseline_cnn"
-    spec = registry.model(name).spec
+    spec = registry.model(args.model).spec if args.model else next(iter(registry.models.values())).spec
     resolved = config.resolve(spec, "quick", config.parse_overrides(args.set))
     images = dataset.load(source, resolved["input_size"])
     samples_png(Path(args.out), images, config.to_recipe(resolved).augment)
-    print(f"wrote {args.out}: {min(len(images.classes), 12)} classes, originals and after {name}'s augmentation")
+    print(f"wrote {args.out}: {min(len(images.classes), 12)} classes, originals and after {spec.name}'s augmentation")
     return 0
 
 
@@ -390,15 +391,9 @@ def _data_cache(args) -> int:
 
 
 def _data_info(dataset, source, as_json: bool) -> int:
-    from harness.data import folders, sources
+    from harness.data import folders
 
-    if sources.is_canonical(source):
-        images = dataset.load(source, None)
-        counts = {"train": _counts(images.classes, images.train_y), "test": _counts(images.classes, images.test_y)}
-        info = {"source": str(source), "classes": images.classes, "layout": "cifar-10-batches-py",
-                "counts": counts, "sizes": {"32x32": len(images.train_y) + len(images.test_y)}, "unreadable": 0}
-    else:
-        info = folders.describe(source)
+    info = (dataset.describe(source) if dataset.describe else None) or folders.describe(source)
     info["dataset"] = dataset.name
     if as_json:
         print(json.dumps(info, indent=2))
@@ -415,10 +410,6 @@ def _data_info(dataset, source, as_json: bool) -> int:
     if info["unreadable"]:
         print(f"unreadable files: {info['unreadable']} (skipped when training)")
     return 0
-
-
-def _counts(classes, labels) -> dict:
-    return {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
 
 
 def cmd_predict(args, argv, registry) -> int:

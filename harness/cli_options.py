@@ -12,9 +12,11 @@ def add_selection_options(parser) -> None:
     which.add_argument("--all", action="store_true", help="every registered model")
     which.add_argument("--model", nargs="+", metavar="NAME", help="one or more model names")
     parser.add_argument("--profile", default="quick", help="smoke | quick | full (default: quick)")
-    parser.add_argument("--data", metavar="PATH", help="cifar-10-batches-py folder or .tar.gz, or an image zip/folder")
+    parser.add_argument("--data", metavar="PATH", help="a folder, zip or .tar.gz a dataset plugin reads (see "
+                        "'harness list'; default: a dataset's file in $HARNESS_DATA_DIR)")
     parser.add_argument("--dataset", metavar="NAME", help="dataset plugin to read --data with (default: detected)")
-    parser.add_argument("--download", action="store_true", help="download CIFAR-10 with torchvision if not found")
+    parser.add_argument("--download", action="store_true", help="when no data is found, the dataset (--dataset, "
+                        "else the first that can) downloads itself into the data folder")
     parser.add_argument("--out", default="results", metavar="DIR", help="results folder (default: results)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value, e.g. --set epochs=3 --set stages.train.lr=1e-4")

@@ -19,7 +19,7 @@ from harness.specs import MONITOR_MODES, Augment, EarlyStopping, ModelSpec, Reci
 @dataclasses.dataclass
 class DataConfig:
     # held out of the training set, stratified; None: 10% of the training images, at most 5,000
-    # (CIFAR-10's 50,000 keep 5,000; a folder of 1,500 images keeps 150)
+    # (50,000 training images keep 5,000; a folder of 1,500 images keeps 150)
     val_size: typing.Optional[int] = None
     train_size: typing.Optional[int] = None  # stratified cap on training images (None: all)
     test_size: typing.Optional[int] = None  # stratified cap on test images (None: all)

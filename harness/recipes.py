@@ -22,15 +22,13 @@ def two_stages(frozen_epochs=20, finetune_epochs=30, finetune="all", finetune_lr
 
 # On a CPU budget of about an hour the fine-tune gets a fixed number of epochs, so a cosine decay
 # (after one warm-up epoch, which spares the pretrained base the new head's first large gradients)
-# beats waiting for plateaus; measured on MobileNetV3-Small, constant 1e-4 stalled near 0.89 val_acc.
+# beats waiting for plateaus (docs/recipes.md, "The transfer models' fine-tune", says what was measured).
 QUICK_FINETUNE = {"stages.finetune.reduce_lr": None, "stages.finetune.schedule": "cosine",
                   "stages.finetune.warmup_epochs": 1, "stages.finetune.lr": 2e-4,
                   "stages.finetune.label_smoothing": 0.1, "tta_flip": True}
 
-# full, sized for a GPU. The study's fine-tune (Adam 1e-4 at batch 64, plateaus, up to 30 epochs)
-# measured on an H200: a 224 px epoch took ~20 s at batch 64 (launch-bound, three jobs sharing the
-# GPU) and overfit early, MobileNetV3-Small train accuracy 0.96 against val 0.90 after 11 epochs.
-# So: batch 256 (a quarter of the steps), Adam 1e-3 (5e-4 at batch 64 on the CPU, times sqrt(4)),
+# full, sized for a GPU, where the study's batch 64 is launch-bound and overfits early (docs/recipes.md):
+# batch 256 (a quarter of the steps), Adam 1e-3 (5e-4 at batch 64 on the CPU, times sqrt(4)),
 # and quick's one warm-up epoch, cosine decay over a fixed budget, label smoothing 0.1, flip TTA.
 # The frozen stage keeps the study's schedule: it trains a head on cached features in seconds.
 FULL_FINETUNE = {**QUICK_FINETUNE, "stages.finetune.batch_size": 256, "stages.finetune.lr": 1e-3,

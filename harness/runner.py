@@ -16,24 +16,9 @@ from harness.jobs import (CHECKPOINT, ERROR_LOG, METRICS, Job, JobContext, Outco
                           identity, job_folder, job_label, log)
 from harness.locks import LOCK
 
-__all__ = ["RunRequest", "Job", "run", "jobs_for", "spec_for", "pick_dataset", "write_reports"]
+__all__ = ["RunRequest", "Job", "run", "jobs_for", "spec_for", "write_reports"]
 # the default accel is left out of configs, so CPU runs keep the fingerprints they always had
 CPU_ACCEL = {"device": "cpu", "amp": False, "channels_last": False, "compile": False}
-
-
-def pick_dataset(registry, path: Path, name: str | None):
-    if name:
-        if name not in registry.datasets:
-            raise unknown("dataset", name, registry.datasets, "see 'harness list'")
-        return registry.datasets[name].spec
-    specs = sorted((r.spec for r in registry.datasets.values()), key=lambda spec: spec.fallback)
-    for spec in specs:
-        if spec.accepts(path):
-            return spec
-    raise HarnessError(
-        f"could not recognise the data at '{path}': expected a cifar-10-batches-py folder or .tar.gz, "
-        "or a folder/zip of images laid out <class>/* or train|test/<class>/*"
-    )
 
 
 def warn_if_busy() -> None:
@@ -162,7 +147,7 @@ def run(registry, request: RunRequest) -> int:
 
 def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluators: list) -> int:
     """Hand every job planned to run to the chosen executor plugin, then write the reports."""
-    from harness.data.locate import resolve_source
+    from harness.data.locate import find_data
 
     main = distributed.is_main()
     runnable = []
@@ -174,8 +159,8 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
         else:
             runnable.append(job)
     if runnable:  # the data first: data that cannot be trained on stops the run before any file is written
-        source = resolve_source(request.data, profile=request.profile, download=request.download)
-        dataset = pick_dataset(registry, source, request.dataset)
+        source, dataset = find_data(registry, request.data, request.dataset, profile=request.profile,
+                                    download=request.download)
         images_for = _images_for(dataset, source, request, runnable)
         for size in dict.fromkeys(job.config["input_size"] for job in runnable):
             images_for(size)  # a data error stops the run before any job starts, whatever the executor

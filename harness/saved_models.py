@@ -147,10 +147,10 @@ def predict_onnx(path: Path, images: list, top: int = 3) -> list:
 def _splits_of(registry, config: dict, data: str | None, dataset) -> tuple:
     """(the run's data split as the run made it, or ``data``'s split the same way; its source)."""
     from harness import config as configuration
-    from harness.data.locate import resolve_source
+    from harness.data.locate import checked
     from harness.data.splits import make_splits
 
-    source = resolve_source(data or config["data_source"], profile=config["profile"], download=False)
+    source = checked(data or config["data_source"])
     images = dataset_of(registry, config, source, dataset).load(source, config["input_size"])
     if list(images.classes) != list(config["classes"]):
         raise HarnessError(f"'{source}' has classes {images.classes[:4]}..., the model was trained on "
@@ -163,7 +163,7 @@ def _splits_of(registry, config: dict, data: str | None, dataset) -> tuple:
 
 def dataset_of(registry, config: dict, source: Path, name: str | None):
     """The dataset plugin to read ``source`` with: ``name``, else the one the run used, else detected."""
-    from harness.runner import pick_dataset
+    from harness.data.locate import pick_dataset
 
     name = name or (config.get("dataset") if config.get("dataset") in registry.datasets else None)
     return pick_dataset(registry, source, name)

@@ -153,7 +153,7 @@ class ModelSpec:
     # training images as a float batch in [0, 1] at the input size, unaugmented
     init_from_data: Optional[Callable[[Any, Any], None]] = None
     # the phases ("train", "eval") where bf16 autocast beats float32 on a CPU with native bf16,
-    # used by --amp auto; depthwise convolutions train slower in bf16 (MobileNetV3: 0.67x)
+    # used by --amp auto; depthwise convolutions train slower in bf16 (docs/performance.md)
     cpu_bf16: tuple = ("train", "eval")
     # the recipe and profile settings used instead of ``recipe``/``profiles`` when the model
     # trains from random weights (--no-pretrained): freezing a random base makes no sense
@@ -163,6 +163,10 @@ class ModelSpec:
     # ``harness.Range``/``harness.Choice`` for the model's resolved config (None: learning rates,
     # weight decay and label smoothing around the recipe's, ``harness.tuning.space.default_space``)
     search_space: Optional[Callable[[dict], dict]] = None
+    # test accuracies published for this model, by stage (None: its final stage), which the
+    # report sets beside its own: {None: 0.69}; ``published_by`` names where they come from
+    published: dict = field(default_factory=dict)
+    published_by: str = ""
 
     def from_scratch(self) -> "ModelSpec":
         """This model as it trains without pretrained weights."""
@@ -185,6 +189,12 @@ class DatasetSpec:
     size: batches are resized on the fly). ``accepts(path)`` says whether a path looks like this
     dataset, so ``--data PATH`` alone can pick the loader; a ``fallback`` dataset is only picked
     when no other accepts the path.
+
+    Without ``--data``: ``default_names`` are the file or folder names looked for in the data
+    folder (``$HARNESS_DATA_DIR``); ``download(folder)``, if given, fetches the dataset into it
+    when ``--download`` asks and returns the path to read; ``sample`` is a small copy the smoke
+    profile trains on when nothing else is found. ``describe(path)``, if given, is ``harness data
+    info``'s dict for a path of this dataset (None: the harness describes it as an image tree).
     """
 
     name: str
@@ -192,6 +202,10 @@ class DatasetSpec:
     accepts: Callable[[Any], bool] = lambda path: False
     description: str = ""
     fallback: bool = False
+    default_names: tuple = ()
+    download: Optional[Callable[[Any], Any]] = None
+    sample: Any = None
+    describe: Optional[Callable[[Any], Optional[dict]]] = None
 
 
 @dataclass

@@ -13,10 +13,9 @@ _WHERE = {
     # models: a timm backbone with a new head and its normalisation, pretrained weights
     "timm_model": "harness.backbones", "Normalized": "harness.backbones",
     "empty_weights": "harness.modelcheck", "read_state": "harness.weights", "load_state": "harness.weights", "rename_by_order": "harness.weights",
-    # datasets: decoded once into the memory-mapped cache; image folders and CIFAR-10's release
+    # datasets: decoded once into the memory-mapped cache; image trees and zips
     "cached_images": "harness.data.cache", "read_tree": "harness.data.folders",
-    "is_split_tree": "harness.data.folders", "is_canonical": "harness.data.sources",
-    "read_canonical": "harness.data.sources", "Images": "harness.data.images",
+    "is_split_tree": "harness.data.folders", "Images": "harness.data.images",
     # evaluators: the run's prediction path, report helpers, files written atomically
     "predictor": "harness.evaluate", "predict_logits": "harness.evaluate", "reliability_png": "harness.report.plots",
     "reliability_grid_png": "harness.report.plots", "deployment_png": "harness.report.plots",

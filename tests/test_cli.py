@@ -139,7 +139,7 @@ def test_run_on_an_image_folder_uses_its_class_names(tmp_path):
         (["run", "--all", "--profile", "quik"], "unknown profile 'quik'; did you mean 'quick'?"),
         (["run", "--all", "--set", "epochz=1"], "did you mean 'epochs'"),
         (["run", "--model", "baseline_cnn", "--data", "/no/such/path"], "does not exist"),
-        (["run", "--model", "deep_cnn", "--profile", "quick"], "no CIFAR-10 found"),
+        (["run", "--model", "deep_cnn", "--profile", "quick"], "no data found in"),
         (["leaderboard", "/no/such/dir"], "does not exist"),
     ],
 )

@@ -5,11 +5,14 @@ import os
 import numpy as np
 import pytest
 
-from harness.data import folders, sources
+from harness import plugin_registry
+from harness.data import folders
 from harness.data.cache import cached_images
-from harness.data.locate import SAMPLE, resolve_source
+from harness.data.locate import find_data
 from harness.errors import HarnessError
+from harness_datasets import cifar10 as sources
 from harness_datasets import load_cifar10
+from harness_datasets.cifar10 import SAMPLE
 
 from conftest import CLASSES, pattern_images, write_canonical, write_canonical_targz, write_image_tree
 
@@ -97,6 +100,10 @@ def test_decoded_and_cached_arrays_have_the_same_layout(tmp_path, tree_decodes):
     np.testing.assert_array_equal(fresh.train_x, cached.train_x)
 
 
+def resolve_source(data, **where):
+    return find_data(plugin_registry.installed(), data, **where)[0]
+
+
 def test_missing_data_path_is_one_line_error(tmp_path):
     with pytest.raises(HarnessError, match="does not exist"):
         resolve_source(str(tmp_path / "nope"), profile="quick", download=False)
@@ -104,7 +111,7 @@ def test_missing_data_path_is_one_line_error(tmp_path):
 
 def test_default_location_then_sample_then_error(tmp_path, monkeypatch):
     assert resolve_source(None, profile="smoke", download=False) == SAMPLE
-    with pytest.raises(HarnessError, match="--download"):
+    with pytest.raises(HarnessError, match="looked for cifar-10-batches-py, .*--download to fetch cifar10 there"):
         resolve_source(None, profile="quick", download=False)
     data_dir = tmp_path / "home"
     monkeypatch.setenv("HARNESS_DATA_DIR", str(data_dir))
@@ -147,3 +154,70 @@ def test_download_uses_torchvision(tmp_path, monkeypatch, local_http):
     path = resolve_source(None, profile="quick", download=True)
     assert path == resolve_source(None, profile="quick", download=False)  # found there from now on
     check(load_cifar10(path), 60, 30)
+
+
+DOTS = """
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    from harness import DatasetSpec, hookimpl
+    from harness.toolkit import Images
+
+    CLASSES = ["dim", "bright"]
+
+    def download(folder):
+        # what a real plugin fetches from its host, made here: tests never go online
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        y = np.arange(240) % 2
+        x = (np.random.default_rng(0).integers(0, 90, (240, 3, 32, 32)) + 120 * y[:, None, None, None])
+        np.savez(folder / "dots.npz", x=x.astype(np.uint8), y=y)
+        (folder / "downloads.log").open("a").write("dots\\n")
+        return folder / "dots.npz"
+
+    def load(path, size):
+        found = np.load(path)
+        x, y = found["x"], found["y"]
+        return Images(CLASSES, x[:200], y[:200], x[200:], y[200:], source=str(path))
+
+    def describe(path):
+        y = np.load(path)["y"]
+        counts = {"train": {c: int((y[:200] == i).sum()) for i, c in enumerate(CLASSES)},
+                  "test": {c: int((y[200:] == i).sum()) for i, c in enumerate(CLASSES)}}
+        return {"source": str(path), "classes": CLASSES, "layout": "dots npz", "counts": counts,
+                "sizes": {"32x32": len(y)}, "unreadable": 0}
+
+    @hookimpl
+    def register_datasets(register):
+        register(DatasetSpec("dots", load=load, accepts=lambda path: Path(path).name.endswith("dots.npz"),
+                             default_names=("dots.npz",), download=download, describe=describe,
+                             description="dim and bright dots, fetched by its own download"))
+"""
+
+
+def test_an_outside_dataset_finds_downloads_and_describes_itself_as_cifar10_does(site, tmp_path, capsys,
+                                                                                monkeypatch):
+    """A dataset plugin outside the repository: found by its own file name in the data folder,
+    fetched by its own download with --download, described by `harness data info`."""
+    import json
+
+    from conftest import install_plugin
+    from harness.cli import main
+
+    install_plugin(site, "dots_data", DOTS, "dots_data", dist="harness-dots")
+    data_dir = tmp_path / "data-home"
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(data_dir))
+    run = ["run", "--model", "baseline_cnn", "--profile", "quick", "--dataset", "dots", "--set", "epochs=1",
+           "--set", "data.val_size=40", "--out", str(tmp_path / "out")]
+    assert main(run) == 2
+    assert "no data found in" in capsys.readouterr().err and not data_dir.exists()  # nothing fetched unasked
+    assert main([*run, "--download"]) == 0
+    config = json.loads((tmp_path / "out" / "baseline_cnn" / "config.json").read_text())
+    assert config["data_source"] == str(data_dir / "dots.npz") and config["dataset"] == "dots"
+    assert main([*run, "--overwrite"]) == 0  # found in the data folder from now on: fetched once
+    assert (data_dir / "downloads.log").read_text() == "dots\n"
+    capsys.readouterr()
+    assert main(["data", "info", "--dataset", "dots", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["layout"] == "dots npz" and info["counts"]["test"] == {"dim": 20, "bright": 20}

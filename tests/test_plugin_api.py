@@ -42,3 +42,19 @@ def test_every_toolkit_name_resolves_and_light_names_need_no_torch():
         assert getattr(harness.toolkit, name) is not None, name
     code = "import sys; from harness.toolkit import HarnessError, improved, cached_images; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_the_core_names_no_registered_model_and_no_dataset():
+    """Models and datasets are plugins: harness/ knows none of them by name (their figures, defaults
+    and file names live in their plugins), so an outside plugin is on the same footing."""
+    import re
+
+    from harness import plugin_registry
+
+    registry = plugin_registry.load(report=False)
+    names = sorted({*registry.models, *registry.datasets}, key=len, reverse=True)
+    pattern = re.compile(r"cifar|(?<![\w])(" + "|".join(map(re.escape, names)) + r")(?![\w])", re.IGNORECASE)
+    core = Path(__file__).resolve().parents[1] / "harness"
+    found = [f"{path.relative_to(core.parent)}:{number}: {line.strip()}" for path in sorted(core.rglob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert found == [], "\n".join(found)

@@ -232,7 +232,8 @@ def _decode_all(tree: Tree, names: list, labels: np.ndarray, size: int | None, a
         list(pool.map(chunk, range(0, len(names), DECODE_CHUNK)))
     if len(shapes) > 1:
         raise HarnessError(f"images in '{tree.path}' have different sizes ({len(shapes)} sizes); "
-                           "use the imagefolder dataset, which resizes them to the model's input size")
+                           "read them with a dataset that resizes them to the model's input size (--dataset NAME, "
+                           "see 'harness list')")
     skipped.extend(n for n, good in zip(names, ok) if not good)
     if ok.all():
         return out, labels

@@ -254,7 +254,7 @@ def like_with_like(group: list) -> list:
     """The rows of one run name and stage as the parts that may be merged as seeds of one row:
     only runs of the same settings on the same test images, each seed once. A run name that holds
     several parts (folders run on different data, or with other settings) gets them apart, each
-    named after its results folder: ``baseline_cnn [A]``, ``baseline_cnn [B]``."""
+    named after its results folder: ``<model> [A]``, ``<model> [B]``."""
     parts: dict = {}
     ok = [row for row in group if row.get("status") == "ok"]
     for row in ok:

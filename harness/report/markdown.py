@@ -18,15 +18,6 @@ from harness.compute import flop_text
 from harness.report import leaderboard
 from harness.report.compare import compare
 
-# the original study's test accuracies, to compare against
-STUDY = {
-    ("baseline_cnn", None): 0.6900,
-    ("deep_cnn", None): 0.7653,
-    ("mobilenetv3", "frozen"): 0.9084,
-    ("mobilenetv3", "finetune"): 0.9518,
-}
-
-
 def _fmt(value, digits=4):
     return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
 
@@ -107,18 +98,22 @@ def comparison(rows: list) -> str:
     return text + cost_words(win, lose) + "\n"
 
 
-def study_table(frame: pd.DataFrame) -> str:
+def published_table(frame: pd.DataFrame, registry) -> str:
+    """The zoo's accuracies beside those published for its models (``ModelSpec.published``)."""
     rows = []
-    for (model, stage), figure in STUDY.items():
-        match = frame[(frame["model"] == model) & ((frame["stage"] == stage) if stage else True)]
-        match = match[match["status"] == "ok"]
-        if not match.empty:
-            ours = match.iloc[0]["accuracy"]
-            rows.append([model, stage or match.iloc[0]["stage"], f"{figure:.4f}", _fmt(ours), f"{100 * (ours - figure):+.1f}"])
+    for registered in registry.models.values():
+        spec = registered.spec
+        for stage, figure in spec.published.items():
+            match = frame[(frame["model"] == spec.name) & ((frame["stage"] == stage) if stage else True)]
+            match = match[match["status"] == "ok"]
+            if not match.empty:
+                ours = match.iloc[0]["accuracy"]
+                rows.append([spec.name, stage or match.iloc[0]["stage"], spec.published_by, f"{figure:.4f}",
+                             _fmt(ours), f"{100 * (ours - figure):+.1f}"])
     if not rows:
         return ""
-    table = pd.DataFrame(rows, columns=["model", "stage", "study", "here", "points"])
-    return "## Against the original study\n\n" + table.to_markdown(index=False, disable_numparse=True) + "\n\n"
+    table = pd.DataFrame(rows, columns=["model", "stage", "published by", "published", "here", "points"])
+    return "## Against published figures\n\n" + table.to_markdown(index=False, disable_numparse=True) + "\n\n"
 
 
 def convergence(folder: Path, rows: list) -> str:
@@ -474,7 +469,7 @@ def write_report(folder: Path, registry, ranked: "leaderboard.Ranked | None" = N
     results, rows, frame = ranked.results, ranked.rows, ranked.frame
     parts = ["# Report\n\n"]
     if not frame.empty:  # the answers first: the study's question, in words from the paired tests
-        parts += ["## CNN against transfer learning\n\n", comparison(rows), "\n", study_table(frame)]
+        parts += ["## CNN against transfer learning\n\n", comparison(rows), "\n", published_table(frame, registry)]
     parts += ["## Leaderboard\n\n", leaderboard.legend(frame, registry), leaderboard.to_markdown(frame, registry), "\n"]
     if (folder / "pareto.png").is_file():
         parts += [_link(folder, folder / "pareto.png", "accuracy against training compute and MACs"), "\n\n"]

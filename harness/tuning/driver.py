@@ -51,7 +51,7 @@ class ModelStudy:
 
 def tune(registry, request: TuneRequest) -> int:
     """Tune every requested model; returns the exit code (1 when a study ended with no finished trial)."""
-    from harness.runner import check_writable, executor_options, pick_dataset
+    from harness.runner import check_writable, executor_options
 
     studies.require_optuna()
     if request.trials < 1:
@@ -70,11 +70,10 @@ def tune(registry, request: TuneRequest) -> int:
     if not prepared:
         raise HarnessError("no model to tune: none of them has its pretrained weights here (--weights-dir DIR, or "
                            "--no-pretrained)")
-    from harness.data.locate import resolve_source
+    from harness.data.locate import find_data
     from harness.runner import _images_for, warn_if_busy
 
-    source = resolve_source(run.data, profile=run.profile, download=run.download)
-    dataset = pick_dataset(registry, source, run.dataset)
+    source, dataset = find_data(registry, run.data, run.dataset, profile=run.profile, download=run.download)
     images_for = _images_for(dataset, source, run, [Job(m.spec, m.base, m.spec.name, m.folder) for m in prepared])
     width = request.parallel or (executor.slots(options) if executor.slots else 1)
     warn_if_busy()

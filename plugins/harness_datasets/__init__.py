@@ -1,6 +1,8 @@
 """Built-in datasets, registered through the same hook as any third-party plugin."""
 from harness import DatasetSpec, hookimpl
-from harness.toolkit import cached_images, is_canonical, is_split_tree, read_canonical, read_tree
+from harness.toolkit import cached_images, is_split_tree, read_tree
+from harness_datasets.cifar10 import (DEFAULT_NAMES, SAMPLE, describe_canonical, download_canonical, is_canonical,
+                                      read_canonical)
 
 
 def load_cifar10(path, size=None):
@@ -24,6 +26,10 @@ def register_datasets(register):
             load=load_cifar10,
             accepts=lambda path: is_canonical(path) or is_split_tree(path),
             description="CIFAR-10: cifar-10-batches-py folder or .tar.gz, or a train/test/<class>/ image tree",
+            default_names=DEFAULT_NAMES,
+            download=download_canonical,
+            sample=SAMPLE,
+            describe=lambda path: describe_canonical(path) if is_canonical(path) else None,
         )
     )
     register(

@@ -1,5 +1,6 @@
-"""CIFAR-10's canonical release: the pickled batches (folder or .tar.gz), and torchvision's
-download of them. Image folders and zips are read by ``harness.data.folders``."""
+"""CIFAR-10's canonical release: the pickled batches (folder or .tar.gz), torchvision's download
+of them, the names it is found under in the data folder, and the small sample the smoke profile
+trains on when no data is given. Image trees and zips are read by the harness's folder reader."""
 from __future__ import annotations
 
 import pickle
@@ -9,13 +10,15 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from harness.data.images import Images
-from harness.errors import HarnessError
+from harness.toolkit import HarnessError, Images
 
 CANONICAL_DIR = "cifar-10-batches-py"
 CANONICAL_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 CANONICAL_TEST = "test_batch"
 CANONICAL_META = "batches.meta"
+# looked for, in this order, in the data folder when no --data is given
+DEFAULT_NAMES = ("cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar10-jpeg.zip", "cifar10-jpeg")
+SAMPLE = Path(__file__).parent / "sample" / "cifar10-sample.zip"  # 30 images a class, for --profile smoke
 
 
 # --- canonical CIFAR-10 (the "python version" pickled batches) -------------------------------
@@ -123,3 +126,15 @@ def download_canonical(root: Path) -> Path:
     print(f"harness: downloading CIFAR-10 into {root} (about 170 MB)", file=sys.stderr)
     CIFAR10(root=str(root), train=True, download=True)
     return root / CANONICAL_DIR
+
+
+def describe_canonical(path: Path) -> dict:
+    """``harness data info`` of the canonical release: class counts per split, its one image size."""
+    images = read_canonical(path)
+    counts = {"train": _counts(images.classes, images.train_y), "test": _counts(images.classes, images.test_y)}
+    return {"source": str(path), "classes": images.classes, "layout": CANONICAL_DIR, "counts": counts,
+            "sizes": {"32x32": len(images.train_y) + len(images.test_y)}, "unreadable": 0}
+
+
+def _counts(classes, labels) -> dict:
+    return {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
