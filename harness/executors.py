@@ -38,9 +38,7 @@ def run_job(job: Job, context: JobContext) -> Outcome:
         return run_trial(job, context)
     try:
         images = context.images_for(job.config["input_size"])
-        metrics = run_model(job.spec, job.config, images, job.folder, context.request, job.weights,
-                            callbacks=job.callbacks, evaluators=context.evaluators, dataset=context.dataset,
-                            name=job.name, registry=context.registry)
+        metrics = run_model(job, context, images)
         return Outcome(job, "ok", metrics=metrics)
     except KeyboardInterrupt:
         raise

@@ -14,7 +14,8 @@ from harness import config as configuration
 from harness import distributed
 from harness.errors import HarnessError
 from harness.fileio import remove_stale_temps, save_torch, write_json, write_text
-from harness.jobs import CHECKPOINT, CONFIG, HISTORY, METRICS, RunRequest, fingerprint, identity, log, stage_weights
+from harness.jobs import (CHECKPOINT, CONFIG, HISTORY, METRICS, Job, JobContext, RunRequest, fingerprint, identity, log,
+                          stage_weights)
 
 INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airbench whitens on 5,000)
 
@@ -42,32 +43,30 @@ class Built:
         return self.macs_by_module[""] if self.macs_by_module else None
 
 
-def run_model(spec, config: dict, images, folder: Path, request: RunRequest, source=None, *, registry,
-              callbacks=None, evaluators=None, dataset: str | None = None, name: str | None = None) -> dict:
-    """Train one job and write its folder. ``callbacks`` (a ``CallbackList``) and ``evaluators``
-    default to ``registry``'s default ones and the request's."""
+def run_model(job: Job, context: JobContext, images) -> dict:
+    """Train ``job`` on ``images`` and write its folder: with its callbacks (the registry's
+    defaults for its config when it has none) and the context's request, evaluators and dataset."""
     from harness import weights
     from harness.callbacks import CallbackList
-    from harness.plugin_registry import choose_evaluators
 
-    callbacks = callbacks if callbacks is not None else CallbackList.make(registry, config, request.callbacks)
-    evaluators = evaluators if evaluators is not None else choose_evaluators(registry, request.evaluators,
-                                                                             request.eval_options)
+    spec, config, folder, request = job.spec, job.config, job.folder, context.request
+    callbacks = job.callbacks if job.callbacks is not None else \
+        CallbackList.make(context.registry, config, request.callbacks)
     started = time.perf_counter()
-    source = source or weights.Source("scratch")
+    source = job.weights or weights.Source("scratch")
     built = build(spec, config, images, request, source)
     main = distributed.is_main()
     resume = restore_or_initialise(spec, config, built, folder, main)
-    used = {"callbacks": callbacks.names(), "evaluators": [e.name for e in evaluators]}
+    used = {"callbacks": callbacks.names(), "evaluators": [e.name for e in context.evaluators]}
     splits = built.splits
     if main:
         write_json(folder / CONFIG, {"command": request.command, **config, "classes": splits.classes,
                                      "image_size": int(splits.train_x.shape[-1]), "data_source": splits.source,
-                                     "dataset": dataset, **used})
+                                     "dataset": context.dataset, **used})
     log(f"{spec.name}: {built.params / 1e6:.2f}M parameters, input {config['input_size']}px, "
         f"train {len(splits.train_y)} / val {len(splits.val_y)} / test {len(splits.test_y)}")
-    fit = train_stages(spec, config, built, folder, request, callbacks, evaluators, resume, name or spec.name)
-    metrics = results(config, built, fit, source, dataset, used["callbacks"], started)
+    fit = train_stages(job, context, built, callbacks, resume)
+    metrics = results(job, built, fit, source, context.dataset, callbacks=used["callbacks"], started=started)
     if main:
         write_folder(folder, spec, built, fit, metrics)
     callbacks.call("on_run_end", metrics)
@@ -155,8 +154,7 @@ def read_checkpoint(checkpoint: Path, config: dict) -> dict:
     return resume
 
 
-def train_stages(spec, config: dict, built: Built, folder: Path, request: RunRequest, callbacks, evaluators,
-                 resume, name: str):
+def train_stages(job: Job, context: JobContext, built: Built, callbacks, resume):
     """Every stage of the recipe through the trainer; each stage's best model is saved and scored on
     the test set as the stage ends (reported, never selected on)."""
     import torch
@@ -167,18 +165,19 @@ def train_stages(spec, config: dict, built: Built, folder: Path, request: RunReq
     from harness.freezing import Parts
     from harness.train import Trainer
 
+    spec, config, folder, request = job.spec, job.config, job.folder, context.request
     main, splits = distributed.is_main(), built.splits
     test_x = torch.from_numpy(splits.test_x)
 
     def on_stage_end(stage, trained):
         if main:
             save_torch(stage_weights(folder, stage.name), {k: v.cpu() for k, v in trained.state_dict().items()})
-        scores = score(trained, test_x, splits.test_y, splits.classes, config, evaluators=evaluators, folder=folder,
+        scores = score(trained, test_x, splits.test_y, splits.classes, config, evaluators=context.evaluators, folder=folder,
                        stage=stage.name, accel=built.accel, train_x=splits.train_x)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
         return scores
 
-    callbacks.call("on_run_start", RunInfo(name, config, folder, request.out, main, request.results_dir))
+    callbacks.call("on_run_start", RunInfo(job.name, config, folder, request.out, main, request.results_dir))
     trainer = Trainer(built.model, splits, built.recipe, input_size=config["input_size"], seed=config["seed"],
                       parts=Parts.of(built.model, spec.head, spec.blocks), label=spec.name,
                       on_stage_end=on_stage_end, checkpoint=folder / CHECKPOINT, fingerprint=fingerprint(config),
@@ -186,7 +185,7 @@ def train_stages(spec, config: dict, built: Built, folder: Path, request: RunReq
     return trainer.fit(resume)
 
 
-def results(config: dict, built: Built, fit, source, dataset, callback_names: list, started: float) -> dict:
+def results(job: Job, built: Built, fit, source, dataset, *, callbacks: list, started: float) -> dict:
     """``metrics.json``: the final stage's test fields, every stage, costs, provenance."""
     from harness import machine
     from harness.compute import time_to_accuracy
@@ -196,7 +195,7 @@ def results(config: dict, built: Built, fit, source, dataset, callback_names: li
     stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
     final, recipe, accel = stages[-1], built.recipe, built.accel
     return {
-        **identity(config),
+        **identity(job.config),
         "status": "ok",
         "stage": final["name"],
         **{key: value for key, value in final.items() if key not in STAGE_BOOKKEEPING},
@@ -219,7 +218,7 @@ def results(config: dict, built: Built, fit, source, dataset, callback_names: li
         "tta_flip": recipe.tta_flip,
         "tta_translate": recipe.tta_translate,
         "accel": {**accel.describe(), "eval_amp": accel.evaluates_in_bf16, "amp_reason": accel.amp_reason},
-        "callbacks": callback_names,
+        "callbacks": callbacks,
         "environment": environment(),
         "machine": machine.describe(),
     }

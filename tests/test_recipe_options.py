@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import plugin_registry
 from harness.config import resolve
 from harness.errors import HarnessError
 from harness.evaluate import augmented_logits
@@ -17,7 +16,7 @@ from harness.train import TRIANGLE_END, TRIANGLE_START, Lookahead, Trainer, make
 from harness_cnn.models import DeepCNN, Whitening, fit_whitening
 
 from helpers.callbacks import after_each_epoch
-from helpers.models import default_callbacks, net, tiny_splits
+from helpers.models import default_callbacks, job_and_context, net, tiny_splits
 
 
 def test_norm_layers_get_the_scaled_lr_and_the_same_decay_per_step():
@@ -177,12 +176,12 @@ def test_init_from_data_runs_once_before_training_and_not_on_resume(tmp_path, mo
 
     monkeypatch.setattr(Trainer, "fit", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        model_run.run_model(spec, config, images, tmp_path / "m", request, registry=plugin_registry.installed())
+        model_run.run_model(*job_and_context(spec, config, tmp_path / "m", request), images)
     assert len(calls) == 2 and calls[0][0] == torch.float32 and calls[0][1][1:] == (3, 8, 8) and calls[1]
     assert 0 <= calls[0][2] and calls[0][3] <= 1
     monkeypatch.setattr(Trainer, "fit", original)
     # resumes from the checkpoint
-    metrics = model_run.run_model(spec, config, images, tmp_path / "m", request, registry=plugin_registry.installed())
+    metrics = model_run.run_model(*job_and_context(spec, config, tmp_path / "m", request), images)
     assert len(calls) == 2 and metrics["epochs"] == 2
 
 
@@ -203,7 +202,7 @@ def test_recipe_dropout_sets_every_dropout_module_and_none_keeps_the_models(tmp_
     request = runner.RunRequest(models=["m"], out=tmp_path, command="test")
     for dropout, folder in ((0.1, "a"), (None, "b")):
         config = resolve(spec, "quick", {"data.val_size": 10, "dropout": dropout})
-        model_run.run_model(spec, config, images, tmp_path / folder, request, registry=plugin_registry.installed())
+        model_run.run_model(*job_and_context(spec, config, tmp_path / folder, request), images)
     assert seen == [[0.1, 0.1], [0.5, 0.3]]
     with pytest.raises(HarnessError):
         resolve(spec, "quick", {"dropout": 1.0})
