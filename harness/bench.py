@@ -128,7 +128,8 @@ def _trainer(spec, recipe, stage, *, n: int, size: int, accel=None, show_progres
     it up (freezing, DDP when several processes), and the stage's optimizer."""
     from harness.accel import CPU
     from harness.freezing import Parts
-    from harness.train import Lookahead, Trainer, make_optimizer, param_groups
+    from harness.optim import Lookahead, make_optimizer, param_groups
+    from harness.train import Trainer
 
     model = _model(spec)
     parts = Parts.of(model, spec.head, spec.blocks)
@@ -155,7 +156,7 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
     ratio (``alternating_rates``)."""
     from harness.accel import CPU
     from harness.freezing import Parts
-    from harness.train import Lookahead, make_optimizer, param_groups
+    from harness.optim import Lookahead, make_optimizer, param_groups
 
     import torch.nn.functional as F
 

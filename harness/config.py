@@ -243,10 +243,6 @@ def typed_like(value, default, key: str):
 
 # --- from plain data back to the dataclasses the trainer uses ---------------------------------
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = (None, "onecycle", "cosine", "triangle")
-
-
 def to_recipe(config: dict) -> Recipe:
     stages = []
     for raw in config["stages"]:
@@ -285,10 +281,12 @@ def _check_stage(stage: Stage) -> None:
     where = f"stage '{stage.name}'"
     if not TRAINABLE.match(stage.trainable):
         raise HarnessError(f"{where}: trainable='{stage.trainable}'; use all, head, or last:N")
+    from harness.optim import OPTIMIZERS, SCHEDULES  # the names the trainer builds
+
     if stage.optimizer not in OPTIMIZERS:
         raise unknown("optimizer", stage.optimizer, OPTIMIZERS, f"in {where}; choose {', '.join(OPTIMIZERS)}")
-    if stage.schedule not in SCHEDULES:
-        raise unknown("schedule", str(stage.schedule), SCHEDULES[1:], f"in {where}; or none")
+    if stage.schedule is not None and stage.schedule not in SCHEDULES:
+        raise unknown("schedule", str(stage.schedule), SCHEDULES, f"in {where}; or none")
     if stage.schedule and stage.reduce_lr:
         raise HarnessError(f"{where}: a fixed schedule and reduce_lr exclude each other; set one to none")
     if stage.epochs < 1 or stage.batch_size < 1 or stage.lr <= 0:

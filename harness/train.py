@@ -12,7 +12,6 @@ particular models: plugins give recipes, this runs them.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,15 +28,14 @@ from harness.data.augment import augment_batch, training_batch
 from harness.data.rows import as_tensor
 from harness.data.tensors import model_input, unit_floats
 from harness.evaluate import loss_and_accuracy, predict_logits
-from harness.errors import HarnessError
 from harness.fileio import save_torch
 from harness.freezing import Parts, fixed_parameters, freeze, train_mode, trainable_prefixes
 from harness.loop_callbacks import BestEpoch, Checkpointing, ConsoleLine, OwnAndPlugins, ProgressBar
+from harness.optim import Lookahead, make_optimizer, make_step_schedule, param_groups
 from harness.specs import Recipe, Stage
 
 CHECKPOINT_VERSION = 2  # 2: callback states replace the fixed early-stopping / plateau entries
 GPU_FINITE_CHECK_EVERY = 25  # steps between loss checks on a GPU, where each check waits for the device
-TRIANGLE_START, TRIANGLE_END = 0.2, 0.07  # airbench94's schedule, as fractions of the peak LR
 
 
 @dataclass
@@ -77,98 +75,6 @@ class FitResult:
         return cls(history=list(resume["history"]), stages=[StageResult(**s) for s in resume["stage_results"]],
                    train_time_s=resume["train_time_s"], train_images=resume["train_images"],
                    train_flop=resume.get("train_flop", 0.0))
-
-
-NORM_LAYERS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
-
-
-def param_groups(model, parts: Parts, stage: Stage) -> list:
-    """Trainable parameters only; the base gets ``base_lr`` when the stage sets one, and the
-    parameters of normalization layers ``norm_lr_scale`` times the learning rate (and the weight
-    decay divided by it). The first group is the head's, whose LR the history records."""
-    norms = {id(p) for module in model.modules() if isinstance(module, NORM_LAYERS) for p in module.parameters()}
-    groups = {}
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            under_head = name == parts.head or name.startswith(parts.head + ".")
-            lr = stage.lr if under_head or stage.base_lr is None else stage.base_lr
-            factor = stage.norm_lr_scale if id(parameter) in norms else 1
-            group = groups.setdefault((lr != stage.lr, factor != 1), {
-                "params": [], "lr": lr * factor, "weight_decay": stage.weight_decay / factor})
-            group["params"].append(parameter)
-    return [groups[key] for key in sorted(groups)]
-
-
-def make_optimizer(stage: Stage, groups: list) -> torch.optim.Optimizer:
-    if stage.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=stage.lr, momentum=stage.momentum, nesterov=stage.nesterov,
-                               weight_decay=stage.weight_decay)
-    if stage.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=stage.lr, weight_decay=stage.weight_decay)
-    if stage.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=stage.lr, weight_decay=stage.weight_decay)
-    # the config checks names before a run; a Trainer used directly must not train with another optimizer
-    raise HarnessError(f"unknown optimizer '{stage.optimizer}' in stage '{stage.name}'; choose adam, adamw or sgd")
-
-
-def make_step_schedule(stage: Stage, optimizer, steps_per_epoch: int):
-    """A scheduler stepped after every batch for fixed schedules, else None."""
-    total = stage.epochs * steps_per_epoch
-    if stage.schedule == "onecycle":
-        peaks = [group["lr"] for group in optimizer.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total)
-    if stage.schedule == "cosine":
-        warm = int(stage.warmup_epochs * steps_per_epoch)
-
-        def factor(step):
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    if stage.schedule == "triangle":
-        warm = max(1, int(stage.warmup_epochs * steps_per_epoch))
-
-        def factor(step):
-            if step < warm:
-                return TRIANGLE_START + (1 - TRIANGLE_START) * step / warm
-            return 1 + (TRIANGLE_END - 1) * min(1.0, (step - warm) / max(1, total - warm))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    return None
-
-
-class Lookahead:
-    """Slow weights (every floating-point entry of the state dict, batch-norm statistics
-    included, as airbench does) that the trained weights are pulled back to every ``EVERY``
-    steps; see ``Stage.lookahead``."""
-
-    EVERY = 5
-
-    def __init__(self, model, decay: float, total_steps: int):
-        self.decay, self.total = decay, total_steps
-        self.steps = 0
-        self.slow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
-
-    @torch.no_grad()
-    def step(self, model) -> None:
-        self.steps += 1
-        if self.steps % self.EVERY and self.steps < self.total:
-            return
-        # the ramp keeps early training free; at the last step the model takes the slow weights
-        decay = 1.0 if self.steps >= self.total else self.decay ** self.EVERY * (self.steps / self.total) ** 3
-        for key, value in model.state_dict().items():
-            if key in self.slow:
-                self.slow[key].lerp_(value, 1 - decay)
-                value.copy_(self.slow[key])
-
-    def state_dict(self) -> dict:
-        return {"steps": self.steps, "slow": {k: v.cpu() for k, v in self.slow.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.steps = state["steps"]
-        for key, value in state["slow"].items():
-            self.slow[key].copy_(value)
 
 
 def train_step(module, x, y, stage: Stage, optimizer, step_schedule, accel=CPU, check_finite=True,

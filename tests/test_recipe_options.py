@@ -10,9 +10,9 @@ from harness.config import resolve
 from harness.errors import HarnessError
 from harness.evaluate import augmented_logits
 from harness.freezing import Parts
+from harness.optim import TRIANGLE_END, TRIANGLE_START, Lookahead, make_optimizer, make_step_schedule, param_groups
 from harness.specs import Augment, ModelSpec, Recipe, Stage
-from harness.train import TRIANGLE_END, TRIANGLE_START, Lookahead, Trainer, make_optimizer, make_step_schedule, \
-    param_groups
+from harness.train import Trainer
 from harness_cnn.models import DeepCNN, Whitening, fit_whitening
 
 from helpers.callbacks import after_each_epoch
@@ -212,5 +212,14 @@ def test_an_unknown_optimizer_is_an_error_not_adam():
     from harness.errors import HarnessError
 
     stage = Stage("train", optimizer="rmsprop", lr=0.1)
-    with pytest.raises(HarnessError, match="unknown optimizer 'rmsprop' in stage 'train'; choose adam, adamw or sgd"):
+    with pytest.raises(HarnessError, match="unknown optimizer 'rmsprop' in stage 'train'; choose adam, adamw, sgd"):
         make_optimizer(stage, [{"params": [nn.Parameter(torch.zeros(1))], "lr": 0.1}])
+
+
+def test_an_unknown_schedule_is_an_error_not_a_constant_rate():
+    from harness.errors import HarnessError
+
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    assert make_step_schedule(Stage("train", lr=0.1), optimizer, steps_per_epoch=4) is None
+    with pytest.raises(HarnessError, match="unknown schedule 'cosin'; did you mean 'cosine'"):
+        make_step_schedule(Stage("train", lr=0.1, schedule="cosin"), optimizer, steps_per_epoch=4)

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from harness.freezing import Parts, freeze
+from harness.optim import make_optimizer, param_groups
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
-from harness.train import Trainer, load_checkpoint, make_optimizer, param_groups
+from harness.train import Trainer, load_checkpoint
 
 from helpers.callbacks import after_each_epoch
 from helpers.models import default_callbacks, net, scripted_val_acc, tiny_splits
