@@ -64,7 +64,7 @@ def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float
     return loss, accuracy
 
 
-@dataclass
+@dataclass(kw_only=True)  # fourteen fields: named, never by position
 class EvalContext:
     """What ``EvaluatorSpec.evaluate(ctx)`` gets; see ``harness.specs.EvaluatorSpec``."""
 
@@ -78,6 +78,7 @@ class EvalContext:
     folder: Path
     stage: str
     config: dict
+    recipe: Any  # harness.specs.Recipe: the run's, typed
     options: dict
     main: bool
     accel: Any
@@ -87,16 +88,14 @@ class EvalContext:
     train_x: Any = None
 
 
-def predictor(model, config: dict, accel=CPU) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``predict(x_uint8) -> logits`` as a run scores: the config's input size, evaluation batch
-    size and test-time augmentation, on ``accel`` (shared across data-parallel processes)."""
-    from harness.config import to_recipe
-
-    recipe = to_recipe(config)
+def predictor(model, recipe, input_size: int, accel=CPU) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``predict(x_uint8) -> logits`` as a run scores: at ``input_size``, with the recipe's
+    evaluation batch size and test-time augmentation, on ``accel`` (shared across data-parallel
+    processes)."""
 
     def predict(x_uint8):
         return distributed.sharded(lambda part: predict_logits(
-            model, part, input_size=config["input_size"], batch_size=recipe.eval_batch_size,
+            model, part, input_size=input_size, batch_size=recipe.eval_batch_size,
             tta_flip=recipe.tta_flip, tta_translate=recipe.tta_translate, accel=accel), x_uint8)
 
     return predict
@@ -114,16 +113,16 @@ def split_fingerprint(test_x, test_y) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, evaluators: list, folder: Path,
-          stage: str, accel=CPU, keep_predictions: bool = True, train_x=None) -> dict:
-    """A trained model's test-set results: the plain pass's logits (with the config's test-time
-    augmentation, on ``accel``), then each evaluator's fields. An evaluator that raises is
+def score(model, test_x: torch.Tensor, test_y, classes: list, job, *, evaluators: list, stage: str, accel=CPU,
+          keep_predictions: bool = True, train_x=None) -> dict:
+    """A trained model's test-set results (``job``: its config, recipe and folder): the plain
+    pass's logits (with the recipe's test-time augmentation, on ``accel``), then each evaluator's
+    fields. An evaluator that raises is
     reported in one line naming it and its plugin; its fields stay empty and the others run."""
-    from harness.config import to_recipe
-
-    recipe = to_recipe(config)
-    predict = predictor(model, config, accel)
     from harness.cores import Meter
+
+    config, recipe, folder = job.config, job.recipe, job.folder
+    predict = predictor(model, recipe, config["input_size"], accel)
 
     model.eval()
     with Meter() as meter:
@@ -139,7 +138,7 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, config: dict, *, e
     for evaluator in evaluators:
         ctx = EvalContext(model=model, predict=predict, test_x=test_x, test_y=np.asarray(test_y), classes=list(classes),
                           input_size=config["input_size"], logits=logits, folder=Path(folder), stage=stage,
-                          config=config, options=evaluator.options, main=distributed.is_main(), accel=accel,
+                          config=config, recipe=recipe, options=evaluator.options, main=distributed.is_main(), accel=accel,
                           batch_size=recipe.eval_batch_size, train_x=train_x)
         try:
             out = evaluator.spec.evaluate(ctx)

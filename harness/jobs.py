@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness import distributed
-from harness.config import fingerprinted
+from harness.config import fingerprinted, to_recipe
 
 # a job's folder: results/<model>[@variant][/seed-<n>]/ with these files
 CHECKPOINT = "checkpoint.pt"
@@ -72,6 +72,11 @@ class Job:
     weights: object = None  # harness.weights.Source
     skipped: str | None = None  # why this model cannot run (no pretrained weights)
     callbacks: object = None  # harness.callbacks.CallbackList, made for this job's config
+    recipe: object = None  # harness.specs.Recipe: the config's, typed and checked once, here
+
+    def __post_init__(self):
+        if self.recipe is None:
+            self.recipe = to_recipe(self.config)
 
 
 @dataclass

@@ -54,7 +54,7 @@ def run_model(job: Job, context: JobContext, images) -> dict:
         CallbackList.make(context.registry, config, request.callbacks)
     started = time.perf_counter()
     source = job.weights or weights.Source("scratch")
-    built = build(spec, config, images, request, source)
+    built = build(job, images, request)
     main = distributed.is_main()
     resume = restore_or_initialise(spec, config, built, folder, main)
     used = {"callbacks": callbacks.names(), "evaluators": [e.name for e in context.evaluators]}
@@ -75,7 +75,7 @@ def run_model(job: Job, context: JobContext, images) -> dict:
     return metrics
 
 
-def build(spec, config: dict, images, request: RunRequest, source, with_test: bool = True) -> Built:
+def build(job: Job, images, request: RunRequest, with_test: bool = True) -> Built:
     """Split the data, build the model (seeded), load its starting weights, apply the recipe's
     dropout and sync batch norm, and count its parameters and MACs. Without ``with_test`` the
     splits hold no test image and the test set is never read (a tuning trial)."""
@@ -86,14 +86,14 @@ def build(spec, config: dict, images, request: RunRequest, source, with_test: bo
     from harness.data.splits import make_splits
     from harness.modelcheck import check_output_width, macs_by_module
 
+    spec, config, recipe = job.spec, job.config, job.recipe
     accel = (request.accel or CPU).for_model(spec)  # --amp auto settled for this model
-    recipe = configuration.to_recipe(config)
     data = configuration.data_config(config)
     splits = make_splits(images, val_size=data.val_size, train_size=data.train_size,
                          test_size=data.test_size, seed=data.split_seed, with_test=with_test)
     torch.manual_seed(config["seed"])
     model = spec.build(len(splits.classes))
-    weights.load_into(model, source, spec)
+    weights.load_into(model, job.weights or weights.Source("scratch"), spec)
     check_output_width(model, config["input_size"], len(splits.classes))
     if recipe.dropout is not None:
         for module in model.modules():
@@ -172,7 +172,7 @@ def train_stages(job: Job, context: JobContext, built: Built, callbacks, resume)
     def on_stage_end(stage, trained):
         if main:
             save_torch(stage_weights(folder, stage.name), {k: v.cpu() for k, v in trained.state_dict().items()})
-        scores = score(trained, test_x, splits.test_y, splits.classes, config, evaluators=context.evaluators, folder=folder,
+        scores = score(trained, test_x, splits.test_y, splits.classes, job, evaluators=context.evaluators,
                        stage=stage.name, accel=built.accel, train_x=splits.train_x)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
         return scores

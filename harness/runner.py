@@ -223,7 +223,7 @@ def _images_for(dataset, source, request: RunRequest, jobs: list):
             if not loaded and distributed.is_main():
                 from harness.report.plots import samples_png
 
-                samples_png(request.out / "samples.png", images, configuration.to_recipe(jobs[0].config).augment)
+                samples_png(request.out / "samples.png", images, jobs[0].recipe.augment)
             loaded[size] = images
         return loaded[size]
 

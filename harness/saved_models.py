@@ -15,8 +15,11 @@ from harness.fileio import write_json
 
 
 def load_saved(registry, model_dir: Path, stage: str | None = None):
-    """(model in eval mode, config, weights file) for the last finished stage (or the named one)."""
+    """(model in eval mode, the run as a job, weights file) for the last finished stage (or the
+    named one)."""
     import torch
+
+    from harness.jobs import Job
 
     config_path = Path(model_dir) / "config.json"
     if not config_path.is_file():
@@ -30,14 +33,15 @@ def load_saved(registry, model_dir: Path, stage: str | None = None):
     if weights is None:
         which = f"stage '{stage}'" if stage else "any stage"
         raise HarnessError(f"'{model_dir}' has no saved model for {which}; stages are {', '.join(stages)}")
-    model = registry.model(config["model"]).spec.build(len(config["classes"]))
+    job = Job(registry.model(config["model"]).spec, config, Path(model_dir).name, Path(model_dir))
+    model = job.spec.build(len(config["classes"]))
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to replace
         raise HarnessError(f"'{weights}' cannot be loaded into {config['model']} ({type(exc).__name__}); "
                            "train it again with 'harness run ... --overwrite'") from None
     model.eval()
-    return model, config, weights
+    return model, job, weights
 
 
 def read_images(paths, size: int):
@@ -65,11 +69,12 @@ def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -
     from harness.accel import CPU
     from harness.evaluate import predictor
 
-    model, config, _ = load_saved(registry, model_dir)
-    accel = (accel or CPU).for_model(registry.model(config["model"]).spec)  # --amp auto, as the run chose
-    batch = read_images(images, config["image_size"])  # the size the training images had
-    logits = predictor(accel.place(model), config, accel)(batch)  # the run's own scoring path
-    return top_classes(images, logits, config["classes"], top)
+    model, job, _ = load_saved(registry, model_dir)
+    accel = (accel or CPU).for_model(job.spec)  # --amp auto, as the run chose
+    batch = read_images(images, job.config["image_size"])  # the size the training images had
+    # the run's own scoring path
+    logits = predictor(accel.place(model), job.recipe, job.config["input_size"], accel)(batch)
+    return top_classes(images, logits, job.config["classes"], top)
 
 
 def top_classes(images: list, logits, classes: list, top: int) -> list:
@@ -93,7 +98,8 @@ def export(registry, model_dir: Path, stage: str | None, int8: bool, out: Path |
     from harness import deployment
 
     deployment.require_onnx()
-    model, config, weights = load_saved(registry, model_dir, stage)
+    model, job, weights = load_saved(registry, model_dir, stage)
+    config = job.config
     name = f"model-{weights.stem}" + (".int8" if int8 else "")
     target = out or Path(model_dir) / f"{name}.onnx"
     mean, std = deployment.model_normalisation(model)
@@ -181,13 +187,14 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
     from harness.plugin_registry import choose_evaluators
 
     chosen = choose_evaluators(registry, evaluators, eval_options)
-    model, config, weights = load_saved(registry, model_dir, stage)
-    accel = (accel or CPU).for_model(registry.model(config["model"]).spec)  # --amp auto, as the run chose
+    model, job, weights = load_saved(registry, model_dir, stage)
+    config = job.config
+    accel = (accel or CPU).for_model(job.spec)  # --amp auto, as the run chose
     stage_name = weights.stem
     splits, source = _splits_of(registry, config, data, dataset)
-    fields = score(accel.place(model), torch.from_numpy(splits.test_x), splits.test_y, splits.classes, config,
-                   evaluators=chosen, folder=Path(model_dir), stage=stage_name, accel=accel,
-                   keep_predictions=data is None, train_x=splits.train_x)
+    fields = score(accel.place(model), torch.from_numpy(splits.test_x), splits.test_y, splits.classes, job,
+                   evaluators=chosen, stage=stage_name, accel=accel, keep_predictions=data is None,
+                   train_x=splits.train_x)
     if data is None:
         add_to_results(Path(model_dir), stage_name, fields, registry)
     return {"model": config["model"], "stage": stage_name, "weights": str(weights), "data": str(source), **fields}

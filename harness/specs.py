@@ -252,8 +252,9 @@ class EvaluatorSpec:
     ``model`` (eval mode, on the run's device), ``predict(x_uint8) -> logits`` (the harness's batched
     path with the run's device, layout, precision and test-time augmentation), ``test_x`` (uint8,
     N x 3 x H x W), ``test_y``, ``classes``, ``input_size``, ``logits`` (of the plain test pass),
-    ``folder`` (the model's output folder, for files the report shows), ``stage``, ``config``,
-    ``options`` and ``main``. ``options`` are this evaluator's settings with their defaults, changed
+    ``folder`` (the model's output folder, for files the report shows), ``stage``, ``config`` (the
+    run's settings as plain data), ``recipe`` (the same recipe, typed: for ``predictor(model,
+    recipe, input_size, accel)`` with other test-time settings), ``options`` and ``main``. ``options`` are this evaluator's settings with their defaults, changed
     with ``--set eval.<name>.<key>=value``. ``report(results, folder)``, if given, returns the
     report's section for this evaluator. ``default`` evaluators always run; others are chosen with
     ``--eval NAME``. ``columns`` (``Column``) are the fields the leaderboard's table shows, each

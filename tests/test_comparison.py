@@ -266,11 +266,14 @@ def test_each_severity_reaches_the_corrupted_images(tmp_path):
 
     spec = plugin_registry.installed().models["baseline_cnn"].spec
     config = {**configuration.resolve(spec, "smoke", {}, 0), "tta_flip": True}  # the evaluator turns TTA off
+    recipe = configuration.to_recipe(config)
     x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8))
     y = np.arange(20) % 10
     model = Recorder()
-    ctx = EvalContext(model, None, x, y, [str(i) for i in range(10)], 32, torch.zeros(20, 10), tmp_path, "train",
-                      config, {"severities": "1-5", "seed": 7}, True, __import__("harness.accel").accel.CPU, 500)
+    ctx = EvalContext(model=model, predict=None, test_x=x, test_y=y, classes=[str(i) for i in range(10)], input_size=32,
+                      logits=torch.zeros(20, 10), folder=tmp_path, stage="train", config=config, recipe=recipe,
+                      options={"severities": "1-5", "seed": 7}, main=True, accel=__import__("harness.accel").accel.CPU,
+                      batch_size=500)
     out = robustness(ctx)
     expected = [corrupt(name, x, level, 7).float() / 255 for name in CORRUPTIONS for level in range(1, 6)]
     assert len(model.seen) == 6 * 5 + 1  # every corrupted set, then the clean one, one plain pass each

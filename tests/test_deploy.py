@@ -124,8 +124,9 @@ def test_int8_is_calibrated_on_training_images_only(monkeypatch, tmp_path):
                                 torch.nn.Linear(4, 3)).eval()
     train_x = np.full((300, 3, 8, 8), 7, np.uint8)
     test_x = torch.full((20, 3, 8, 8), 200, dtype=torch.uint8)
-    ctx = EvalContext(model, None, test_x, np.zeros(20, np.int64), ["a", "b", "c"], 8, None, tmp_path, "train",
-                      {"model": "tiny", "input_size": 8}, {}, True, None, 10, train_x)
+    ctx = EvalContext(model=model, predict=None, test_x=test_x, test_y=np.zeros(20, np.int64), classes=["a", "b", "c"],
+                      input_size=8, logits=None, folder=tmp_path, stage="train", config={"model": "tiny", "input_size": 8},
+                      recipe=None, options={}, main=True, accel=None, batch_size=10, train_x=train_x)
     fields = deploy.deploy(ctx)
     assert fields["int8_error"] == "quantize: RuntimeError: stop here"
     (calibration,) = seen
@@ -143,8 +144,10 @@ def test_a_model_that_does_not_export_is_its_rows_reason(monkeypatch, tmp_path):
 
     monkeypatch.setattr(harness.toolkit, "export_onnx", export)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3)).eval()
-    ctx = EvalContext(model, None, torch.zeros(4, 3, 8, 8, dtype=torch.uint8), np.zeros(4, np.int64), ["a", "b", "c"],
-                      8, None, tmp_path, "train", {"model": "odd", "input_size": 8}, {}, True, None, 4, None)
+    ctx = EvalContext(model=model, predict=None, test_x=torch.zeros(4, 3, 8, 8, dtype=torch.uint8),
+                      test_y=np.zeros(4, np.int64), classes=["a", "b", "c"], input_size=8, logits=None, folder=tmp_path,
+                      stage="train", config={"model": "odd", "input_size": 8}, recipe=None, options={}, main=True,
+                      accel=None, batch_size=4)
     fields = deploy.deploy(ctx)
     assert fields["onnx_error"] == "export: NotImplementedError: aten::fancy_op has no ONNX translation"
     assert "onnx_acc" not in fields

@@ -253,7 +253,7 @@ def test_robustness_corrupts_chunk_by_chunk_the_images_one_whole_pass_would(monk
 
     from harness import plugin_registry
     from harness.accel import CPU
-    from harness.config import resolve
+    from harness.config import resolve, to_recipe
     from harness_evaluators import corruptions
     from harness_evaluators.corruptions import CORRUPTIONS, corrupted_chunks
     from harness_evaluators.measures import robustness
@@ -268,8 +268,9 @@ def test_robustness_corrupts_chunk_by_chunk_the_images_one_whole_pass_would(monk
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()
     labels = np.random.default_rng(2).integers(0, 10, 40)
     config = resolve(plugin_registry.load(report=False).models["baseline_cnn"].spec, "quick", {})
-    ctx = SimpleNamespace(model=model, config=config, accel=CPU, test_x=x, test_y=labels, stage="train",
-                          options={"severities": "2", "seed": 3}, main=False, folder=None)
+    ctx = SimpleNamespace(model=model, config=config, recipe=to_recipe(config), input_size=config["input_size"],
+                          accel=CPU, test_x=x, test_y=labels, stage="train", options={"severities": "2", "seed": 3},
+                          main=False, folder=None)
     monkeypatch.setattr(corruptions, "CHUNK", 16)  # three chunks of 40 images, the clean pass too
     result = robustness(ctx)
     with torch.no_grad():

@@ -59,7 +59,6 @@ def run_trial(job, context) -> Outcome:
 
 
 def train_trial(job, context) -> dict:
-    from harness import weights
     from harness.compute import TrainingCost
     from harness.cores import Meter, any_busy
     from harness.freezing import Parts
@@ -69,7 +68,7 @@ def train_trial(job, context) -> dict:
     info, config, spec = job.config["trial"], job.config, job.spec
     started, started_at = time.perf_counter(), time.time()
     images = context.images_for(config["input_size"])
-    built = build(spec, config, images, context.request, job.weights or weights.Source("scratch"), with_test=False)
+    built = build(job, images, context.request, with_test=False)
     initialise(spec, config, built)
     pruning = Pruning(reachable_trial(info), info.get("flop_budget"))
     callbacks = CallbackList([*(job.callbacks.entries if job.callbacks else []), ("pruning", "harness.tuning", pruning)])

@@ -1,6 +1,8 @@
 """The optional evaluators' measurements: calibration, robustness to corruptions, latency."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 
 import numpy as np
 import torch
@@ -66,7 +68,7 @@ def robustness(ctx) -> dict:
     from harness.toolkit import predictor
 
     chosen, seed = severities(ctx.options["severities"]), int(ctx.options["seed"])
-    plain = predictor(ctx.model, {**ctx.config, "tta_flip": False, "tta_translate": 0}, ctx.accel)
+    plain = predictor(ctx.model, replace(ctx.recipe, tta_flip=False, tta_translate=0), ctx.input_size, ctx.accel)
     labels = torch.as_tensor(ctx.test_y)
 
     def accuracy(chunks) -> float:  # one chunk of corrupted images in memory at a time
