@@ -266,14 +266,14 @@ def cmd_run(args, argv, registry) -> int:
 
 def options_of(args):
     """``harness run``'s flags as the ``RunOptions`` that ``harness.run``'s keywords also make."""
-    from harness import config
     from harness.run_options import RunOptions
+    from harness.settings import parse_overrides
 
     given = executor_options_given(args)
     return RunOptions(
         models=None if args.all else args.model, profile=args.profile, out=Path(args.out), data=args.data,
         dataset=args.dataset, download=args.download, seed=args.seed or [], seeds=args.seeds,
-        set=config.parse_overrides(args.set), eval=args.eval, callback=args.callback, variant=args.variant,
+        set=parse_overrides(args.set), eval=args.eval, callback=args.callback, variant=args.variant,
         ablate=args.ablate, weights_dir=args.weights_dir, no_pretrained=args.no_pretrained, device=args.device,
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, nproc=args.nproc,
         sync_bn=args.sync_bn, executor=args.executor, executor_options=given, resume=args.resume,
@@ -352,9 +352,10 @@ def cmd_data(args, argv, registry) -> int:
         return _data_info(dataset, source, args.json)
     from harness import config
     from harness.report.plots import samples_png
+    from harness.settings import parse_overrides
 
     spec = registry.model(args.model).spec if args.model else next(iter(registry.models.values())).spec
-    resolved = config.resolve(spec, "quick", config.parse_overrides(args.set))
+    resolved = config.resolve(spec, "quick", parse_overrides(args.set))
     images = dataset.load(source, resolved["input_size"])
     samples_png(Path(args.out), images, config.to_recipe(resolved).augment)
     print(f"wrote {args.out}: {min(len(images.classes), 12)} classes, originals and after {spec.name}'s augmentation")
@@ -432,13 +433,15 @@ def cmd_export(args, argv, registry) -> int:
 
 
 def cmd_evaluate(args, argv, registry) -> int:
-    from harness import config, saved_models
+    from harness import saved_models
+    from harness.profiles import evaluator_names
+    from harness.settings import parse_overrides, split_eval_options
 
-    overrides, eval_options = config.split_eval_options(config.parse_overrides(args.set))
+    overrides, eval_options = split_eval_options(parse_overrides(args.set))
     if overrides:
         raise HarnessError(f"--set {next(iter(overrides))}: evaluate takes only eval.<evaluator>.<option> settings")
     result = saved_models.evaluate(registry, Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
-                                evaluators=config.evaluator_names(args.eval), eval_options=eval_options,
+                                evaluators=evaluator_names(args.eval), eval_options=eval_options,
                                 accel=accel_of(args))
     if args.json:
         print(json.dumps(result, indent=2))

@@ -184,7 +184,7 @@ class Evaluator:
 def choose_evaluators(registry, chosen=(), options=None) -> list:
     """The default evaluators (``classification``) then the ``chosen`` ones, with their options:
     the spec's defaults overridden by ``options[name]`` (from ``--set eval.<name>.<key>=value``)."""
-    from harness.config import typed_like
+    from harness.settings import typed_like
 
     options = options or {}
     for name in list(chosen) + list(options):

@@ -111,8 +111,9 @@ def start(options: RunOptions, registry, command: str) -> int:
 
 def request_of(options: RunOptions, registry, command: str):
     """The ``RunRequest`` of ``options``, every model, callback and setting name checked."""
-    from harness import config
     from harness.jobs import RunRequest
+    from harness.profiles import evaluator_names
+    from harness.settings import split_eval_options
 
     if options.models is None:
         names = sorted(registry.models)
@@ -125,11 +126,11 @@ def request_of(options: RunOptions, registry, command: str):
     for name in options.callback:
         if name not in registry.callbacks:
             raise unknown("callback", name, registry.callbacks, "see 'harness list'")
-    overrides, eval_options = config.split_eval_options(dict(options.set))
+    overrides, eval_options = split_eval_options(dict(options.set))
     return RunRequest(
         models=names, profile=options.profile, data=options.data, dataset=options.dataset, download=options.download,
         out=Path(options.out), seeds=seeds_of(options), overrides=overrides,
-        evaluators=config.evaluator_names(options.eval, options.profile), eval_options=eval_options,
+        evaluators=evaluator_names(options.eval, options.profile), eval_options=eval_options,
         callbacks=list(dict.fromkeys(options.callback)), command=command, resume=options.resume,
         overwrite=options.overwrite, ablate=options.ablate, variant=options.variant,
         weights_dir=Path(options.weights_dir) if options.weights_dir is not None else None,

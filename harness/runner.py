@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness import config as configuration
 from harness import distributed
+from harness.profiles import ABLATIONS
 from harness.errors import HarnessError, one_line, unknown
 from harness.fileio import WriteFailed, json_field, remove_stale_temps, write_json, write_text
 from harness.jobs import (CHECKPOINT, ERROR_LOG, METRICS, Job, JobContext, Outcome, RunRequest, failed_row,
@@ -65,9 +66,9 @@ def jobs_for(registry, request: RunRequest) -> list:
             skipped = exc.short
         variants = {request.variant or "": {}}
         if request.ablate:
-            if request.ablate not in configuration.ABLATIONS:
-                raise unknown("ablation", request.ablate, configuration.ABLATIONS, f"choose {', '.join(configuration.ABLATIONS)}")
-            variants.update(configuration.ABLATIONS[request.ablate])
+            if request.ablate not in ABLATIONS:
+                raise unknown("ablation", request.ablate, ABLATIONS, f"choose {', '.join(ABLATIONS)}")
+            variants.update(ABLATIONS[request.ablate])
         tuned = request.tuned.get(model)
         overrides = {**tuned["set"], **request.overrides} if tuned else request.overrides  # --set wins
         for variant, changes in variants.items():

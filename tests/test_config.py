@@ -2,7 +2,8 @@
 import pytest
 
 from harness import plugin_registry
-from harness.config import parse_overrides, resolve, to_recipe
+from harness.config import resolve, to_recipe
+from harness.settings import parse_overrides
 from harness.errors import HarnessError
 
 

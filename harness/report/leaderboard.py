@@ -193,7 +193,7 @@ def base_of(row: dict, rows: list) -> dict | None:
     """A variant's base, of the same model and stage: for an ablation, the run that the same
     command made without turning anything off (else the one trained on as many images); for any
     other variant, the model's zoo row."""
-    from harness.config import ABLATED_VARIANTS as ablated
+    from harness.profiles import ABLATED_VARIANTS as ablated
 
     candidates = [r for r in rows if r is not row and r.get("plain_model") == row.get("plain_model")
                   and r.get("stage") == row.get("stage") and r.get("status") == "ok" and r.get("variant") not in ablated]

@@ -199,7 +199,7 @@ def _mean(values) -> float:
 
 
 def _ablated() -> set:
-    from harness.config import ABLATED_VARIANTS
+    from harness.profiles import ABLATED_VARIANTS
 
     return ABLATED_VARIANTS
 

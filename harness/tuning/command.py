@@ -30,15 +30,16 @@ def tune_command(commands, registry) -> None:
 
 
 def cmd_tune(args, argv, registry) -> int:
-    from harness import config
     from harness.cli_options import executor_options_given
+    from harness.profiles import PROFILES
     from harness.run_options import RunOptions, check_executor_options, request_of
+    from harness.settings import parse_overrides
     from harness.tuning.budget import Budget
     from harness.tuning.driver import TuneRequest, tune
 
     given = executor_options_given(args)
     check_executor_options(registry, args.executor, given)
-    overrides = config.parse_overrides(args.set)
+    overrides = parse_overrides(args.set)
     options = RunOptions(
         models=None if args.all else args.model, profile=args.profile, out=Path(args.out), data=args.data,
         dataset=args.dataset, download=args.download, seed=[args.seed], set=overrides, eval=["none"],
@@ -46,8 +47,8 @@ def cmd_tune(args, argv, registry) -> int:
         amp=args.amp, channels_last=args.channels_last, compile=args.compile, executor=args.executor,
         executor_options=given)
     run = request_of(options, registry, "harness " + shlex.join(argv))
-    if args.budget_epochs is None and args.budget_flop is None and "epochs" in config.PROFILES.get(args.profile, {}):
-        args.budget_epochs = int(config.PROFILES[args.profile]["epochs"])
+    if args.budget_epochs is None and args.budget_flop is None and "epochs" in PROFILES.get(args.profile, {}):
+        args.budget_epochs = int(PROFILES[args.profile]["epochs"])
     budget = Budget(epochs=args.budget_epochs, flop=args.budget_flop)
     if args.parallel is not None and args.parallel < 1:
         from harness.errors import HarnessError
