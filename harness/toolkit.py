@@ -19,7 +19,7 @@ _WHERE = {
     # evaluators: the run's prediction path, report helpers, files written atomically
     "predictor": "harness.evaluate", "predict_logits": "harness.evaluate", "reliability_png": "harness.report.plots",
     "reliability_grid_png": "harness.report.plots", "deployment_png": "harness.report.plots",
-    "evaluated_stages": "harness.report", "number": "harness.report", "write_text": "harness.fileio",
+    "evaluated_stages": "harness.report", "number": "harness.report", "is_number": "harness.report", "write_text": "harness.fileio",
     # deployment: ONNX export, ONNX Runtime sessions and int8 quantization (the deploy extra)
     **{name: "harness.deployment" for name in (
         "require_onnx", "onnx_metadata", "model_normalisation", "export_onnx", "onnx_session", "onnx_logits",

@@ -3,14 +3,18 @@ The helpers here are for evaluator plugins that write a report section."""
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 
-def number(value, digits: int = 4) -> str:
-    """A number for a table cell; '' when missing."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return ""
-    return f"{float(value):.{digits}f}"
+def is_number(value) -> bool:
+    """Whether ``value`` is a measured number: not missing, not NaN, not a yes/no."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def number(value, digits: int = 4, missing: str = "") -> str:
+    """A number for a table cell or a sentence; ``missing`` when there is none."""
+    return f"{float(value):.{digits}f}" if is_number(value) else missing
 
 
 def evaluated_stages(results: list, evaluator: str):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.predictions import predictions_name, read_predictions
+from harness.report import is_number
 from harness.report.stats import beats95, holm, mcnemar_exact, paired_bootstrap95, paired_t95, two_proportion95
 
 ALPHA = 0.05
@@ -114,14 +115,10 @@ def compare(a: dict, b: dict) -> Comparison | None:
             p = mcnemar_exact(int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()))
             return Comparison(diff, low, high, p, "mcnemar", through)
     n_a, n_b = one_a.get("test_images"), one_b.get("test_images")
-    if n_a and n_b and _number(one_a.get("accuracy")) and _number(one_b.get("accuracy")):
+    if n_a and n_b and is_number(one_a.get("accuracy")) and is_number(one_b.get("accuracy")):
         diff, low, high, p = two_proportion95(float(one_a["accuracy"]), float(one_b["accuracy"]), int(n_a), int(n_b))
         return Comparison(diff, low, high, p, "unpaired-z", through)
     return None
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def rank_zoo(rows: list) -> None:

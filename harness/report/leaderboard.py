@@ -21,6 +21,7 @@ from harness.compute import ACCURACY_TARGETS, flop_text
 from harness.cores import any_busy
 from harness.fileio import json_field, write_text
 from harness.machine import key as machine_key
+from harness.report import is_number, number
 from harness.report.compare import against_base, rank_zoo
 from harness.report.stats import mean_ci95, wilson95
 
@@ -81,12 +82,8 @@ def evaluator_fields(stage: dict) -> list:
     for name, entry in (stage.get("evaluators") or {}).items():
         if name == "classification" or not isinstance(entry, dict):
             continue
-        fields += [key for key in entry.get("fields", []) if _is_number(stage.get(key))]
+        fields += [key for key in entry.get("fields", []) if is_number(stage.get(key))]
     return fields
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def stage_rows(result: dict) -> list[dict]:
@@ -141,12 +138,12 @@ def _member(row: dict) -> dict:
 def _interval(row: dict) -> None:
     """``accuracy_low`` / ``accuracy_high`` and the ``interval`` they come from."""
     accuracy, test = row.get("accuracy"), (row.get("data") or {}).get("test")
-    if row.get("runs", 1) > 1 and _is_number(row.get("accuracy_ci95")):
+    if row.get("runs", 1) > 1 and is_number(row.get("accuracy_ci95")):
         # an accuracy lies in [0, 1] whatever a t interval over two seeds says
         row["accuracy_low"] = max(0.0, accuracy - row["accuracy_ci95"])
         row["accuracy_high"] = min(1.0, accuracy + row["accuracy_ci95"])
         row["interval"] = f"t, {row['runs']} seeds"
-    elif _is_number(accuracy) and test:
+    elif is_number(accuracy) and test:
         row["accuracy_low"], row["accuracy_high"] = wilson95(round(accuracy * test), int(test))
         row["interval"] = f"Wilson, {int(test):,} images"
 
@@ -163,7 +160,7 @@ def aggregate(rows: list[dict]) -> dict:
     for key in METRICS:
         out[key], out[f"{key}_ci95"] = mean_ci95(r.get(key) for r in ok)
     for key in (*AVERAGED, *ok[0].get("evaluated", [])):
-        values = [r[key] for r in ok if _is_number(r.get(key))]
+        values = [r[key] for r in ok if is_number(r.get(key))]
         out[key] = sum(values) / len(values) if len(values) == len(ok) else None
     out["busy"] = any_busy([{"busy": r.get("busy")} for r in ok])
     machines = sorted({r["machine"] for r in ok})
@@ -185,7 +182,7 @@ def _section(row: dict) -> str:
 
 def _by_accuracy(row: dict):
     accuracy = row.get("accuracy")
-    ok = row.get("status") == "ok" and _is_number(accuracy) and not pd.isna(accuracy)
+    ok = row.get("status") == "ok" and is_number(accuracy) and not pd.isna(accuracy)
     return (not ok, -(accuracy if ok else 0), str(row.get("model")), str(row.get("stage")))
 
 
@@ -224,7 +221,7 @@ def ranked_rows(results: list[dict]) -> list[dict]:
         if row.get("run") and row["run"] != row.get("model"):
             row["model"] = row["run"]
     rows.sort(key=lambda row: (SECTIONS.index(row["section"]), *_by_accuracy(row)))
-    rank_zoo([r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and _is_number(r.get("accuracy"))])
+    rank_zoo([r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and is_number(r.get("accuracy"))])
     for row in rows:
         if row["section"] == "variant" and row.get("status") == "ok":
             against_base(row, base_of(row, rows))
@@ -324,10 +321,6 @@ def machines(frame: pd.DataFrame) -> list:
     return list(dict.fromkeys(m for value in ok.get("machine", []) for m in str(value).split(" + ") if m))
 
 
-def _number(value, digits):
-    return "" if _missing(value) else f"{float(value):.{digits}f}"
-
-
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and pd.isna(value)) or value == ""
 
@@ -368,7 +361,7 @@ def short_weights(value) -> str:
 
 
 def with_ci(value, ci, digits: int = 4) -> str:
-    return _number(value, digits) + ("" if _missing(ci) else f" ± {_number(ci, digits)}")
+    return number(value, digits) + ("" if _missing(ci) else f" ± {number(ci, digits)}")
 
 
 def shown_columns(frame: pd.DataFrame, registry) -> list:
@@ -386,8 +379,8 @@ def column_cells(frame: pd.DataFrame, column) -> list:
 def interval_cell(row) -> str:
     """0.9203 (0.9149-0.9255)."""
     if _missing(row.get("accuracy_low")):
-        return _number(row.get("accuracy"), 4)
-    return f"{_number(row['accuracy'], 4)} ({_number(row['accuracy_low'], 4)}-{_number(row['accuracy_high'], 4)})"
+        return number(row.get("accuracy"), 4)
+    return f"{number(row['accuracy'], 4)} ({number(row['accuracy_low'], 4)}-{number(row['accuracy_high'], 4)})"
 
 
 def above_cell(row) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -15,11 +16,10 @@ import pandas as pd
 from harness.errors import one_line
 from harness.fileio import write_text
 from harness.compute import flop_text
-from harness.report import leaderboard
+from harness.report import is_number, leaderboard, number
 from harness.report.compare import compare
 
-def _fmt(value, digits=4):
-    return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+_text = partial(number, missing="n/a")  # a number in a sentence: n/a where a cell would be empty
 
 
 def _href(folder: Path, target: Path) -> str:
@@ -34,11 +34,7 @@ def _link(folder: Path, target: Path, text: str) -> str:
 
 
 def _zoo_ok(rows: list) -> list:
-    return [r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and _number(r.get("accuracy"))]
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not pd.isna(value)
+    return [r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and is_number(r.get("accuracy"))]
 
 
 def _same_machine(a: dict, b: dict) -> bool:
@@ -49,15 +45,15 @@ def cost_words(win: dict, lose: dict) -> str:
     """The cost of the winner against the loser: training compute, and seconds only when both ran
     on one machine (times from two machines are not comparable)."""
     parts = []
-    if _number(win.get("train_flop")) and _number(lose.get("train_flop")) and lose["train_flop"]:
+    if is_number(win.get("train_flop")) and is_number(lose.get("train_flop")) and lose["train_flop"]:
         parts.append(f"{flop_text(win['train_flop'])} of training compute against {flop_text(lose['train_flop'])} "
                      f"({float(win['train_flop']) / float(lose['train_flop']):.1f}x)")
     quiet = win.get("busy") is not True and lose.get("busy") is not True  # busy cores' seconds are no speed
-    if _same_machine(win, lose) and quiet and _number(win.get("train_time_s")) and _number(lose.get("train_time_s")) \
+    if _same_machine(win, lose) and quiet and is_number(win.get("train_time_s")) and is_number(lose.get("train_time_s")) \
             and lose["train_time_s"]:
         parts.append(f"{float(win['train_time_s']):.0f} s of training against {float(lose['train_time_s']):.0f} s on "
                      f"the same machine ({float(win['train_time_s']) / float(lose['train_time_s']):.1f}x the time)")
-    if _number(win.get("macs")) and _number(lose.get("macs")) and lose["macs"]:
+    if is_number(win.get("macs")) and is_number(lose.get("macs")) and lose["macs"]:
         parts.append(f"{float(win['macs']) / float(lose['macs']):.1f}x the MACs per image")
     if not quiet:
         parts.append("no comparison of seconds (taken while other processes used the cores)")
@@ -89,11 +85,11 @@ def comparison(rows: list) -> str:
     if len(best) == 1:
         (family, row), = best.items()
         return (f"Only the {family} family ran here; its best row is {row['model']} ({row['stage']}) at "
-                f"{_fmt(row['accuracy'])} test accuracy. Run transfer models as well to compare the two.\n")
+                f"{_text(row['accuracy'])} test accuracy. Run transfer models as well to compare the two.\n")
     ranked = sorted(best.items(), key=lambda item: -item[1]["accuracy"])
     (win_family, win), (lose_family, lose) = ranked[0], ranked[1]
-    text = (f"The best {win_family} model, {win['model']} ({win['stage']}), reached {_fmt(win['accuracy'])} test "
-            f"accuracy against {_fmt(lose['accuracy'])} for the best {lose_family} model, {lose['model']} "
+    text = (f"The best {win_family} model, {win['model']} ({win['stage']}), reached {_text(win['accuracy'])} test "
+            f"accuracy against {_text(lose['accuracy'])} for the best {lose_family} model, {lose['model']} "
             f"({lose['stage']}): {difference_words(win, lose)}.")
     return text + cost_words(win, lose) + "\n"
 
@@ -109,7 +105,7 @@ def published_table(frame: pd.DataFrame, registry) -> str:
             if not match.empty:
                 ours = match.iloc[0]["accuracy"]
                 rows.append([spec.name, stage or match.iloc[0]["stage"], spec.published_by, f"{figure:.4f}",
-                             _fmt(ours), f"{100 * (ours - figure):+.1f}"])
+                             _text(ours), f"{100 * (ours - figure):+.1f}"])
     if not rows:
         return ""
     table = pd.DataFrame(rows, columns=["model", "stage", "published by", "published", "here", "points"])
@@ -132,8 +128,8 @@ def convergence(folder: Path, rows: list) -> str:
         for target in ACCURACY_TARGETS:
             key = f"to_val_{round(target * 100)}"
             flop, seconds = row.get(f"{key}_flop"), row.get(f"{key}_s")
-            cells[f"val {target:.0%}"] = ("not reached" if not _number(flop) and not _number(seconds) else
-                                          " / ".join(x for x in (flop_text(flop) if _number(flop) else "",
+            cells[f"val {target:.0%}"] = ("not reached" if not is_number(flop) and not is_number(seconds) else
+                                          " / ".join(x for x in (flop_text(flop) if is_number(flop) else "",
                                                                  leaderboard.duration(seconds)) if x))
         machine = str(row.get("machine")) + (" (busy: no speed figure)" if row.get("busy") is True else "")
         table.append({"model": row["model"], "machine": machine, **cells})
@@ -227,8 +223,8 @@ def variant_table(rows: list) -> str:
             "train images": f"{_train_images(row):,}" if _train_images(row) else "",
             "accuracy (95% interval)": leaderboard.interval_cell(row),
             "variant minus base (points)": _base_cell(row),
-            "test": row.get("test_vs_base") or "", "epochs": _fmt(row.get("epochs"), 0),
-            "train compute": flop_text(row.get("train_flop")) if _number(row.get("train_flop")) else "",
+            "test": row.get("test_vs_base") or "", "epochs": _text(row.get("epochs"), 0),
+            "train compute": flop_text(row.get("train_flop")) if is_number(row.get("train_flop")) else "",
             "machine": row.get("machine") or ""})
     return pd.DataFrame(shown).to_markdown(index=False, disable_numparse=True) + "\n\n"
 
@@ -236,11 +232,11 @@ def variant_table(rows: list) -> str:
 def _base_cell(row: dict) -> str:
     if row.get("not_comparable"):
         return f"not comparable: {row['not_comparable']}"
-    if not _number(row.get("p_vs_base")):
+    if not is_number(row.get("p_vs_base")):
         return ""
     p = float(row["p_vs_base"])
     beats = (f", P(variant > base) {row['pab_vs_base']:.2f} [{row['pab_low_vs_base']:.2f}, {row['pab_high_vs_base']:.2f}]"
-             if _number(row.get("pab_vs_base")) else "")
+             if is_number(row.get("pab_vs_base")) else "")
     return (f"{100 * row['diff_vs_base']:+.2f} [{100 * row['diff_vs_base_low']:+.2f}, {100 * row['diff_vs_base_high']:+.2f}]"
             + (" p<0.001" if p < 0.001 else f" p={p:.2g}") + beats)
 
@@ -260,10 +256,10 @@ def ablation(rows: list) -> str:
         if row.get("variant") not in words or base is None:
             continue
         line = (f"{words[row['variant']]}, {row['plain_model']} ({row.get('profile')} profile, "
-                f"{_train_images(row) or 0:,} training images) ran {_fmt(row.get('epochs'), 0)} epochs against "
-                f"{_fmt(base.get('epochs'), 0)} and reached {_fmt(row['accuracy'])} test accuracy against "
-                f"{_fmt(base['accuracy'])}: {difference_words(row, base)}.")
-        if _number(row.get("train_flop")) and _number(base.get("train_flop")) and base["train_flop"]:
+                f"{_train_images(row) or 0:,} training images) ran {_text(row.get('epochs'), 0)} epochs against "
+                f"{_text(base.get('epochs'), 0)} and reached {_text(row['accuracy'])} test accuracy against "
+                f"{_text(base['accuracy'])}: {difference_words(row, base)}.")
+        if is_number(row.get("train_flop")) and is_number(base.get("train_flop")) and base["train_flop"]:
             line += f" It used {float(row['train_flop']) / float(base['train_flop']):.2f}x the training compute."
         prose.append(line)
     return ("## Early stopping and learning-rate reduction (the study's second question)\n\n"
@@ -276,7 +272,7 @@ def ablation(rows: list) -> str:
 
 
 def _runs_cell(accuracies: list) -> str:
-    return _fmt(_mean(accuracies)) + (f" ({len(accuracies)} runs)" if len(accuracies) > 1 else "")
+    return _text(_mean(accuracies)) + (f" ({len(accuracies)} runs)" if len(accuracies) > 1 else "")
 
 
 def data_efficiency(folder: Path, results: list, rows: list) -> str:
@@ -305,7 +301,7 @@ def data_efficiency(folder: Path, results: list, rows: list) -> str:
                           for (model, family, profile), value in sorted(series.items(), key=lambda i: str(i[0]))])
     lines = []
     final = [r for r in rows if r.get("status") == "ok" and r["section"] in ("zoo", "variant")
-             and r.get("variant") not in ablated and (r.get("runs") or 1) == 1 and _number(r.get("accuracy"))]
+             and r.get("variant") not in ablated and (r.get("runs") or 1) == 1 and is_number(r.get("accuracy"))]
     for size in sizes:
         at = [r for r in final if _train_images(r) == size and r.get("final", True)]
         transfer = [r for r in at if r.get("family") == "transfer"]
@@ -313,7 +309,7 @@ def data_efficiency(folder: Path, results: list, rows: list) -> str:
         if transfer and cnn:
             t, c = max(transfer, key=lambda r: r["accuracy"]), max(cnn, key=lambda r: r["accuracy"])
             lines.append(f"With {size:,} training images the best transfer model, {t['model']}, reached "
-                         f"{_fmt(t['accuracy'])} against {_fmt(c['accuracy'])} for the best CNN, {c['model']}: "
+                         f"{_text(t['accuracy'])} against {_text(c['accuracy'])} for the best CNN, {c['model']}: "
                          f"{difference_words(t, c)}.")
     sized = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok" and variant_kind(r, rows) == "size"]
     return ("## Accuracy against training-set size (the study's third question)\n\n"
@@ -335,7 +331,7 @@ def seeds(rows: list) -> str:
                and variant_kind(r, rows) == "seeds"]
     if not several and not repeats:
         return ""
-    lines = [f"- {row['model']} ({row['stage']}): {_fmt(row['accuracy'])} ± {_fmt(row['accuracy_ci95'])} test "
+    lines = [f"- {row['model']} ({row['stage']}): {_text(row['accuracy'])} ± {_text(row['accuracy_ci95'])} test "
              f"accuracy over {int(row['runs'])} seeds ({row['seed']}); the 95% interval is Student's t over the "
              f"seeds' accuracies, so a difference smaller than it is not one this many runs can show.\n"
              for row in several + repeats]
@@ -350,7 +346,7 @@ def tuned(rows: list, folder: Path) -> str:
         return ""
     lines = [f"- {row['model']}: the best of {row['tuned']['trials']} trials of {row['tuned']['budget']} in "
              f"`{os.path.relpath(Path(row['tuned']['from']).resolve(), Path(folder).resolve())}` (trial {row['tuned']['trial']}, validation accuracy "
-             f"{_fmt(row['tuned']['val_acc'])} on the tuning's terms; its report.md has the search space)\n"
+             f"{_text(row['tuned']['val_acc'])} on the tuning's terms; its report.md has the search space)\n"
              for row in chosen]
     return ("## Tuned recipes\n\nThese models trained with the settings `harness tune` found for them (`--tuned`); "
             "every other setting is the profile's:\n\n" + "".join(lines) + "\n")
@@ -360,7 +356,7 @@ def paired_repeats(zoo_rows: list) -> str:
     """Each zoo row against the one above over their paired repeats: P(A > B) and the rule the ranks use."""
     lines = []
     for row in zoo_rows:
-        if _number(row.get("pab_vs_above")) and row.get("above_model"):
+        if is_number(row.get("pab_vs_above")) and row.get("above_model"):
             above, this = row["above_model"], row["model"]
             lines.append(f"- {above} beats {this} in {int(row['wins_vs_above'])} of {int(row['repeats_vs_above'])} "
                          f"paired runs, P({above} > {this}) = {row['pab_vs_above']:.2f} "
@@ -439,7 +435,7 @@ def models_section(folder: Path, results: list) -> str:
 def model_readme(title: str, where: Path, result: dict) -> str:
     machine = (result.get("machine") or {}).get("label") or "not recorded"
     busy = " (other processes used the cores: its times are no speed figure)" if result.get("busy") is True else ""
-    return (f"# {title}\n\nTest accuracy {_fmt(result.get('accuracy'))} ({result.get('stage')}), machine: "
+    return (f"# {title}\n\nTest accuracy {_text(result.get('accuracy'))} ({result.get('stage')}), machine: "
             f"{machine}{busy}.\n\n" + provenance(where, result) + "\n"
             + _link(where, where / "confusion.png", f"{title} confusion matrix") + "\n\n"
             + _link(where, where / "curves.png", f"{title} training curves") + "\n")

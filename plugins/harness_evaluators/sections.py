@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.toolkit import evaluated_stages, number
+from harness.toolkit import evaluated_stages, is_number, number
 from harness_evaluators.corruptions import CORRUPTIONS
 
 
@@ -128,8 +128,8 @@ def deployment(results: list, folder: Path) -> str:
         run = runs.get(str(Path(where))) or {}
         machines.add((run.get("machine") or {}).get("label") or "machine not recorded")
         rows.append({"model": title, "stage": stage["name"], **_deploy_cells(stage)})
-        if _number(stage.get("onnx_ms_p50")) and _number(stage.get("onnx_acc")):
-            int8 = (stage["int8_ms_p50"], stage["int8_acc"]) if _number(stage.get("int8_ms_p50")) else None
+        if is_number(stage.get("onnx_ms_p50")) and is_number(stage.get("onnx_acc")):
+            int8 = (stage["int8_ms_p50"], stage["int8_acc"]) if is_number(stage.get("int8_ms_p50")) else None
             points.append((f"{title} ({stage['name']})", (stage["onnx_ms_p50"], stage["onnx_acc"]), int8))
     if not rows:
         return ""
@@ -150,25 +150,21 @@ def deployment(results: list, folder: Path) -> str:
             "machine.\n\n" + pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) + "\n\n" + plot)
 
 
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _deploy_cells(stage: dict) -> dict:
     error = stage.get("onnx_error") or stage.get("int8_error")
     change = ""
-    if _number(stage.get("int8_diff")):
+    if is_number(stage.get("int8_diff")):
         p = stage["int8_p"]
         change = (f"{100 * stage['int8_diff']:+.2f} [{100 * stage['int8_diff_low']:+.2f}, "
                   f"{100 * stage['int8_diff_high']:+.2f}] " + ("p<0.001" if p < 0.001 else f"p={p:.2g}"))
     return {"agree": number(stage.get("onnx_agree")), "fp32 acc": number(stage.get("onnx_acc")),
             "fp32 ms p50/p95": _pair(stage, "onnx"), "fp32 img/s": number(stage.get("onnx_img_s"), 0),
             "int8 acc": number(stage.get("int8_acc")), "int8 - fp32 (points)": change, "int8 ms p50/p95": _pair(stage, "int8"),
-            "int8 speed-up": f"{stage['int8_speedup']:.2f}x" if _number(stage.get("int8_speedup")) else "",
-            "MB fp32/int8": "/".join(f"{stage[k]:.1f}" for k in ("onnx_mb", "int8_mb") if _number(stage.get(k))),
+            "int8 speed-up": f"{stage['int8_speedup']:.2f}x" if is_number(stage.get("int8_speedup")) else "",
+            "MB fp32/int8": "/".join(f"{stage[k]:.1f}" for k in ("onnx_mb", "int8_mb") if is_number(stage.get(k))),
             "failed": error or ""}
 
 
 def _pair(stage: dict, prefix: str) -> str:
     p50, p95 = stage.get(f"{prefix}_ms_p50"), stage.get(f"{prefix}_ms_p95")
-    return f"{p50:.2f}/{p95:.2f}" if _number(p50) and _number(p95) else ""
+    return f"{p50:.2f}/{p95:.2f}" if is_number(p50) and is_number(p95) else ""
