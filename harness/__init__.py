@@ -4,6 +4,7 @@ The public plugin API is what this module exports; nothing here imports torch.
 """
 from harness.callbacks import Callback
 from harness.hookspecs import hookimpl
+from harness.status import Status
 from harness.tuning.space import Choice, Range, default_space
 from harness.specs import (
     Augment,
@@ -37,6 +38,7 @@ __all__ = [
     "EarlyStopping",
     "ReduceLROnPlateau",
     "Weights",
+    "Status",
     "Range",
     "Choice",
     "default_space",

@@ -20,8 +20,9 @@ from harness.fileio import write_bytes
 from harness.jobs import CHECKPOINT, METRICS, Job, JobContext, Outcome, RunRequest, failed_row, job_label, log
 from harness.plugin_registry import choose_evaluators
 from harness.plugin_registry import installed as installed_registry
+from harness.status import Status
 
-__all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "choose_evaluators",
+__all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "Status", "choose_evaluators",
            "installed_registry", "interrupted_line", "job_label", "log", "open_entry", "outcome_words", "rebuild_job", "resume_command",
            "run_job", "write_bytes"]
 
@@ -39,7 +40,7 @@ def run_job(job: Job, context: JobContext) -> Outcome:
     try:
         images = context.images_for(job.config["input_size"])
         metrics = run_model(job, context, images)
-        return Outcome(job, "ok", metrics=metrics)
+        return Outcome(job, Status.OK, metrics=metrics)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one job's failure is its row's; the others go on
@@ -48,13 +49,13 @@ def run_job(job: Job, context: JobContext) -> Outcome:
         reason = str(exc) if isinstance(exc, HarnessError) else one_line(exc)
         if job.callbacks is not None:
             job.callbacks.call("on_run_end", failed_row(job.config, reason))
-        return Outcome(job, "failed", reason=reason, traceback=traceback.format_exc())
+        return Outcome(job, Status.FAILED, reason=reason, traceback=traceback.format_exc())
 
 
 def outcome_words(outcome: Outcome) -> str:
     """"ok, test accuracy 0.8123", "pruned, validation accuracy 0.41", "failed": a progress line's end."""
     metrics = outcome.metrics
-    if outcome.status != "ok":
+    if outcome.status != Status.OK:
         return "failed"
     if "state" in metrics:  # a tuning trial
         value = metrics.get("value")

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from harness import distributed
 from harness.config import fingerprinted, to_recipe
+from harness.status import Status
 
 # a job's folder: results/<model>[@variant][/seed-<n>]/ with these files
 CHECKPOINT = "checkpoint.pt"
@@ -81,11 +82,11 @@ class Job:
 
 @dataclass
 class Outcome:
-    """What an executor hands back for a job: ``ok`` with the metrics, or ``failed`` with a one-line
-    reason and the traceback."""
+    """What an executor hands back for a job: ``Status.OK`` with the metrics, or ``Status.FAILED``
+    with a one-line reason and the traceback."""
 
     job: Job
-    status: str
+    status: Status
     metrics: dict = field(default_factory=dict)
     reason: str = ""
     traceback: str = ""
@@ -123,7 +124,7 @@ def identity(config: dict) -> dict:
 
 def failed_row(config: dict, reason: str) -> dict:
     """What a failed job's ``metrics.json`` holds, and what callbacks' ``on_run_end`` is given."""
-    return {**identity(config), "status": "failed", "reason": reason}
+    return {**identity(config), "status": Status.FAILED, "reason": reason}
 
 
 def fingerprint(config: dict) -> str:

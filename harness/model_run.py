@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 from harness.fileio import remove_stale_temps, save_torch, write_json, write_text
 from harness.jobs import (CHECKPOINT, CONFIG, HISTORY, METRICS, Job, JobContext, RunRequest, fingerprint, identity, log,
                           stage_weights)
+from harness.status import Status
 
 INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airbench whitens on 5,000)
 
@@ -196,7 +197,7 @@ def results(job: Job, built: Built, fit, source, dataset, *, callbacks: list, st
     final, recipe, accel = stages[-1], built.recipe, built.accel
     return {
         **identity(job.config),
-        "status": "ok",
+        "status": Status.OK,
         "stage": final["name"],
         **{key: value for key, value in final.items() if key not in STAGE_BOOKKEEPING},
         "best_epoch": final["best_epoch"],

@@ -16,6 +16,7 @@ from harness.fileio import WriteFailed, json_field, remove_stale_temps, write_js
 from harness.jobs import (CHECKPOINT, ERROR_LOG, METRICS, Job, JobContext, Outcome, RunRequest, failed_row,
                           identity, job_folder, job_label, log)
 from harness.locks import LOCK
+from harness.status import Status
 
 __all__ = ["RunRequest", "Job", "run", "jobs_for", "spec_for", "write_reports"]
 # the default accel is left out of configs, so CPU runs keep the fingerprints they always had
@@ -170,7 +171,7 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
         # recorded now: the leaderboard lists the model, with the reason; results a run with the
         # weights finished earlier stay (a --resume without --weights-dir must not erase them)
         if job.skipped and main and state != "finished":
-            write_json(job.folder / METRICS, {**identity(job.config), "status": "skipped", "reason": job.skipped})
+            write_json(job.folder / METRICS, {**identity(job.config), "status": Status.SKIPPED, "reason": job.skipped})
     if not runnable:
         write_reports(request.out, registry)
         log(f"nothing to train; leaderboard: {request.out / 'leaderboard.md'}")
@@ -178,7 +179,7 @@ def train_jobs(registry, request: RunRequest, jobs: list, plans: list, evaluator
     failures = []
 
     def finished(outcome: Outcome) -> None:
-        if outcome.status != "ok":
+        if outcome.status != Status.OK:
             failures.append(outcome)
             record_failure(outcome.job, outcome.reason, outcome.traceback, job_label(outcome.job, request))
         write_reports(request.out, registry)
@@ -274,7 +275,7 @@ def plan(folder: Path, request) -> str:
             if entry.name != LOCK:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         return "fresh"
-    finished = metrics.exists() and json_field(metrics, "status") == "ok"
+    finished = metrics.exists() and json_field(metrics, "status") == Status.OK
     if not (metrics.exists() or checkpoint.exists()):
         return "fresh"
     if not request.resume:

@@ -24,6 +24,7 @@ from harness.machine import key as machine_key
 from harness.report import is_number, number
 from harness.report.compare import against_base, rank_zoo
 from harness.report.stats import mean_ci95, wilson95
+from harness.status import Status
 
 COMPARED = [f"{kind}_{name}{end}" for name in ("vs_above", "vs_best") for kind, end in
             (("p", ""), ("diff", ""), ("diff", "_low"), ("diff", "_high"), ("test", ""), ("p", "_holm"), ("pab", ""),
@@ -58,7 +59,7 @@ def read_results(*folders: Path) -> list[dict]:
                 if not isinstance(data, dict):
                     raise ValueError("not an object")
             except (OSError, ValueError) as exc:
-                data = {"status": "unreadable", "reason": f"{path.name}: {exc}"}
+                data = {"status": Status.UNREADABLE, "reason": f"{path.name}: {exc}"}
             data.setdefault("model", run_dir.name)
             data["run"] = run_dir.name
             data["command"] = json_field(path.parent / "config.json", "command")
@@ -151,7 +152,7 @@ def _interval(row: dict) -> None:
 def aggregate(rows: list[dict]) -> dict:
     """Rows of one (run, stage) over seeds -> one row: metric means with ``<metric>_ci95``."""
     first = dict(rows[0])
-    ok = [r for r in rows if r.get("status") == "ok"]
+    ok = [r for r in rows if r.get("status") == Status.OK]
     if not ok:
         first["runs"] = 0
         return first
@@ -182,7 +183,7 @@ def _section(row: dict) -> str:
 
 def _by_accuracy(row: dict):
     accuracy = row.get("accuracy")
-    ok = row.get("status") == "ok" and is_number(accuracy) and not pd.isna(accuracy)
+    ok = row.get("status") == Status.OK and is_number(accuracy) and not pd.isna(accuracy)
     return (not ok, -(accuracy if ok else 0), str(row.get("model")), str(row.get("stage")))
 
 
@@ -193,7 +194,7 @@ def base_of(row: dict, rows: list) -> dict | None:
     from harness.profiles import ABLATED_VARIANTS as ablated
 
     candidates = [r for r in rows if r is not row and r.get("plain_model") == row.get("plain_model")
-                  and r.get("stage") == row.get("stage") and r.get("status") == "ok" and r.get("variant") not in ablated]
+                  and r.get("stage") == row.get("stage") and r.get("status") == Status.OK and r.get("variant") not in ablated]
     if row.get("variant") in ablated:
         same = ([r for r in candidates if row.get("command") and r.get("command") == row.get("command")]
                 or [r for r in candidates if _train_size(r) == _train_size(row)])
@@ -221,9 +222,9 @@ def ranked_rows(results: list[dict]) -> list[dict]:
         if row.get("run") and row["run"] != row.get("model"):
             row["model"] = row["run"]
     rows.sort(key=lambda row: (SECTIONS.index(row["section"]), *_by_accuracy(row)))
-    rank_zoo([r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and is_number(r.get("accuracy"))])
+    rank_zoo([r for r in rows if r["section"] == "zoo" and r.get("status") == Status.OK and is_number(r.get("accuracy"))])
     for row in rows:
-        if row["section"] == "variant" and row.get("status") == "ok":
+        if row["section"] == "variant" and row.get("status") == Status.OK:
             against_base(row, base_of(row, rows))
     return rows
 
@@ -253,7 +254,7 @@ def like_with_like(group: list) -> list:
     several parts (folders run on different data, or with other settings) gets them apart, each
     named after its results folder: ``<model> [A]``, ``<model> [B]``."""
     parts: dict = {}
-    ok = [row for row in group if row.get("status") == "ok"]
+    ok = [row for row in group if row.get("status") == Status.OK]
     for row in ok:
         part = parts.setdefault((row.get("test_fingerprint"), settings_of(row)), [])
         if row.get("seed") not in [r.get("seed") for r in part]:  # a seed run twice alike counts once
@@ -261,7 +262,7 @@ def like_with_like(group: list) -> list:
     if not parts:
         return [group]
     first = next(iter(parts.values()))
-    first += [row for row in group if row.get("status") != "ok"]  # "1 of 3 seeds did not finish"
+    first += [row for row in group if row.get("status") != Status.OK]  # "1 of 3 seeds did not finish"
     if len(parts) > 1:
         folders: list = []
         for part in parts.values():
@@ -317,7 +318,7 @@ def zoo(frame: pd.DataFrame) -> pd.DataFrame:
 
 def machines(frame: pd.DataFrame) -> list:
     """The machines whose times a table shows (rows that finished), in order of first appearance."""
-    ok = frame[frame["status"] == "ok"] if len(frame) else frame
+    ok = frame[frame["status"] == Status.OK] if len(frame) else frame
     return list(dict.fromkeys(m for value in ok.get("machine", []) for m in str(value).split(" + ") if m))
 
 
@@ -423,7 +424,7 @@ def to_markdown(frame: pd.DataFrame, registry, all_rows: bool = False) -> str:
     if frame.empty:
         return "_no results yet_\n"
     rows = frame if all_rows else zoo(frame)
-    scored = rows[rows["status"] == "ok"]
+    scored = rows[rows["status"] == Status.OK]
     if all_rows:
         scored = scored.sort_values(["accuracy", "model", "stage"], ascending=[False, True, True])
     letters = machine_letters(scored)
@@ -452,7 +453,7 @@ def to_markdown(frame: pd.DataFrame, registry, all_rows: bool = False) -> str:
         text += f"\nAll times measured on one machine: {machines(scored)[0]}.\n"
     elif len(scored):
         text += "\nThe machine behind these times was not recorded.\n"
-    others = rows[rows["status"] != "ok"]
+    others = rows[rows["status"] != Status.OK]
     if len(others):
         text += "\nNot in the table:\n\n" + "".join(
             f"- {row['model']}: {row['status']}" + (f" ({row['reason']})" if not _missing(row["reason"]) else "") + "\n"
@@ -475,7 +476,7 @@ def model_cell(row) -> str:
 def console_lines(frame: pd.DataFrame) -> list:
     """The zoo in a few lines for the end of a run: rank, model, accuracy with its interval."""
     scored = zoo(frame)
-    scored = scored[scored["status"] == "ok"] if len(scored) else scored
+    scored = scored[scored["status"] == Status.OK] if len(scored) else scored
     if not len(scored):
         return []
     width = max([len("model"), *(len(str(m)) for m in scored.get("model", []))])

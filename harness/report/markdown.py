@@ -18,6 +18,7 @@ from harness.fileio import write_text
 from harness.compute import flop_text
 from harness.report import is_number, leaderboard, number
 from harness.report.compare import compare
+from harness.status import Status
 
 _text = partial(number, missing="n/a")  # a number in a sentence: n/a where a cell would be empty
 
@@ -34,7 +35,7 @@ def _link(folder: Path, target: Path, text: str) -> str:
 
 
 def _zoo_ok(rows: list) -> list:
-    return [r for r in rows if r["section"] == "zoo" and r.get("status") == "ok" and is_number(r.get("accuracy"))]
+    return [r for r in rows if r["section"] == "zoo" and r.get("status") == Status.OK and is_number(r.get("accuracy"))]
 
 
 def _same_machine(a: dict, b: dict) -> bool:
@@ -101,7 +102,7 @@ def published_table(frame: pd.DataFrame, registry) -> str:
         spec = registered.spec
         for stage, figure in spec.published.items():
             match = frame[(frame["model"] == spec.name) & ((frame["stage"] == stage) if stage else True)]
-            match = match[match["status"] == "ok"]
+            match = match[match["status"] == Status.OK]
             if not match.empty:
                 ours = match.iloc[0]["accuracy"]
                 rows.append([spec.name, stage or match.iloc[0]["stage"], spec.published_by, f"{figure:.4f}",
@@ -182,7 +183,7 @@ def per_class_f1(folder: Path, rows: list, results: list) -> str:
 
 
 def _ok(results: list) -> list:
-    return [r for r in results if r.get("status") == "ok" and isinstance(r.get("accuracy"), (int, float))]
+    return [r for r in results if r.get("status") == Status.OK and isinstance(r.get("accuracy"), (int, float))]
 
 
 def _train_images(result: dict):
@@ -244,7 +245,7 @@ def _base_cell(row: dict) -> str:
 def ablation(rows: list) -> str:
     """The study's second question: what early stopping and ReduceLROnPlateau each bring, from
     ``--ablate callbacks`` runs compared with the recipe as it is (same model, command, data)."""
-    chosen = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok"
+    chosen = [r for r in rows if r["section"] == "variant" and r.get("status") == Status.OK
               and variant_kind(r, rows) == "ablation"]
     if not chosen:
         return ""
@@ -300,7 +301,7 @@ def data_efficiency(folder: Path, results: list, rows: list) -> str:
                            **{f"{size:,}": _runs_cell(value[size]) if size in value else "" for size in sizes}}
                           for (model, family, profile), value in sorted(series.items(), key=lambda i: str(i[0]))])
     lines = []
-    final = [r for r in rows if r.get("status") == "ok" and r["section"] in ("zoo", "variant")
+    final = [r for r in rows if r.get("status") == Status.OK and r["section"] in ("zoo", "variant")
              and r.get("variant") not in ablated and (r.get("runs") or 1) == 1 and is_number(r.get("accuracy"))]
     for size in sizes:
         at = [r for r in final if _train_images(r) == size and r.get("final", True)]
@@ -311,7 +312,7 @@ def data_efficiency(folder: Path, results: list, rows: list) -> str:
             lines.append(f"With {size:,} training images the best transfer model, {t['model']}, reached "
                          f"{_text(t['accuracy'])} against {_text(c['accuracy'])} for the best CNN, {c['model']}: "
                          f"{difference_words(t, c)}.")
-    sized = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok" and variant_kind(r, rows) == "size"]
+    sized = [r for r in rows if r["section"] == "variant" and r.get("status") == Status.OK and variant_kind(r, rows) == "size"]
     return ("## Accuracy against training-set size (the study's third question)\n\n"
             "Test accuracy of the same recipe trained on stratified subsets of the training set "
             "(`--set data.train_size=N`; validation and test sets unchanged). A cell with several runs "
@@ -326,8 +327,8 @@ def data_efficiency(folder: Path, results: list, rows: list) -> str:
 def seeds(rows: list) -> str:
     """Rows over several seeds: zoo rows with their interval in words, and seed-repeat variants
     against their base by the same tests."""
-    several = [r for r in rows if r.get("status") == "ok" and (r.get("runs") or 1) > 1 and r["section"] == "zoo"]
-    repeats = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok"
+    several = [r for r in rows if r.get("status") == Status.OK and (r.get("runs") or 1) > 1 and r["section"] == "zoo"]
+    repeats = [r for r in rows if r["section"] == "variant" and r.get("status") == Status.OK
                and variant_kind(r, rows) == "seeds"]
     if not several and not repeats:
         return ""
@@ -370,7 +371,7 @@ def paired_repeats(zoo_rows: list) -> str:
 
 
 def other_variants(rows: list) -> str:
-    chosen = [r for r in rows if r["section"] == "variant" and r.get("status") == "ok"
+    chosen = [r for r in rows if r["section"] == "variant" and r.get("status") == Status.OK
               and variant_kind(r, rows) == "other"]
     if not chosen:
         return ""
@@ -418,7 +419,7 @@ def models_section(folder: Path, results: list) -> str:
     for result in results:
         where = Path(result["path"])
         title = result["run"] + (f" seed {result.get('seed')}" if where.name.startswith("seed-") else "")
-        if result.get("status") != "ok":
+        if result.get("status") != Status.OK:
             others.append(f"{title} ({result.get('status')})")
             continue
         readme = where / "README.md"

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from harness.fileio import atomic_path
+from harness.status import Status
 
 
 def _pyplot():
@@ -173,7 +174,7 @@ def pareto_png(path: Path, frame) -> None:
     """Test accuracy with its 95% interval against training compute and against MACs per image, one
     labelled point per row given (the zoo), log-scaled costs, the Pareto front drawn. Compute, not
     seconds: rows may come from different machines."""
-    rows = frame[(frame["status"] == "ok") & frame["accuracy"].notna()]
+    rows = frame[(frame["status"] == Status.OK) & frame["accuracy"].notna()]
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(13, 5))
     for ax, column, label in ((axes[0], "train_flop", "training compute (FLOPs, log)"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import config as configuration
 from harness.errors import HarnessError
 from harness.jobs import Job, JobContext, Outcome, RunRequest, log
+from harness.status import Status
 from harness.tuning import budget as budgets
 from harness.tuning import files, study as studies
 from harness.tuning.report import write_overview
@@ -195,7 +196,7 @@ def told(model: ModelStudy, outcome: Outcome, running: set) -> None:
     number = outcome.job.config["trial"]["number"]
     running.discard(number)
     metrics = outcome.metrics
-    if outcome.status != "ok":
+    if outcome.status != Status.OK:
         studies.fail(model.study, number, outcome.reason)
     else:
         handle = optuna.trial.Trial(model.study, outcome.job.config["trial"]["trial_id"])
@@ -207,4 +208,4 @@ def told(model: ModelStudy, outcome: Outcome, running: set) -> None:
         else:
             model.study.tell(number, metrics["value"])
     log(f"{model.spec.name} trial {number}: {outcome_words(outcome)}"
-        + (f": {outcome.reason}" if outcome.status != "ok" else ""))
+        + (f": {outcome.reason}" if outcome.status != Status.OK else ""))

@@ -9,6 +9,7 @@ import time
 
 from harness.callbacks import Callback, CallbackList
 from harness.jobs import Outcome
+from harness.status import Status
 
 
 class TrialEnds(Exception):
@@ -50,12 +51,12 @@ def run_trial(job, context) -> Outcome:
     from harness.errors import HarnessError, one_line
 
     try:
-        return Outcome(job, "ok", metrics=train_trial(job, context))
+        return Outcome(job, Status.OK, metrics=train_trial(job, context))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a trial's error fails that trial; the study goes on
         reason = str(exc) if isinstance(exc, HarnessError) else one_line(exc)
-        return Outcome(job, "failed", reason=reason, traceback=traceback.format_exc())
+        return Outcome(job, Status.FAILED, reason=reason, traceback=traceback.format_exc())
 
 
 def train_trial(job, context) -> dict:

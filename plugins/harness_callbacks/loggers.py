@@ -8,7 +8,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from harness import Callback
+from harness import Callback, Status
 from harness.toolkit import HarnessError
 
 EPOCH_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
@@ -160,7 +160,7 @@ class MLflowLogger(Callback):
         self.log_metrics(test_metrics(metrics), self.step)
         with self.turn():
             self.client.log_artifacts(self.run_id, str(self.run.folder))
-            self.client.set_terminated(self.run_id, "FINISHED" if metrics.get("status") == "ok" else "FAILED")
+            self.client.set_terminated(self.run_id, "FINISHED" if metrics.get("status") == Status.OK else "FAILED")
 
     def state_dict(self):
         return {"run_id": self.run_id, "step": self.step}

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 from harness.toolkit import HarnessError, one_line
-from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, choose_evaluators, installed_registry,
+from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, Status, choose_evaluators, installed_registry,
                                job_label, log, open_entry, outcome_words, rebuild_job, resume_command, run_job,
                                write_bytes)
 
@@ -148,7 +148,7 @@ def result_of(ray, ref) -> dict:
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as exc:  # the worker died on every try, or the task was lost
-        return {"status": "failed", "reason": f"worker lost after {RETRIES + 1} tries: {one_line(exc)}",
+        return {"status": Status.FAILED, "reason": f"worker lost after {RETRIES + 1} tries: {one_line(exc)}",
                 "traceback": str(exc), "files": {}}
 
 
@@ -178,7 +178,7 @@ def fail_stranded(ray, pending: dict, context: JobContext, progress: Progress) -
     for ref, (job, label) in list(pending.items()):
         ray.cancel(ref, force=True)
         del pending[ref]
-        finish(context, job, label, {"status": "failed", "reason": reason, "traceback": reason, "files": {}},
+        finish(context, job, label, {"status": Status.FAILED, "reason": reason, "traceback": reason, "files": {}},
                progress)
 
 
