@@ -21,11 +21,8 @@ def _whiten(model, images):
     fit_whitening(model, images)
 
 
-# Measured (2-core CPU, 45k train), each step adding to the last: Adam 2e-3 one-cycle, 15 epochs,
-# flip + translate 2, label smoothing 0.1, flip TTA: 0.7937 test (NCHW, 21 s per epoch); Adam
-# 3e-3, lookahead, flip + shift TTA, 18 epochs (NHWC, 16 s per epoch): 0.8123, train accuracy
-# level with validation (0.81 / 0.80) - underfitting, so the dense layer's dropout goes from 0.5
-# to 0.25 here (the full profile keeps the study's 0.5).
+# quick: a fixed one-cycle budget of 18 epochs in place of the study's plateaus, and less dropout for a
+# network that underfits there (docs/recipes.md, "The CNNs' short budgets", says what was measured)
 QUICK_BASELINE = {
     "epochs": 18, "stages.train.optimizer": "adam", "stages.train.lr": 3e-3, "stages.train.batch_size": 128,
     "stages.train.schedule": "onecycle", "stages.train.reduce_lr": None, "stages.train.label_smoothing": 0.1,
@@ -34,13 +31,7 @@ QUICK_BASELINE = {
 }
 
 
-# smoke (1,000 training images): the harness's 2 epochs leave both CNNs near chance (baseline_cnn
-# 0.244 test accuracy on the shipped sample, deep_cnn 0.102: batch 1024 is one step per epoch).
-# baseline_cnn with the study's augmentation and 8 one-cycle epochs sat on the 0.30 line (0.296 in
-# bf16 and 0.302 in float32 on the 2-core AMX Xeon); quick's whole-pixel translation, label
-# smoothing and flip TTA at batch 32 for 12 epochs gave 0.396 / 0.404 / 0.368 (bf16) and 0.380 /
-# 0.404 / 0.372 (float32) for seeds 0-2 there. deep_cnn at batch 128, lr 0.2 (airbench's 1.5 at
-# 1024, scaled linearly), 1 warm-up epoch, 4 epochs: 0.358-0.370 (bf16), 0.368-0.384 (float32).
+# smoke: budgets that leave both CNNs above chance on 1,000 training images (docs/recipes.md)
 SMOKE_BASELINE = {"epochs": 12, "stages.train.schedule": "onecycle", "stages.train.reduce_lr": None,
                   "stages.train.lr": 3e-3, "stages.train.batch_size": 32, "stages.train.label_smoothing": 0.1,
                   "augment.rotation": 0, "augment.zoom": 0, "augment.shift": 0, "augment.translate": 2,
