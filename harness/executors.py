@@ -22,9 +22,15 @@ from harness.plugin_registry import choose_evaluators
 from harness.plugin_registry import installed as installed_registry
 from harness.status import Status
 
-__all__ = ["CHECKPOINT", "METRICS", "Job", "JobContext", "Outcome", "RunRequest", "Status", "choose_evaluators",
-           "installed_registry", "interrupted_line", "job_label", "log", "open_entry", "outcome_words", "rebuild_job", "resume_command",
-           "run_job", "write_bytes"]
+# what every executor uses: a job carried out in this process, and the words of its progress lines
+FOR_EVERY_EXECUTOR = ["Job", "JobContext", "Outcome", "RunRequest", "Status", "run_job", "log", "job_label",
+                      "outcome_words", "interrupted_line", "resume_command"]
+# what an executor whose jobs run in other processes or on other machines needs besides: the job
+# rebuilt there from plain data with the plugins and evaluators loaded there, the image cache
+# opened there (or its bytes sent), and the job's files sent back to the driver to write
+FOR_JOBS_ELSEWHERE = ["rebuild_job", "installed_registry", "choose_evaluators", "open_entry", "write_bytes",
+                      "CHECKPOINT", "METRICS"]
+__all__ = FOR_EVERY_EXECUTOR + FOR_JOBS_ELSEWHERE
 
 
 def run_job(job: Job, context: JobContext) -> Outcome:
