@@ -155,3 +155,9 @@ class Accel:
 
 
 CPU = Accel()
+
+
+def settled(accel: Accel | None, spec) -> Accel:
+    """What one model runs with: the asked ``accel`` (the CPU when none was asked) with ``--amp
+    auto`` settled for ``spec``. A job is given it once, when it is made."""
+    return (accel or CPU).for_model(spec)

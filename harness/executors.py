@@ -22,15 +22,15 @@ from harness.plugin_registry import choose_evaluators
 from harness.plugin_registry import installed as installed_registry
 from harness.status import Status
 
-# what every executor uses: a job carried out in this process, and the words of its progress lines
-FOR_EVERY_EXECUTOR = ["Job", "JobContext", "Outcome", "RunRequest", "Status", "run_job", "log", "job_label",
-                      "outcome_words", "interrupted_line", "resume_command"]
-# what an executor whose jobs run in other processes or on other machines needs besides: the job
-# rebuilt there from plain data with the plugins and evaluators loaded there, the image cache
-# opened there (or its bytes sent), and the job's files sent back to the driver to write
-FOR_JOBS_ELSEWHERE = ["rebuild_job", "installed_registry", "choose_evaluators", "open_entry", "write_bytes",
-                      "CHECKPOINT", "METRICS"]
-__all__ = FOR_EVERY_EXECUTOR + FOR_JOBS_ELSEWHERE
+__all__ = [
+    # what every executor uses: a job carried out in this process, and the words of its progress lines
+    "Job", "JobContext", "Outcome", "RunRequest", "Status", "run_job", "log", "job_label", "outcome_words",
+    "interrupted_line", "resume_command",
+    # what an executor whose jobs run in other processes or on other machines needs besides: the job
+    # rebuilt there from plain data with the plugins and evaluators loaded there, the image cache
+    # opened there (or its bytes sent), and the job's files sent back to the driver to write
+    "rebuild_job", "installed_registry", "choose_evaluators", "open_entry", "write_bytes", "CHECKPOINT", "METRICS",
+]
 
 
 def run_job(job: Job, context: JobContext) -> Outcome:
@@ -86,8 +86,10 @@ def resume_command(request: RunRequest) -> str:
 def rebuild_job(registry, request: RunRequest, model: str, config: dict, name: str, folder, weights) -> Job:
     """A job made again from plain data (in another process): its spec resolved by name as the
     request trains it, its callbacks made for its config."""
+    from harness.accel import settled
     from harness.callbacks import CallbackList
     from harness.runner import spec_for
 
-    return Job(spec_for(registry, model, request), config, name, folder, weights,
-               callbacks=CallbackList.make(registry, config, request.callbacks))
+    spec = spec_for(registry, model, request)
+    return Job(spec, config, name, folder, weights, callbacks=CallbackList.make(registry, config, request.callbacks),
+               accel=settled(request.accel, spec))

@@ -74,6 +74,7 @@ class Job:
     skipped: str | None = None  # why this model cannot run (no pretrained weights)
     callbacks: object = None  # harness.callbacks.CallbackList, made for this job's config
     recipe: object = None  # harness.specs.Recipe: the config's, typed and checked once, here
+    accel: object = None  # harness.accel.Accel settled for this model (accel.settled); None: the CPU
 
     def __post_init__(self):
         if self.recipe is None:

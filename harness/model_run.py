@@ -87,8 +87,7 @@ def build(job: Job, images, request: RunRequest, with_test: bool = True) -> Buil
     from harness.data.splits import make_splits
     from harness.modelcheck import check_output_width, macs_by_module
 
-    spec, config, recipe = job.spec, job.config, job.recipe
-    accel = (request.accel or CPU).for_model(spec)  # --amp auto settled for this model
+    spec, config, recipe, accel = job.spec, job.config, job.recipe, job.accel or CPU
     data = configuration.data_config(config)
     splits = make_splits(images, val_size=data.val_size, train_size=data.train_size,
                          test_size=data.test_size, seed=data.split_seed, with_test=with_test)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from harness import config as configuration
 from harness import distributed
-from harness.profiles import ABLATIONS
+from harness.accel import settled
 from harness.errors import HarnessError, one_line, unknown
 from harness.fileio import WriteFailed, json_field, remove_stale_temps, write_json, write_text
 from harness.jobs import (CHECKPOINT, ERROR_LOG, METRICS, Job, JobContext, Outcome, RunRequest, failed_row,
                           identity, job_folder, job_label, log)
 from harness.locks import LOCK
+from harness.profiles import ABLATIONS
 from harness.status import Status
 
 __all__ = ["RunRequest", "Job", "run", "jobs_for", "spec_for", "write_reports"]
@@ -84,12 +85,12 @@ def jobs_for(registry, request: RunRequest) -> list:
                     config["tuned"] = {key: value for key, value in tuned.items() if key != "set"}
                 if distributed.current().active:  # part of the fingerprint: --resume with the same N
                     config["world_size"] = distributed.current().size
-                accel = request.accel.for_model(spec) if request.accel is not None else None
-                if accel is not None and accel.describe() != CPU_ACCEL:
+                accel = settled(request.accel, spec)
+                if request.accel is not None and accel.describe() != CPU_ACCEL:
                     config["accel"] = accel.describe()  # part of the fingerprint: resume alike
                 config["weights"] = source.describe() if source else None
                 folder = job_folder(request.out, name, seed, len(request.seeds) > 1)
-                jobs.append(Job(spec, config, name, folder, source, skipped))
+                jobs.append(Job(spec, config, name, folder, source, skipped, accel=accel))
     return jobs
 
 

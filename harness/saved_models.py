@@ -66,11 +66,11 @@ def read_images(paths, size: int):
 
 def predict(registry, model_dir: Path, images: list, top: int = 3, accel=None) -> list:
     """For each image: its path and the ``top`` (class, probability) pairs."""
-    from harness.accel import CPU
+    from harness.accel import settled
     from harness.evaluate import predictor
 
     model, job, _ = load_saved(registry, model_dir)
-    accel = (accel or CPU).for_model(job.spec)  # --amp auto, as the run chose
+    accel = settled(accel, job.spec)  # --amp auto, as the run chose
     batch = read_images(images, job.config["image_size"])  # the size the training images had
     # the run's own scoring path
     logits = predictor(accel.place(model), job.recipe, job.config["input_size"], accel)(batch)
@@ -182,14 +182,14 @@ def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | No
     ``metrics.json`` (and its results folder's leaderboard and report are rebuilt)."""
     import torch
 
-    from harness.accel import CPU
+    from harness.accel import settled
     from harness.evaluate import score
     from harness.plugin_registry import choose_evaluators
 
     chosen = choose_evaluators(registry, evaluators, eval_options)
     model, job, weights = load_saved(registry, model_dir, stage)
     config = job.config
-    accel = (accel or CPU).for_model(job.spec)  # --amp auto, as the run chose
+    accel = settled(accel, job.spec)  # --amp auto, as the run chose
     stage_name = weights.stem
     splits, source = _splits_of(registry, config, data, dataset)
     fields = score(accel.place(model), torch.from_numpy(splits.test_x), splits.test_y, splits.classes, job,

@@ -169,6 +169,7 @@ def run_study(registry, request: TuneRequest, model: ModelStudy, executor, conte
 
 def trial_job(registry, request: TuneRequest, model: ModelStudy, trial) -> Job | None:
     """The job of one asked trial; a trial whose settings the recipe refuses is failed at once."""
+    from harness.accel import settled
     from harness.callbacks import CallbackList
 
     run = request.run
@@ -185,7 +186,7 @@ def trial_job(registry, request: TuneRequest, model: ModelStudy, trial) -> Job |
                        "trial_id": trial._trial_id, "number": trial.number,
                        "pruner": model.pruner, "flop_budget": model.flop_budget}
     return Job(model.spec, config, model.spec.name, model.folder / f"trial-{trial.number}", model.source,
-               callbacks=CallbackList.make(registry, config, run.callbacks))
+               callbacks=CallbackList.make(registry, config, run.callbacks), accel=settled(run.accel, model.spec))
 
 
 def told(model: ModelStudy, outcome: Outcome, running: set) -> None:

@@ -60,11 +60,12 @@ def job_and_context(spec, config, folder, request, images=None):
     """The job and context ``model_run.run_model`` takes, as an executor hands them over: the
     installed plugins' default callbacks and evaluators."""
     from harness import plugin_registry
+    from harness.accel import settled
     from harness.jobs import Job, JobContext
     from harness.plugin_registry import choose_evaluators
 
     registry = plugin_registry.installed()
-    job = Job(spec, config, spec.name, folder)
+    job = Job(spec, config, spec.name, folder, accel=settled(request.accel, spec))
     context = JobContext(request=request, registry=registry,
                          evaluators=choose_evaluators(registry, request.evaluators, request.eval_options),
                          images_for=lambda size: images, dataset=None, options={}, finished=lambda outcome: None)
