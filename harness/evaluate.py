@@ -64,7 +64,7 @@ def loss_and_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float
     return loss, accuracy
 
 
-@dataclass(kw_only=True)  # fourteen fields: named, never by position
+@dataclass(kw_only=True)  # many fields: named, never by position
 class EvalContext:
     """What ``EvaluatorSpec.evaluate(ctx)`` gets; see ``harness.specs.EvaluatorSpec``."""
 
@@ -117,8 +117,8 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, job, *, evaluators
           keep_predictions: bool = True, train_x=None) -> dict:
     """A trained model's test-set results (``job``: its config, recipe and folder): the plain
     pass's logits (with the recipe's test-time augmentation, on ``accel``), then each evaluator's
-    fields. An evaluator that raises is
-    reported in one line naming it and its plugin; its fields stay empty and the others run."""
+    fields. An evaluator that raises is reported in one line naming it and its plugin; its fields
+    stay empty and the others run."""
     from harness.cores import Meter
 
     config, recipe, folder = job.config, job.recipe, job.folder
