@@ -93,12 +93,9 @@ def _check_stage(stage: Stage) -> None:
     where = f"stage '{stage.name}'"
     if not TRAINABLE.match(stage.trainable):
         raise HarnessError(f"{where}: trainable='{stage.trainable}'; use all, head, or last:N")
-    from harness.optim import OPTIMIZERS, SCHEDULES  # the names the trainer builds
+    from harness.optim import check_names  # the optimizer and schedule names the trainer builds
 
-    if stage.optimizer not in OPTIMIZERS:
-        raise unknown("optimizer", stage.optimizer, OPTIMIZERS, f"in {where}; choose {', '.join(OPTIMIZERS)}")
-    if stage.schedule is not None and stage.schedule not in SCHEDULES:
-        raise unknown("schedule", str(stage.schedule), SCHEDULES, f"in {where}; or none")
+    check_names(stage)
     if stage.schedule and stage.reduce_lr:
         raise HarnessError(f"{where}: a fixed schedule and reduce_lr exclude each other; set one to none")
     if stage.epochs < 1 or stage.batch_size < 1 or stage.lr <= 0:

@@ -75,19 +75,26 @@ OPTIMIZERS = {
 SCHEDULES = {"onecycle": _onecycle, "cosine": _cosine, "triangle": _triangle}
 
 
-def make_optimizer(stage: Stage, groups: list) -> torch.optim.Optimizer:
-    if stage.optimizer not in OPTIMIZERS:  # a Trainer used directly, past the config's check
+def check_names(stage: Stage) -> None:
+    """A one-line error for an optimizer or schedule these tables do not hold: the config checks
+    before a run, and the builders again for a Trainer used directly."""
+    if stage.optimizer not in OPTIMIZERS:
         raise unknown("optimizer", stage.optimizer, OPTIMIZERS, f"in stage '{stage.name}'; choose {', '.join(OPTIMIZERS)}")
+    if stage.schedule is not None and stage.schedule not in SCHEDULES:
+        raise unknown("schedule", str(stage.schedule), SCHEDULES, f"in stage '{stage.name}'; or none")
+
+
+def make_optimizer(stage: Stage, groups: list) -> torch.optim.Optimizer:
+    check_names(stage)
     return OPTIMIZERS[stage.optimizer](groups, stage)
 
 
 def make_step_schedule(stage: Stage, optimizer, steps_per_epoch: int):
     """A scheduler stepped after every batch for fixed schedules, else None (a plateau callback,
     or a constant learning rate)."""
+    check_names(stage)
     if stage.schedule is None:
         return None
-    if stage.schedule not in SCHEDULES:
-        raise unknown("schedule", stage.schedule, SCHEDULES, f"in stage '{stage.name}'; or none")
     return SCHEDULES[stage.schedule](stage, optimizer, stage.epochs * steps_per_epoch, steps_per_epoch)
 
 

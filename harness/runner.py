@@ -72,6 +72,7 @@ def jobs_for(registry, request: RunRequest) -> list:
                 raise unknown("ablation", request.ablate, ABLATIONS, f"choose {', '.join(ABLATIONS)}")
             variants.update(ABLATIONS[request.ablate])
         tuned = request.tuned.get(model)
+        accel = settled(request.accel, spec)  # the same for every variant and seed of the model
         overrides = {**tuned["set"], **request.overrides} if tuned else request.overrides  # --set wins
         for variant, changes in variants.items():
             name = f"{model}@{variant}" if variant else model
@@ -85,7 +86,6 @@ def jobs_for(registry, request: RunRequest) -> list:
                     config["tuned"] = {key: value for key, value in tuned.items() if key != "set"}
                 if distributed.current().active:  # part of the fingerprint: --resume with the same N
                     config["world_size"] = distributed.current().size
-                accel = settled(request.accel, spec)
                 if request.accel is not None and accel.describe() != CPU_ACCEL:
                     config["accel"] = accel.describe()  # part of the fingerprint: resume alike
                 config["weights"] = source.describe() if source else None
