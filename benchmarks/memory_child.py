@@ -14,7 +14,7 @@ from torch import nn
 from harness.data.splits import make_splits
 from harness.evaluate import predict_logits
 from harness.specs import Augment, Recipe, Stage
-from harness.train import Trainer
+from harness.train import Setup, Trainer, Watch
 from harness_datasets import load_imagefolder
 
 SIZE = 224
@@ -39,7 +39,7 @@ def main(folder: str) -> None:
     stage = Stage(name="train", optimizer="adam", lr=1e-3, epochs=1, batch_size=128, early_stopping=None)
     recipe = Recipe(stages=[stage], augment=Augment(flip=True), eval_batch_size=256)
     started = time.perf_counter()
-    result = Trainer(model, splits, recipe, input_size=SIZE, seed=0, show_progress=False).fit()
+    result = Trainer(model, splits, recipe, Setup(input_size=SIZE, seed=0), Watch(show_progress=False)).fit()
     trained = time.perf_counter() - started
     logits = predict_logits(model, torch.from_numpy(splits.test_x), input_size=SIZE, batch_size=256)
     print(json.dumps({"images": len(images.train_y) + len(images.test_y), "mapped": images.entry is not None,

@@ -147,7 +147,7 @@ def test_training_from_the_map_is_as_fast_as_from_memory(cifar_like):
     from harness.bench import _quick_training
     from harness.data.splits import make_splits
     from harness.specs import Recipe
-    from harness.train import Trainer
+    from harness.train import Setup, Trainer, Watch
 
     spec = plugin_registry.installed().models["baseline_cnn"].spec
     recipe, stage, size = _quick_training(spec)
@@ -158,8 +158,8 @@ def test_training_from_the_map_is_as_fast_as_from_memory(cifar_like):
     for _ in range(3):
         for name in rates:  # alternated, so drift in the machine's speed hits both alike
             torch.manual_seed(0)
-            trainer = Trainer(spec.build(CLASSES), splits[name], one_epoch, input_size=size, seed=0,
-                              show_progress=False)
+            trainer = Trainer(spec.build(CLASSES), splits[name], one_epoch, Setup(input_size=size, seed=0),
+                              Watch(show_progress=False))
             result = trainer.fit()
             rates[name].append(result.train_images / result.train_time_s)
     memory, mapped = (float(np.median(rates[name])) for name in ("memory", "map"))

@@ -84,7 +84,7 @@ def frozen_stage_seconds(spec, *, n: int, input_size: int, epochs: int, feature_
     from harness.data import Splits
     from harness.freezing import Parts
     from harness.specs import Recipe, Stage
-    from harness.train import Trainer
+    from harness.train import Setup, Trainer, Watch
 
     images, labels = random_images(n)
     val_x, val_y = random_images(max(n // 10, 10), seed=1)
@@ -93,8 +93,9 @@ def frozen_stage_seconds(spec, *, n: int, input_size: int, epochs: int, feature_
     model = spec.build(10)
     stage = Stage(name="frozen", trainable="head", epochs=epochs, batch_size=64, early_stopping=None,
                   feature_cache=feature_cache)
-    trainer = Trainer(model, splits, Recipe(stages=[stage]), input_size=input_size, seed=0,
-                      parts=Parts.of(model, spec.head, spec.blocks), show_progress=False)
+    trainer = Trainer(model, splits, Recipe(stages=[stage]),
+                      Setup(input_size=input_size, seed=0, parts=Parts.of(model, spec.head, spec.blocks)),
+                      Watch(show_progress=False))
     started = time.perf_counter()
     trainer.fit()
     return time.perf_counter() - started
@@ -123,22 +124,24 @@ def _quick_training(spec):
     return recipe, next(s for s in recipe.stages if s.trainable == "all"), spec.size_for("quick")
 
 
-def _trainer(spec, recipe, stage, *, n: int, size: int, accel=None, show_progress=True):
-    """A harness ``Trainer`` on ``n`` random images, set up for ``stage`` as ``harness run`` sets
-    it up (freezing, DDP when several processes), and the stage's optimizer."""
+def _trainer(spec, stage, *, n: int, accel=None, show_progress=True):
+    """A harness ``Trainer`` with the quick profile's recipe on ``n`` random images, set up for
+    ``stage`` as ``harness run`` sets it up (freezing, DDP when several processes), and the
+    stage's steps (its optimizer)."""
     from harness.accel import CPU
     from harness.freezing import Parts
     from harness.optim import Lookahead, make_optimizer, param_groups
-    from harness.train import Trainer
+    from harness.train import Setup, Steps, Trainer, Watch
 
+    recipe, _, size = _quick_training(spec)
     model = _model(spec)
     parts = Parts.of(model, spec.head, spec.blocks)
-    trainer = Trainer(model, _splits(n, size), recipe, input_size=size, seed=0, parts=parts, accel=accel or CPU,
-                      show_progress=show_progress)
+    trainer = Trainer(model, _splits(n, size), recipe, Setup(input_size=size, seed=0, parts=parts, accel=accel or CPU),
+                      Watch(show_progress=show_progress))
     trainer.begin_stage(stage)
     if stage.lookahead:  # a stage far from its end: the pulls cost what they cost mid-run
         trainer.lookahead = Lookahead(model, stage.lookahead, total_steps=10**9)
-    return trainer, make_optimizer(stage, param_groups(model, parts, stage))
+    return trainer, Steps(stage, make_optimizer(stage, param_groups(model, parts, stage)))
 
 
 def batches_for(images: int, batch_size: int, at_least: int = 2) -> int:
@@ -161,9 +164,9 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
     import torch.nn.functional as F
 
     accel = accel or CPU
-    recipe, stage, size = _quick_training(spec)
+    _, stage, size = _quick_training(spec)
     n = batches_for(images, stage.batch_size) * stage.batch_size
-    trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, accel=accel)
+    trainer, steps = _trainer(spec, stage, n=n, accel=accel)
 
     bare_model = _model(spec)
     bare_forward = accel.prepare(bare_model)
@@ -175,7 +178,7 @@ def train_speed(spec, *, images: int = 4096, repeats: int = 5, accel=None) -> di
     bare_lookahead = Lookahead(bare_model, stage.lookahead, total_steps=10**9) if stage.lookahead else None
 
     def harness_epoch():
-        trainer.train_epoch(stage, optimizer, None)
+        trainer.train_epoch(steps)
         accel.sync()
         return n
 
@@ -283,10 +286,10 @@ def bench(specs: list, *, accel=None, images: int = 4096, repeats: int = 5) -> d
 # --- one process against several ------------------------------------------------------------------
 
 
-def _train_worker(rank, world_size, port, name, images, repeats, out):
-    """One process of ``process_scaling``: one thread, the harness epoch over its share of about
-    ``images`` images (whole global batches, at least two per process); rank 0 records the median
-    images/s of the whole group."""
+def _train_worker(rank, world_size, port, task, out):
+    """One process of ``process_scaling``: one thread, the harness epoch of ``task`` (the model's
+    name, about how many images, the repeats) over its share of the images (whole global batches,
+    at least two per process); rank 0 records the median images/s of the whole group."""
     import json
     import os
 
@@ -295,14 +298,15 @@ def _train_worker(rank, world_size, port, name, images, repeats, out):
     torch.set_num_threads(1)
     from harness import distributed, plugin_registry
 
+    name, images, repeats = task
     distributed.init("cpu")
     spec = plugin_registry.load(report=False).models[name].spec
-    recipe, stage, size = _quick_training(spec)
+    _, stage, _ = _quick_training(spec)
     n = batches_for(images, stage.batch_size, at_least=2 * world_size) * stage.batch_size
-    trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, show_progress=False)
+    trainer, steps = _trainer(spec, stage, n=n, show_progress=False)
 
     def epoch():
-        trainer.train_epoch(stage, optimizer, None)
+        trainer.train_epoch(steps)
         return n
 
     rate = images_per_second(epoch, repeats)
@@ -326,7 +330,7 @@ def process_scaling(name: str, nproc: int = 2, images: int = 4096, repeats: int 
                 probe.bind(("127.0.0.1", 0))
                 port = probe.getsockname()[1]
             out = f"{folder}/{size}.json"
-            torch.multiprocessing.spawn(_train_worker, args=(size, port, name, images, repeats, out), nprocs=size)
+            torch.multiprocessing.spawn(_train_worker, args=(size, port, (name, images, repeats), out), nprocs=size)
             with open(out) as handle:
                 rates[size] = json.load(handle)["img_s"]
     return {"model": name, "img_s_1_process": rates[1], f"img_s_{nproc}_processes": rates[nproc],
@@ -342,14 +346,14 @@ def epoch_scaling(spec, sizes=(5000, 10000, 25000, 45000), batch_sizes=(64, 128,
     from harness.accel import CPU
 
     accel = accel or CPU
-    recipe, base, size = _quick_training(spec)
+    _, base, _ = _quick_training(spec)
     rows = []
     for batch_size in batch_sizes:
         stage = dataclasses.replace(base, batch_size=batch_size)
         for n in (sizes[0], *sizes):  # the first is the warm-up
-            trainer, optimizer = _trainer(spec, recipe, stage, n=n, size=size, accel=accel, show_progress=False)
+            trainer, steps = _trainer(spec, stage, n=n, accel=accel, show_progress=False)
             started = time.perf_counter()
-            trainer.train_epoch(stage, optimizer, None)
+            trainer.train_epoch(steps)
             accel.sync()
             rows.append({"train_images": n, "batch_size": batch_size, "epoch_s": time.perf_counter() - started})
         del rows[-len(sizes) - 1]  # drop the warm-up

@@ -440,9 +440,9 @@ def cmd_evaluate(args, argv, registry) -> int:
     overrides, eval_options = split_eval_options(parse_overrides(args.set))
     if overrides:
         raise HarnessError(f"--set {next(iter(overrides))}: evaluate takes only eval.<evaluator>.<option> settings")
-    result = saved_models.evaluate(registry, Path(args.model_dir), args.data, args.stage, dataset=args.dataset,
-                                evaluators=evaluator_names(args.eval), eval_options=eval_options,
-                                accel=accel_of(args))
+    request = saved_models.Evaluation(Path(args.model_dir), args.stage, args.data, args.dataset,
+                                      tuple(evaluator_names(args.eval)), eval_options, accel_of(args))
+    result = saved_models.evaluate(registry, request)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -40,10 +40,10 @@ def augmented_logits(model, x: torch.Tensor, flip: bool = False, translate: int 
 
 
 @torch.inference_mode()
-def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size: int = 500, tta_flip=False,
-                   tta_translate=0, accel=CPU):
+def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size: int = 500, tta=(False, 0),
+                   accel=CPU):
     """Logits for every image (float32, on the CPU), in batches, in eval mode on ``accel``'s device,
-    with the test-time augmentation ``augmented_logits`` describes."""
+    with the test-time augmentation ``tta``: ``augmented_logits``'s (flip, translate)."""
     was_training = model.training
     model.eval()
     outputs = []
@@ -51,7 +51,7 @@ def predict_logits(model, x_uint8: torch.Tensor, *, input_size: int, batch_size:
         x = accel.layout(model_input(accel.to_device(x_uint8[start : start + batch_size]), input_size,
                                      accel.channels_last))
         with accel.autocast("eval"):
-            outputs.append(augmented_logits(model, x, tta_flip, tta_translate))
+            outputs.append(augmented_logits(model, x, *tta))
     model.train(was_training)
     if not outputs:
         return torch.zeros(0, 0)
@@ -96,7 +96,7 @@ def predictor(model, recipe, input_size: int, accel=CPU) -> Callable[[torch.Tens
     def predict(x_uint8):
         return distributed.sharded(lambda part: predict_logits(
             model, part, input_size=input_size, batch_size=recipe.eval_batch_size,
-            tta_flip=recipe.tta_flip, tta_translate=recipe.tta_translate, accel=accel), x_uint8)
+            tta=(recipe.tta_flip, recipe.tta_translate), accel=accel), x_uint8)
 
     return predict
 
@@ -113,15 +113,15 @@ def split_fingerprint(test_x, test_y) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def score(model, test_x: torch.Tensor, test_y, classes: list, job, *, evaluators: list, stage: str, accel=CPU,
-          keep_predictions: bool = True, train_x=None) -> dict:
-    """A trained model's test-set results (``job``: its config, recipe and folder): the plain
-    pass's logits (with the recipe's test-time augmentation, on ``accel``), then each evaluator's
-    fields. An evaluator that raises is reported in one line naming it and its plugin; its fields
-    stay empty and the others run."""
+def score(model, splits, job, *, evaluators: list, stage: str, keep_predictions: bool = True) -> dict:
+    """A trained model's results on the test images of ``splits`` (``job``: its config, recipe,
+    folder and device): the plain pass's logits (with the recipe's test-time augmentation), then
+    each evaluator's fields. An evaluator that raises is reported in one line naming it and its
+    plugin; its fields stay empty and the others run."""
     from harness.cores import Meter
 
-    config, recipe, folder = job.config, job.recipe, job.folder
+    config, recipe, folder, accel = job.config, job.recipe, job.folder, job.accel or CPU
+    test_x, test_y = torch.from_numpy(splits.test_x), splits.test_y
     predict = predictor(model, recipe, config["input_size"], accel)
 
     model.eval()
@@ -136,10 +136,11 @@ def score(model, test_x: torch.Tensor, test_y, classes: list, job, *, evaluators
                           torch.softmax(logits.float(), 1).numpy())
     ran, failed = {}, {}
     for evaluator in evaluators:
-        ctx = EvalContext(model=model, predict=predict, test_x=test_x, test_y=np.asarray(test_y), classes=list(classes),
-                          input_size=config["input_size"], logits=logits, folder=Path(folder), stage=stage,
-                          config=config, recipe=recipe, options=evaluator.options, main=distributed.is_main(), accel=accel,
-                          batch_size=recipe.eval_batch_size, train_x=train_x)
+        ctx = EvalContext(model=model, predict=predict, test_x=test_x, test_y=np.asarray(test_y),
+                          classes=list(splits.classes), input_size=config["input_size"], logits=logits,
+                          folder=Path(folder), stage=stage, config=config, recipe=recipe, options=evaluator.options,
+                          main=distributed.is_main(), accel=accel, batch_size=recipe.eval_batch_size,
+                          train_x=splits.train_x)
         try:
             out = evaluator.spec.evaluate(ctx)
             if not isinstance(out, dict):

@@ -27,9 +27,9 @@ __all__ = [
     "Job", "JobContext", "Outcome", "RunRequest", "Status", "run_job", "log", "job_label", "outcome_words",
     "interrupted_line", "resume_command",
     # what an executor whose jobs run in other processes or on other machines needs besides: the job
-    # rebuilt there from plain data with the plugins and evaluators loaded there, the image cache
-    # opened there (or its bytes sent), and the job's files sent back to the driver to write
-    "rebuild_job", "installed_registry", "choose_evaluators", "open_entry", "write_bytes", "CHECKPOINT", "METRICS",
+    # as plain data and rebuilt there from it with the plugins and evaluators loaded there, the image
+    # cache opened there (or its bytes sent), and the job's files sent back to the driver to write
+    "plain_job", "rebuild_job", "installed_registry", "choose_evaluators", "open_entry", "write_bytes", "CHECKPOINT", "METRICS",
 ]
 
 
@@ -83,13 +83,20 @@ def resume_command(request: RunRequest) -> str:
     return command if "--resume" in command or command.startswith("harness tune") else command + " --resume"
 
 
-def rebuild_job(registry, request: RunRequest, model: str, config: dict, name: str, folder, weights) -> Job:
-    """A job made again from plain data (in another process): its spec resolved by name as the
-    request trains it, its callbacks made for its config."""
+def plain_job(job: Job) -> dict:
+    """What another process makes ``job`` again from (``rebuild_job``): its model's name, its
+    config and its name, as plain data."""
+    return {"model": job.spec.name, "config": job.config, "name": job.name}
+
+
+def rebuild_job(registry, request: RunRequest, plain: dict, folder, weights) -> Job:
+    """A job made again from ``plain_job``'s data (in another process), writing to ``folder`` with
+    ``weights`` (a ``harness.weights.Source``): its spec resolved by name as the request trains it,
+    its callbacks made for its config."""
     from harness.accel import settled
     from harness.callbacks import CallbackList
     from harness.runner import spec_for
 
-    spec = spec_for(registry, model, request)
-    return Job(spec, config, name, folder, weights, callbacks=CallbackList.make(registry, config, request.callbacks),
-               accel=settled(request.accel, spec))
+    spec, config = spec_for(registry, plain["model"], request), plain["config"]
+    return Job(spec, config, plain["name"], folder, weights,
+               callbacks=CallbackList.make(registry, config, request.callbacks), accel=settled(request.accel, spec))

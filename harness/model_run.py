@@ -47,14 +47,12 @@ class Built:
 def run_model(job: Job, context: JobContext, images) -> dict:
     """Train ``job`` on ``images`` and write its folder: with its callbacks (the registry's
     defaults for its config when it has none) and the context's request, evaluators and dataset."""
-    from harness import weights
     from harness.callbacks import CallbackList
 
     spec, config, folder, request = job.spec, job.config, job.folder, context.request
     callbacks = job.callbacks if job.callbacks is not None else \
         CallbackList.make(context.registry, config, request.callbacks)
     started = time.perf_counter()
-    source = job.weights or weights.Source("scratch")
     built = build(job, images, request)
     main = distributed.is_main()
     resume = restore_or_initialise(spec, config, built, folder, main)
@@ -67,7 +65,7 @@ def run_model(job: Job, context: JobContext, images) -> dict:
     log(f"{spec.name}: {built.params / 1e6:.2f}M parameters, input {config['input_size']}px, "
         f"train {len(splits.train_y)} / val {len(splits.val_y)} / test {len(splits.test_y)}")
     fit = train_stages(job, context, built, callbacks, resume)
-    metrics = results(job, built, fit, source, context.dataset, callbacks=used["callbacks"], started=started)
+    metrics = results(job, built, fit, context.dataset, callbacks=used["callbacks"], started=started)
     if main:
         write_folder(folder, spec, built, fit, metrics)
     callbacks.call("on_run_end", metrics)
@@ -157,43 +155,48 @@ def read_checkpoint(checkpoint: Path, config: dict) -> dict:
 def train_stages(job: Job, context: JobContext, built: Built, callbacks, resume):
     """Every stage of the recipe through the trainer; each stage's best model is saved and scored on
     the test set as the stage ends (reported, never selected on)."""
-    import torch
-
     from harness.callbacks import RunInfo
-    from harness.compute import TrainingCost
     from harness.evaluate import score
-    from harness.freezing import Parts
-    from harness.train import Trainer
+    from harness.train import Trainer, Watch
 
     spec, config, folder, request = job.spec, job.config, job.folder, context.request
     main, splits = distributed.is_main(), built.splits
-    test_x = torch.from_numpy(splits.test_x)
 
     def on_stage_end(stage, trained):
         if main:
             save_torch(stage_weights(folder, stage.name), {k: v.cpu() for k, v in trained.state_dict().items()})
-        scores = score(trained, test_x, splits.test_y, splits.classes, job, evaluators=context.evaluators,
-                       stage=stage.name, accel=built.accel, train_x=splits.train_x)
+        scores = score(trained, splits, job, evaluators=context.evaluators, stage=stage.name)
         log(f"{spec.name} {stage.name}: test accuracy {scores['accuracy']:.4f}, macro F1 {scores['f1']:.4f}")
         return scores
 
     callbacks.call("on_run_start", RunInfo(job.name, config, folder, request.out, main, request.results_dir))
-    trainer = Trainer(built.model, splits, built.recipe, input_size=config["input_size"], seed=config["seed"],
-                      parts=Parts.of(built.model, spec.head, spec.blocks), label=spec.name,
-                      on_stage_end=on_stage_end, checkpoint=folder / CHECKPOINT, fingerprint=fingerprint(config),
-                      accel=built.accel, callbacks=callbacks, cost=TrainingCost(built.macs_by_module, spec.head))
-    return trainer.fit(resume)
+    watch = Watch(callbacks=callbacks, label=spec.name, checkpoint=folder / CHECKPOINT,
+                  fingerprint=fingerprint(config), on_stage_end=on_stage_end)
+    return Trainer(built.model, splits, built.recipe, training_setup(job, built), watch).fit(resume)
 
 
-def results(job: Job, built: Built, fit, source, dataset, *, callbacks: list, started: float) -> dict:
+def training_setup(job: Job, built: Built):
+    """How the job's model trains beside its recipe (``harness.train.Setup``): its input size and
+    seed, its device and precision, the parts a stage freezes and its compute per image."""
+    from harness.compute import TrainingCost
+    from harness.freezing import Parts
+    from harness.train import Setup
+
+    spec = job.spec
+    return Setup(input_size=job.config["input_size"], seed=job.config["seed"], accel=built.accel,
+                 parts=Parts.of(built.model, spec.head, spec.blocks), cost=TrainingCost(built.macs_by_module, spec.head))
+
+
+def results(job: Job, built: Built, fit, dataset, *, callbacks: list, started: float) -> dict:
     """``metrics.json``: the final stage's test fields, every stage, costs, provenance."""
-    from harness import machine
+    from harness import machine, weights
     from harness.compute import time_to_accuracy
     from harness.cores import any_busy
     from harness.provenance import environment
 
     stages = [{**{k: v for k, v in vars(s).items() if k != "extra"}, **s.extra} for s in fit.stages]
     final, recipe, accel = stages[-1], built.recipe, built.accel
+    source = job.weights or weights.Source("scratch")
     return {
         **identity(job.config),
         "status": Status.OK,

@@ -8,7 +8,9 @@ function (``harness.evaluate.score``) with its test-time augmentation; images gi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from harness.errors import HarnessError, unknown
 from harness.fileio import write_json
@@ -175,28 +177,40 @@ def dataset_of(registry, config: dict, source: Path, name: str | None):
     return pick_dataset(registry, source, name)
 
 
-def evaluate(registry, model_dir: Path, data: str | None = None, stage: str | None = None, *, dataset=None,
-             evaluators=(), eval_options=None, accel=None) -> dict:
-    """Test-set results of a saved model, on its own data (or ``data``), with the default evaluators
-    and ``evaluators``. On its own data the chosen evaluators' fields are added to the model's
-    ``metrics.json`` (and its results folder's leaderboard and report are rebuilt)."""
-    import torch
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``harness evaluate`` asks: a saved model (its folder; the stage, else the last
+    finished), the data it is scored on (the run's own unless ``data`` / ``dataset`` say
+    otherwise), the evaluators beside the defaults and their options, and where to compute
+    (``None``: the CPU, with ``--amp auto``'s choice for the model)."""
 
+    model_dir: Path
+    stage: str | None = None
+    data: str | None = None
+    dataset: str | None = None
+    evaluators: tuple = ()
+    eval_options: dict | None = None
+    accel: Any = None
+
+
+def evaluate(registry, request: Evaluation) -> dict:
+    """Test-set results of a saved model, with the default evaluators and the request's. On its
+    own data the chosen evaluators' fields are added to the model's ``metrics.json`` (and its
+    results folder's leaderboard and report are rebuilt)."""
     from harness.accel import settled
     from harness.evaluate import score
     from harness.plugin_registry import choose_evaluators
 
-    chosen = choose_evaluators(registry, evaluators, eval_options)
-    model, job, weights = load_saved(registry, model_dir, stage)
+    chosen = choose_evaluators(registry, request.evaluators, request.eval_options)
+    model, job, weights = load_saved(registry, request.model_dir, request.stage)
     config = job.config
-    accel = settled(accel, job.spec)  # --amp auto, as the run chose
+    job = replace(job, accel=settled(request.accel, job.spec))  # --amp auto, as the run chose
     stage_name = weights.stem
-    splits, source = _splits_of(registry, config, data, dataset)
-    fields = score(accel.place(model), torch.from_numpy(splits.test_x), splits.test_y, splits.classes, job,
-                   evaluators=chosen, stage=stage_name, accel=accel, keep_predictions=data is None,
-                   train_x=splits.train_x)
-    if data is None:
-        add_to_results(Path(model_dir), stage_name, fields, registry)
+    splits, source = _splits_of(registry, config, request.data, request.dataset)
+    fields = score(job.accel.place(model), splits, job, evaluators=chosen, stage=stage_name,
+                   keep_predictions=request.data is None)
+    if request.data is None:
+        add_to_results(Path(request.model_dir), stage_name, fields, registry)
     return {"model": config["model"], "stage": stage_name, "weights": str(weights), "data": str(source), **fields}
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from harness import distributed
-from harness.accel import CPU
+from harness.accel import CPU, Accel
 from harness.callbacks import CallbackList, Control
 from harness.compute import TrainingCost
 from harness.data.augment import augment_batch, training_batch
@@ -77,27 +77,39 @@ class FitResult:
                    train_flop=resume.get("train_flop", 0.0))
 
 
-def train_step(module, x, y, stage: Stage, optimizer, step_schedule, accel=CPU, check_finite=True,
-               world=distributed.SINGLE):
+@dataclass
+class Steps:
+    """A stage's optimisation steps: the stage's settings, its optimizer and its per-step learning
+    rate schedule (None when the rate changes only between epochs)."""
+
+    stage: Stage
+    optimizer: Any
+    step_schedule: Any = None
+
+
+def train_step(module, x, y, steps: Steps, accel=CPU, check_over=distributed.SINGLE):
     """One optimisation step; returns the (detached) loss and the logits.
 
-    ``check_finite`` looks at the loss before the update; it waits for the device, so on a GPU
-    the loop asks for it only every few steps (a NaN, once in the weights, stays in the loss).
-    With several processes the check is on the sum of their losses, so all stop at the same step
-    instead of one leaving the others waiting in the gradient exchange.
+    Unless ``check_over`` is None the loss is checked before the update; the check waits for the
+    device, so on a GPU the loop asks for it only every few steps (a NaN, once in the weights, stays
+    in the loss). Over several processes (``check_over`` an active world) the check is on the sum
+    of their losses, so all stop at the same step instead of one leaving the others waiting in the
+    gradient exchange.
     """
+    stage = steps.stage
     with accel.autocast():
         logits = module(x)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=stage.label_smoothing)
-    checked = distributed.reduce_sum(loss.detach().clone()) if check_finite and world.active else loss
-    if check_finite and not torch.isfinite(checked):  # stop at once: a diverged model only wastes epochs
-        raise FloatingPointError(f"the training loss became {loss.item()} in stage '{stage.name}'; "
-                                 "lower the learning rate (--set stages.<stage>.lr=...)")
-    optimizer.zero_grad(set_to_none=True)
+    if check_over is not None:
+        checked = distributed.reduce_sum(loss.detach().clone()) if check_over.active else loss
+        if not torch.isfinite(checked):  # stop at once: a diverged model only wastes epochs
+            raise FloatingPointError(f"the training loss became {loss.item()} in stage '{stage.name}'; "
+                                     "lower the learning rate (--set stages.<stage>.lr=...)")
+    steps.optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    optimizer.step()
-    if step_schedule is not None:
-        step_schedule.step()
+    steps.optimizer.step()
+    if steps.step_schedule is not None:
+        steps.step_schedule.step()
     return loss.detach(), logits.detach()
 
 
@@ -151,7 +163,7 @@ class FeatureCache:
             trainer.model.train(was_training)
         return torch.cat(captured)
 
-    def train_epoch(self, stage: Stage, optimizer, step_schedule) -> tuple[float, float]:
+    def train_epoch(self, steps: Steps) -> tuple[float, float]:
         trainer = self.trainer
         self.head.train()
         n = self.train_features.shape[1]
@@ -160,7 +172,7 @@ class FeatureCache:
                 if len(self.train_features) > 1 else torch.zeros(n, dtype=torch.long)).to(self.train_features.device)
         # every process trains the (small) head on all cached features alike: no exchange needed
         return run_batches(trainer, self.head, order, lambda index, total: self.train_features[view[index], index],
-                           stage, optimizer, step_schedule)
+                           steps)
 
     @torch.inference_mode()
     def val_logits(self) -> torch.Tensor:
@@ -174,17 +186,14 @@ class FeatureCache:
         return logits.cpu()
 
 
-@dataclass
-class StageState:
-    """What a stage carries from epoch to epoch, all of it in its checkpoint: the optimizer and its
-    per-step schedule, the callbacks' handle, the generator's state when the stage began (the
-    feature cache draws from it), the epoch reached. The callbacks' states (the best epoch's
-    among them) are the trainer's."""
+@dataclass(kw_only=True)
+class StageState(Steps):
+    """What a stage carries from epoch to epoch, all of it in its checkpoint: its steps (the
+    optimizer and its per-step schedule), the callbacks' handle, the generator's state when the
+    stage began (the feature cache draws from it), the epoch reached. The callbacks' states (the
+    best epoch's among them) are the trainer's."""
 
     index: int
-    stage: Stage
-    optimizer: Any
-    step_schedule: Any
     control: Control
     stage_start: Any
     epoch: int = 0
@@ -238,42 +247,64 @@ class StageState:
         return joined(self.cores_before, self.meter.so_far()) if self.meter is not None else self.cores_before
 
 
-class Trainer:
-    """Runs a recipe on a model over its splits: a loop of stages, each "start, then epochs until a
-    callback or the budget ends it", calling the callbacks' hooks at every boundary. ``callbacks`` (a
-    ``CallbackList``: none when not given; ``CallbackList.make`` makes a registry's) come after the
-    trainer's own: the best epoch, and with ``show_progress`` the progress bar and the console line
-    (labelled ``label``); with ``checkpoint`` set, the state is saved there atomically after every
-    epoch, after every other callback. ``on_stage_end(stage, model)`` runs
-    after the callbacks' (the best weights restored) and returns a dict kept in the stage's result.
-    ``accel``: where and how to compute."""
+@dataclass(frozen=True, kw_only=True)
+class Setup:
+    """How a model trains, beside its recipe: the input size, the seed of shuffling and augmentation
+    (one generator, so a seed fixes both), where and how to compute, the model's parts (what a
+    stage freezes; found in the model when not given) and its compute per image (uncounted when
+    not given)."""
 
-    def __init__(self, model, splits, recipe: Recipe, *, input_size: int, seed: int, parts: Parts | None = None,
-                 label="", on_stage_end=None, checkpoint: Path | None = None, fingerprint="",
-                 show_progress=True, accel=CPU, callbacks: CallbackList | None = None,
-                 cost: TrainingCost | None = None):
-        if callbacks is None:
-            callbacks = CallbackList([])
+    input_size: int
+    seed: int
+    accel: Accel = CPU
+    parts: Parts | None = None
+    cost: TrainingCost | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Watch:
+    """What watches a training and what it leaves: the plugins' ``callbacks`` (a ``CallbackList``;
+    none when not given, as in Lightning; ``CallbackList.make`` makes a registry's), with
+    ``show_progress`` a progress bar and a console line labelled ``label``, with ``checkpoint`` the
+    state saved there atomically after every epoch (after every other callback) under the settings'
+    ``fingerprint``, and ``on_stage_end(stage, model)``, called after the callbacks' (the best
+    weights restored), whose dict is kept in the stage's result."""
+
+    callbacks: CallbackList | None = None
+    label: str = ""
+    show_progress: bool = True
+    checkpoint: Path | None = None
+    fingerprint: str = ""
+    on_stage_end: Callable | None = None
+
+
+class Trainer:
+    """Runs a recipe on a model over its splits, set up by ``setup`` and watched by ``watch``: a loop
+    of stages, each "start, then epochs until a callback or the budget ends it", calling the
+    callbacks' hooks at every boundary; the trainer's own callbacks (the best epoch, the progress
+    shown, the checkpoint) come around the plugins'."""
+
+    def __init__(self, model, splits, recipe: Recipe, setup: Setup, watch: Watch = Watch()):
         self.best = BestEpoch()
-        shown = [ProgressBar(label), ConsoleLine(label)] if show_progress else []
-        self.callbacks = OwnAndPlugins([self.best, *shown], callbacks,
-                                       [Checkpointing(self)] if checkpoint is not None else [])
-        self.model, self.recipe, self.input_size, self.accel = model, recipe, input_size, accel
-        self.cost = cost or TrainingCost(None)
+        shown = [ProgressBar(watch.label), ConsoleLine(watch.label)] if watch.show_progress else []
+        self.callbacks = OwnAndPlugins([self.best, *shown], watch.callbacks or CallbackList([]),
+                                       [Checkpointing(self)] if watch.checkpoint is not None else [])
+        accel = setup.accel
+        self.model, self.recipe, self.input_size, self.accel = model, recipe, setup.input_size, accel
+        self.cost = setup.cost or TrainingCost(None)
         self.world = distributed.current()
         self.forward = accel.prepare(model)  # the model, or its compiled form (same parameters)
         self.evaluate = self.forward  # DDP's forward syncs buffers: never used for (uneven) eval parts
-        self.parts = parts or Parts.of(model)
-        self.on_stage_end = on_stage_end
-        self.checkpoint, self.fingerprint = checkpoint, fingerprint
+        self.parts = setup.parts or Parts.of(model)
+        self.on_stage_end = watch.on_stage_end
+        self.checkpoint, self.fingerprint = watch.checkpoint, watch.fingerprint
         # the whole training set moves to a GPU once, as uint8: no per-batch host transfers; on the
         # CPU a memory-mapped split stays where it is and each batch reads its rows
         self.train_x = accel.to_device(as_tensor(splits.train_x))
         self.train_y = accel.to_device(torch.from_numpy(splits.train_y))
         self.val_x = accel.to_device(as_tensor(splits.val_x))
         self.val_y = torch.from_numpy(splits.val_y)  # compared with logits brought back to the CPU
-        # one generator for shuffling and augmentation, so a seed fixes both
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(setup.seed)
         self.frozen, self.fixed = [], fixed_parameters(model)
         self.lookahead, self.cache = None, None
         self.result, self.state = None, None  # the run's totals and the stage's state, while fitting
@@ -325,7 +356,8 @@ class Trainer:
         self.lookahead = Lookahead(self.model, stage.lookahead, stage.epochs * batches) if stage.lookahead else None
         if resume is not None:  # the generator as it was when the stage began, for the feature cache
             self.generator.set_state(resume["rng"]["stage_start"])
-        state = self.state = StageState(index, stage, optimizer, step_schedule, control, self.generator.get_state())
+        state = self.state = StageState(stage, optimizer, step_schedule, index=index, control=control,
+                                        stage_start=self.generator.get_state())
         self.cache = FeatureCache.for_stage(self, stage, result, resume)
         control.features_cached = self.cache is not None
         if resume is not None:
@@ -339,10 +371,8 @@ class Trainer:
         lr = state.optimizer.param_groups[0]["lr"]
         started = time.perf_counter()
         self.callbacks.call("on_epoch_start", state.epoch, batch_count(len(self.train_y), stage.batch_size))
-        if self.cache is not None:
-            train_loss, train_acc = self.cache.train_epoch(stage, state.optimizer, state.step_schedule)
-        else:
-            train_loss, train_acc = self.train_epoch(stage, state.optimizer, state.step_schedule)
+        trains = self.cache if self.cache is not None else self  # the cached features' head, or the model
+        train_loss, train_acc = trains.train_epoch(state)
         distributed.sync_buffers(self.model)
         result.train_time_s += time.perf_counter() - started
         result.train_images += len(self.train_y)
@@ -363,7 +393,7 @@ class Trainer:
             self.evaluate, part, input_size=self.input_size, batch_size=self.recipe.eval_batch_size,
             accel=self.accel), self.val_x)
 
-    def train_epoch(self, stage: Stage, optimizer, step_schedule) -> tuple[float, float]:
+    def train_epoch(self, steps: Steps) -> tuple[float, float]:
         train_mode(self.model, self.frozen)
         order = torch.randperm(len(self.train_y), generator=self.generator)
         world = self.world
@@ -372,9 +402,9 @@ class Trainer:
             # transforms are drawn for the whole global batch, so every process advances the
             # generator alike and each image gets the transform it would get in one process
             return training_batch(self.train_x[index], self.input_size, self.recipe.augment, self.generator,
-                                  rows=slice(world.rank, None, world.size), total=total, layout=self.accel.layout)
+                                  share=(slice(world.rank, None, world.size), total), layout=self.accel.layout)
 
-        return run_batches(self, self.forward, order, inputs, stage, optimizer, step_schedule, world=world)
+        return run_batches(self, self.forward, order, inputs, steps, world)
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -395,8 +425,7 @@ def batch_count(n: int, batch_size: int) -> int:
     return n // batch_size + (1 if n % batch_size > 1 else 0)
 
 
-def run_batches(trainer: Trainer, module, order, inputs, stage: Stage, optimizer, step_schedule,
-                world=distributed.SINGLE):
+def run_batches(trainer: Trainer, module, order, inputs, steps: Steps, world=distributed.SINGLE):
     """Batches in ``order``; ``inputs(index, total)`` gives this process's inputs of a batch of
     ``total`` images (with several processes, ``index`` is every ``world.size``-th image of
     the batch). Returns mean loss and accuracy over every process's images."""
@@ -404,15 +433,16 @@ def run_batches(trainer: Trainer, module, order, inputs, stage: Stage, optimizer
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     seen = 0
-    batches = batch_count(len(trainer.train_y), stage.batch_size)
+    size = steps.stage.batch_size
+    batches = batch_count(len(trainer.train_y), size)
     order = order.to(device)
     for step in range(batches):
-        batch = order[step * stage.batch_size : (step + 1) * stage.batch_size]
+        batch = order[step * size : (step + 1) * size]
         index = batch[world.rank :: world.size]
         y = trainer.train_y[index]
         check = not trainer.accel.on_gpu or step % GPU_FINITE_CHECK_EVERY == 0 or step == batches - 1
-        loss, logits = train_step(module, inputs(index, len(batch)), y, stage, optimizer, step_schedule,
-                                  trainer.accel, check, world)
+        loss, logits = train_step(module, inputs(index, len(batch)), y, steps, trainer.accel,
+                                  world if check else None)
         if trainer.lookahead is not None:
             trainer.lookahead.step(trainer.model)
         with torch.no_grad():

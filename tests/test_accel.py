@@ -5,7 +5,7 @@ import torch
 from harness.accel import Accel
 from harness.errors import HarnessError
 from harness.specs import Recipe, Stage
-from harness.train import Trainer
+from harness.train import Setup, Trainer, Watch
 
 from helpers.models import default_callbacks, small_cnn, tiny_splits
 
@@ -82,8 +82,8 @@ def test_a_run_records_its_precision_choice(tmp_path):
 def fit(accel, epochs=3):
     recipe = Recipe(stages=[Stage(epochs=epochs, batch_size=8, lr=3e-2, early_stopping=None)])
     model = small_cnn()
-    trainer = Trainer(model, tiny_splits(), recipe, input_size=8, seed=0, accel=accel, show_progress=False,
-                      callbacks=default_callbacks())
+    trainer = Trainer(model, tiny_splits(), recipe, Setup(input_size=8, seed=0, accel=accel),
+                      Watch(show_progress=False, callbacks=default_callbacks()))
     return model, trainer.fit()
 
 
@@ -105,13 +105,13 @@ def test_amp_runs_the_forward_pass_in_bfloat16():
     model = small_cnn()
     model[0].register_forward_hook(lambda module, args, output: seen.append(output.dtype))
     recipe = Recipe(stages=[Stage(epochs=1, batch_size=8, lr=3e-2, early_stopping=None)])
-    Trainer(model, tiny_splits(), recipe, input_size=8, seed=0, accel=Accel(amp=True), show_progress=False,
-            callbacks=default_callbacks()).fit()
+    Trainer(model, tiny_splits(), recipe, Setup(input_size=8, seed=0, accel=Accel(amp=True)),
+            Watch(show_progress=False, callbacks=default_callbacks())).fit()
     assert seen and set(seen) == {torch.bfloat16}
     assert model[0].weight.dtype == torch.float32
     seen.clear()
-    Trainer(small_cnn(), tiny_splits(), recipe, input_size=8, seed=0, accel=Accel(), show_progress=False,
-            callbacks=default_callbacks())
+    Trainer(small_cnn(), tiny_splits(), recipe, Setup(input_size=8, seed=0, accel=Accel()),
+            Watch(show_progress=False, callbacks=default_callbacks()))
     assert not seen
 
 
@@ -122,8 +122,8 @@ def test_compiled_training_keeps_plain_parameter_names(tmp_path):
     from harness.train import load_checkpoint
 
     recipe = Recipe(stages=[Stage(epochs=1, batch_size=8, lr=3e-2, early_stopping=None)])
-    trainer = Trainer(small_cnn(), tiny_splits(), recipe, input_size=8, seed=0, accel=Accel(compile=True),
-                      show_progress=False, checkpoint=tmp_path / "c.pt", callbacks=default_callbacks())
+    trainer = Trainer(small_cnn(), tiny_splits(), recipe, Setup(input_size=8, seed=0, accel=Accel(compile=True)),
+                      Watch(show_progress=False, checkpoint=tmp_path / "c.pt", callbacks=default_callbacks()))
     assert trainer.forward is not trainer.model  # the compiled wrapper is what runs
     result = trainer.fit()
     saved = load_checkpoint(tmp_path / "c.pt")["model_state"]

@@ -143,7 +143,7 @@ def test_training_batch_is_bit_for_bit_the_float_path(augment, rows):
     to_nhwc = lambda x: x.contiguous(memory_format=torch.channels_last)  # noqa: E731
     first, second = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     expected = to_nhwc(augment_batch(model_input(part, 8), augment, first, rows, total))
-    got = training_batch(part, 8, augment, second, rows, total, layout=to_nhwc)
+    got = training_batch(part, 8, augment, second, None if rows is None else (rows, total), layout=to_nhwc)
     assert torch.equal(got, expected) and got.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(first.get_state(), second.get_state())
 
@@ -158,7 +158,7 @@ def test_rank_1_of_2_gets_rows_1_2_of_the_batch_one_process_draws(augment):
     images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
     alone, rank1 = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
     whole = training_batch(images, 8, augment, alone)
-    part = training_batch(images[1::2], 8, augment, rank1, slice(1, None, 2), len(images))
+    part = training_batch(images[1::2], 8, augment, rank1, (slice(1, None, 2), len(images)))
     assert torch.equal(part, whole[1::2])
     assert torch.equal(alone.get_state(), rank1.get_state())  # the next batch is drawn alike too
 

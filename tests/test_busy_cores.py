@@ -58,7 +58,7 @@ class SimulatedLoad:
 
 def test_a_stage_busy_before_its_interruption_stays_busy_when_resumed_on_quiet_cores(tmp_path, monkeypatch):
     from harness.specs import Recipe, Stage
-    from harness.train import Trainer, load_checkpoint
+    from harness.train import Setup, Trainer, Watch, load_checkpoint
 
     from helpers.callbacks import after_each_epoch
     from helpers.models import default_callbacks, net, tiny_splits
@@ -67,8 +67,8 @@ def test_a_stage_busy_before_its_interruption_stays_busy_when_resumed_on_quiet_c
     recipe = Recipe(stages=[Stage(name="train", lr=0.05, epochs=4, batch_size=16, early_stopping=None)])
 
     def trainer():
-        return Trainer(net(), tiny_splits(), recipe, input_size=8, seed=0, checkpoint=tmp_path / "c.pt",
-                       callbacks=default_callbacks(), show_progress=False)
+        return Trainer(net(), tiny_splits(), recipe, Setup(input_size=8, seed=0),
+                       Watch(checkpoint=tmp_path / "c.pt", callbacks=default_callbacks(), show_progress=False))
 
     def busy_then_killed(row):
         if row["epoch"] == 3:

@@ -13,7 +13,7 @@ from torch import nn
 from helpers.models import default_callbacks
 from harness.data import Splits
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
-from harness.train import Trainer
+from harness.train import Setup, Trainer, Watch
 
 from conftest import pattern_images
 
@@ -38,8 +38,8 @@ def seeded_run():
               reduce_lr=ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-3)),
     ]
     recipe = Recipe(stages=stages, augment=Augment(flip=True, translate=1))
-    return Trainer(model, splits, recipe, input_size=8, seed=1, show_progress=False,
-                   callbacks=default_callbacks()).fit()
+    return Trainer(model, splits, recipe, Setup(input_size=8, seed=1),
+                   Watch(show_progress=False, callbacks=default_callbacks())).fit()
 
 
 FIELDS = ["stage", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]

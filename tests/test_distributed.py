@@ -29,14 +29,15 @@ def train_on_rank(rank, world_size, port, out):
     from harness import distributed
     from harness.evaluate import loss_and_accuracy, predict_logits
     from harness.specs import Augment, Recipe, Stage
-    from harness.train import Trainer
+    from harness.train import Setup, Trainer, Watch
 
     distributed.init("cpu")
     splits = tiny_splits(n=60)
     recipe = Recipe(stages=[Stage(epochs=2, batch_size=12, lr=3e-2, early_stopping=None)],
                     augment=Augment(flip=True, translate=1))
     model = small_cnn()
-    fit = Trainer(model, splits, recipe, input_size=8, seed=0, show_progress=False, callbacks=default_callbacks()).fit()
+    fit = Trainer(model, splits, recipe, Setup(input_size=8, seed=0),
+                  Watch(show_progress=False, callbacks=default_callbacks())).fit()
     full_val = loss_and_accuracy(predict_logits(model, torch.from_numpy(splits.val_x), input_size=8),
                                  torch.from_numpy(splits.val_y))
     torch.save({"state": model.state_dict(), "history": fit.history, "full_val": full_val}, f"{out}/rank{rank}.pt")
@@ -66,7 +67,7 @@ def equivalence_fit(world_size: int, out: str, rank: int = 0, port: int = 0):
     torch.set_num_threads(1)
     from harness import distributed
     from harness.specs import Augment, Recipe, Stage
-    from harness.train import Trainer
+    from harness.train import Setup, Trainer, Watch
     from test_training import tiny_model
 
     if world_size > 1:
@@ -74,8 +75,8 @@ def equivalence_fit(world_size: int, out: str, rank: int = 0, port: int = 0):
     recipe = Recipe(stages=[Stage(epochs=3, batch_size=12, lr=3e-2, early_stopping=None, schedule="onecycle")],
                     augment=Augment(flip=True, translate=1))
     model = tiny_model()
-    fit = Trainer(model, tiny_splits(n=60), recipe, input_size=8, seed=0, show_progress=False,
-                  callbacks=default_callbacks()).fit()
+    fit = Trainer(model, tiny_splits(n=60), recipe, Setup(input_size=8, seed=0),
+                  Watch(show_progress=False, callbacks=default_callbacks())).fit()
     torch.save({"state": model.state_dict(), "history": fit.history}, f"{out}/world{world_size}-rank{rank}.pt")
     if world_size > 1:
         distributed.shutdown()

@@ -17,7 +17,7 @@ from harness.data.cache import ARRAYS, _mapped, cached_images
 from harness.data.rows import Rows, as_tensor
 from harness.data.splits import make_splits
 from harness.specs import Augment, Recipe, Stage
-from harness.train import Trainer
+from harness.train import Setup, Trainer, Watch
 from harness_datasets import load_imagefolder
 from helpers.models import default_callbacks, small_cnn
 
@@ -136,8 +136,8 @@ def test_training_from_the_map_equals_training_from_memory(tmp_path):
     histories = []
     for images in (folders.read_tree(folder, 8), load_imagefolder(folder, 8)):
         splits = make_splits(images, val_size=12, seed=0)
-        result = Trainer(small_cnn(), splits, recipe, input_size=8, seed=0, show_progress=False,
-                         callbacks=default_callbacks()).fit()
+        result = Trainer(small_cnn(), splits, recipe, Setup(input_size=8, seed=0),
+                         Watch(show_progress=False, callbacks=default_callbacks())).fit()
         histories.append([{k: v for k, v in row.items() if "time" not in k} for row in result.history])
     assert histories[0] == histories[1]
 

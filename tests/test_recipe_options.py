@@ -12,7 +12,7 @@ from harness.evaluate import augmented_logits
 from harness.freezing import Parts
 from harness.optim import TRIANGLE_END, TRIANGLE_START, Lookahead, make_optimizer, make_step_schedule, param_groups
 from harness.specs import Augment, ModelSpec, Recipe, Stage
-from harness.train import Trainer
+from harness.train import Setup, Trainer, Watch
 from harness_cnn.models import DeepCNN, Whitening, fit_whitening
 
 from helpers.callbacks import after_each_epoch
@@ -75,7 +75,8 @@ def test_lookahead_pulls_back_every_fifth_step_and_ends_on_the_slow_weights():
 def test_stage_with_lookahead_ends_on_its_slow_weights():
     stage = Stage(name="train", optimizer="sgd", lr=0.05, epochs=2, batch_size=16, lookahead=0.95,
                   early_stopping=None)
-    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0, callbacks=default_callbacks())
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+                      Watch(callbacks=default_callbacks()))
     trainer.fit()
     for key, value in trainer.lookahead.slow.items():
         assert torch.equal(trainer.model.state_dict()[key], value), key
@@ -87,7 +88,8 @@ def test_parameters_the_model_fixes_stay_fixed_through_every_stage():
     fixed = model.stem[1].weight.detach().clone()
     stages = [Stage(name="head", trainable="head", epochs=1, batch_size=16, feature_cache=False),
               Stage(name="all", trainable="all", optimizer="sgd", lr=0.1, epochs=2, batch_size=16)]
-    trainer = Trainer(model, tiny_splits(), Recipe(stages=stages), input_size=8, seed=0, callbacks=default_callbacks())
+    trainer = Trainer(model, tiny_splits(), Recipe(stages=stages), Setup(input_size=8, seed=0),
+                      Watch(callbacks=default_callbacks()))
     trainer.fit()
     assert not model.stem[1].weight.requires_grad and torch.equal(model.stem[1].weight, fixed)
     assert model.stem[1].bias.requires_grad and model.stem[0].weight.requires_grad

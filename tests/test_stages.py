@@ -6,7 +6,7 @@ import torch
 from harness.freezing import Parts, freeze
 from harness.optim import make_optimizer, param_groups
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
-from harness.train import Trainer, load_checkpoint
+from harness.train import Setup, Trainer, Watch, load_checkpoint
 
 from helpers.callbacks import after_each_epoch
 from helpers.models import default_callbacks, net, scripted_val_acc, tiny_splits
@@ -21,8 +21,8 @@ def test_frozen_stage_leaves_the_base_bit_for_bit_and_bn_stats_alone():
     model = net()
     before = copy_state(model)
     stage = Stage(name="frozen", trainable="head", lr=0.05, epochs=2, batch_size=16, early_stopping=None)
-    Trainer(model, tiny_splits(), Recipe(stages=[stage], augment=Augment(flip=True)), input_size=8, seed=0,
-            callbacks=default_callbacks()).fit()
+    Trainer(model, tiny_splits(), Recipe(stages=[stage], augment=Augment(flip=True)), Setup(input_size=8, seed=0),
+            Watch(callbacks=default_callbacks())).fit()
     after = model.state_dict()
     for key in before:
         if key.startswith(("stem.", "body.")):  # weights, biases, running_mean/var, num_batches_tracked
@@ -52,9 +52,9 @@ def test_next_stage_starts_from_the_restored_best_weights(monkeypatch):
         Stage(name="finetune", trainable="all", lr=0.01, epochs=2, batch_size=16),
     ]
     snapshots, at_stage_end = {}, {}
-    trainer = Trainer(net(), tiny_splits(), Recipe(stages=stages), input_size=8, seed=0,
-                      on_stage_end=lambda stage, model: at_stage_end.setdefault(stage.name, copy_state(model)),
-                      callbacks=default_callbacks())
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=stages), Setup(input_size=8, seed=0),
+                      Watch(on_stage_end=lambda stage, model: at_stage_end.setdefault(stage.name, copy_state(model)),
+                            callbacks=default_callbacks()))
     after_each_epoch(trainer, lambda row: snapshots.setdefault((row["stage"], row["epoch"]), copy_state(trainer.model)))
     result = trainer.fit()
     assert [s.best_epoch for s in result.stages] == [1, 2]
@@ -89,8 +89,9 @@ def airbench_recipe():
 ])
 def test_resume_after_interruption_gives_the_same_history_and_weights(tmp_path, recipe, interrupt_at):
     def trainer(checkpoint, on_epoch=None):
-        made = Trainer(net(), tiny_splits(), recipe(), input_size=8, seed=7, checkpoint=checkpoint,
-                       fingerprint="x", on_stage_end=lambda stage, model: {"n": 1}, callbacks=default_callbacks())
+        made = Trainer(net(), tiny_splits(), recipe(), Setup(input_size=8, seed=7),
+                       Watch(checkpoint=checkpoint, fingerprint="x", on_stage_end=lambda stage, model: {"n": 1},
+                             callbacks=default_callbacks()))
         return after_each_epoch(made, on_epoch) if on_epoch else made
 
     reference = trainer(tmp_path / "a.pt")
@@ -127,22 +128,22 @@ def test_a_checkpoint_with_the_best_epoch_beside_the_callbacks_resumes_it(tmp_pa
         if row["epoch"] == 3:
             raise KeyboardInterrupt  # epoch 2's checkpoint is the last on disk
 
-    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0, checkpoint=tmp_path / "c.pt",
-                      callbacks=default_callbacks())
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+                      Watch(checkpoint=tmp_path / "c.pt", callbacks=default_callbacks()))
     with pytest.raises(KeyboardInterrupt):
         after_each_epoch(trainer, stop_at_three).fit()
     state = load_checkpoint(tmp_path / "c.pt")
     state["best"] = state["callbacks"].pop("trainer.best_epoch")
     assert state["best"] == {"value": 0.9, "epoch": 2}
-    resumed = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0,
-                      callbacks=default_callbacks()).fit(state)
+    resumed = Trainer(net(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+                      Watch(callbacks=default_callbacks())).fit(state)
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4] and resumed.stages[0].best_epoch == 2
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
     stage = Stage(name="train", epochs=1, batch_size=16, reduce_lr=ReduceLROnPlateau())
-    Trainer(net(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0, checkpoint=tmp_path / "c.pt",
-            callbacks=default_callbacks()).fit()
+    Trainer(net(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+            Watch(checkpoint=tmp_path / "c.pt", callbacks=default_callbacks())).fit()
     state = torch.load(tmp_path / "c.pt", weights_only=True)
     assert state["epoch"] == 1 and state["stage_finished"] is True
 
@@ -150,8 +151,8 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
 def frozen_run(feature_cache, augmented_views=0, augment=Augment()):
     stage = Stage(name="frozen", trainable="head", lr=0.05, epochs=3, batch_size=16, early_stopping=None,
                   feature_cache=feature_cache, augmented_views=augmented_views)
-    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage], augment=augment), input_size=8, seed=4,
-                      callbacks=default_callbacks())
+    trainer = Trainer(net(), tiny_splits(), Recipe(stages=[stage], augment=augment), Setup(input_size=8, seed=4),
+                      Watch(callbacks=default_callbacks()))
     return trainer.fit(), trainer.model
 
 

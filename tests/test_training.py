@@ -6,7 +6,7 @@ from torch import nn
 from harness_callbacks import EarlyStopper
 from harness import Callback
 from harness.specs import Augment, EarlyStopping, Recipe, ReduceLROnPlateau, Stage
-from harness.train import Trainer
+from harness.train import Setup, Trainer, Watch
 
 from helpers.callbacks import after_each_epoch
 from helpers.models import default_callbacks, scripted_val_acc, tiny_splits
@@ -50,8 +50,8 @@ def test_early_stopper_on_val_loss_wants_lower():
 def test_stops_after_patience_and_restores_best_weights(monkeypatch):
     scripted_val_acc(monkeypatch, [0.5, 0.7, 0.6, 0.7, 0.65, 0.69, 0.9])
     stage = Stage(name="train", lr=1e-2, epochs=20, batch_size=16, early_stopping=EarlyStopping(patience=3))
-    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0,
-                      callbacks=default_callbacks())
+    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+                      Watch(callbacks=default_callbacks()))
     seen = snapshots_per_epoch(trainer)
     result = trainer.fit()
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]  # best epoch 2 + patience 3
@@ -67,8 +67,8 @@ def test_without_early_stopping_a_stage_ends_on_its_last_epoch(monkeypatch):
     earlier epoch validated better."""
     scripted_val_acc(monkeypatch, [0.5, 0.9, 0.6, 0.7])
     stage = Stage(name="train", lr=1e-2, epochs=4, batch_size=16, early_stopping=None)
-    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0,
-                      callbacks=default_callbacks())
+    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+                      Watch(callbacks=default_callbacks()))
     seen = snapshots_per_epoch(trainer)
     result = trainer.fit()
     assert len(result.history) == 4 and not result.stages[0].stopped_early
@@ -80,8 +80,9 @@ def test_without_early_stopping_a_stage_ends_on_its_last_epoch(monkeypatch):
 def test_training_learns_and_is_deterministic():
     def run():
         stage = Stage(name="train", lr=1e-2, epochs=5, batch_size=16)
-        trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage], augment=Augment(flip=True, shift=0.1)),
-                          input_size=8, seed=3, callbacks=default_callbacks())
+        recipe = Recipe(stages=[stage], augment=Augment(flip=True, shift=0.1))
+        trainer = Trainer(tiny_model(), tiny_splits(), recipe, Setup(input_size=8, seed=3),
+                          Watch(callbacks=default_callbacks()))
         return trainer.fit(), trainer.model
 
     first, model_a = run()
@@ -100,8 +101,9 @@ def plateau_lrs(monkeypatch, values, **settings):
     monkeypatch.setattr(harness.train, "loss_and_accuracy", lambda logits, labels: (next(sequence),) * 2)
     stage = Stage(name="train", lr=1e-2, epochs=len(values), batch_size=16, early_stopping=None,
                   reduce_lr=ReduceLROnPlateau(**settings))
-    return [row["lr"] for row in Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8,
-                                         seed=0, callbacks=default_callbacks()).fit().history]
+    trainer = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+                      Watch(callbacks=default_callbacks()))
+    return [row["lr"] for row in trainer.fit().history]
 
 
 def test_plateau_has_keras_cooldown_never_below_min_lr(monkeypatch):
@@ -131,8 +133,8 @@ def test_plateau_min_delta_and_val_loss(monkeypatch):
 def test_fixed_schedules_run_to_the_end(schedule):
     stage = Stage(name="train", optimizer="sgd", lr=0.05, epochs=3, batch_size=16, schedule=schedule,
                   warmup_epochs=1, early_stopping=None)
-    history = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), input_size=8, seed=0,
-                      callbacks=default_callbacks()).fit().history
+    history = Trainer(tiny_model(), tiny_splits(), Recipe(stages=[stage]), Setup(input_size=8, seed=0),
+                      Watch(callbacks=default_callbacks())).fit().history
     assert len(history) == 3
     assert history[-1]["lr"] < 0.05
 
@@ -152,8 +154,8 @@ def test_a_callback_on_the_base_class_overrides_only_what_it_needs():
     stopper = StopAtTwo()
     assert stopper.on_run_start(None) is None and stopper.state_dict() is None  # the base's no-ops
     recipe = Recipe(stages=[Stage(epochs=5, batch_size=16, early_stopping=None)], augment=Augment())
-    trainer = Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, show_progress=False,
-                      callbacks=CallbackList([("stop_at_two", "test", stopper)]))
+    trainer = Trainer(tiny_model(), tiny_splits(), recipe, Setup(input_size=8, seed=0),
+                      Watch(show_progress=False, callbacks=CallbackList([("stop_at_two", "test", stopper)])))
     result = trainer.fit()
     assert [row["epoch"] for row in result.history] == [1, 2] and result.stages[0].stopped_early
 
@@ -182,8 +184,9 @@ def test_the_trainers_own_callbacks_frame_the_plugins(tmp_path, capsys):
 
     recipe = Recipe(stages=[Stage(epochs=5, batch_size=16, early_stopping=None)], augment=Augment())
     counter = CountAndStopAtTwo()
-    trainer = Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, label="tiny",
-                      checkpoint=tmp_path / "c.pt", callbacks=CallbackList([("count", "test", counter)]))
+    trainer = Trainer(tiny_model(), tiny_splits(), recipe, Setup(input_size=8, seed=0),
+                      Watch(label="tiny", checkpoint=tmp_path / "c.pt",
+                            callbacks=CallbackList([("count", "test", counter)])))
     result = trainer.fit()
     assert [row["epoch"] for row in result.history] == [1, 2] and result.stages[0].stopped_early
     saved = load_checkpoint(tmp_path / "c.pt")  # written after the plugin's epoch: its stop and state are in
@@ -191,8 +194,8 @@ def test_the_trainers_own_callbacks_frame_the_plugins(tmp_path, capsys):
     assert saved["callbacks"]["trainer.best_epoch"]["epoch"] == result.stages[0].best_epoch
     lines = capsys.readouterr().err.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["tiny train epoch 1", "tiny train epoch 2"]
-    Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, show_progress=False,
-            callbacks=CallbackList([("count", "test", CountAndStopAtTwo())])).fit()
+    Trainer(tiny_model(), tiny_splits(), recipe, Setup(input_size=8, seed=0),
+            Watch(show_progress=False, callbacks=CallbackList([("count", "test", CountAndStopAtTwo())]))).fit()
     assert capsys.readouterr().err == ""
 
 
@@ -202,8 +205,8 @@ def test_a_checkpoint_that_cannot_be_written_stops_training(tmp_path):
 
     (tmp_path / "file").write_text("")
     recipe = Recipe(stages=[Stage(epochs=3, batch_size=16, early_stopping=None)], augment=Augment())
-    trainer = Trainer(tiny_model(), tiny_splits(), recipe, input_size=8, seed=0, show_progress=False,
-                      checkpoint=tmp_path / "file" / "c.pt", callbacks=default_callbacks())
+    trainer = Trainer(tiny_model(), tiny_splits(), recipe, Setup(input_size=8, seed=0),
+                      Watch(show_progress=False, checkpoint=tmp_path / "file" / "c.pt", callbacks=default_callbacks()))
     with pytest.raises(WriteFailed, match="could not write"):
         trainer.fit()
     assert trainer.state.epoch == 1

@@ -92,13 +92,16 @@ def augment_batch(x: torch.Tensor, augment: Augment, generator: torch.Generator,
     return translate(x, augment.translate, generator, rows, total) if augment.translate else x
 
 
-def training_batch(x_uint8: torch.Tensor, input_size: int, augment: Augment, generator: torch.Generator, rows=None,
-                   total=None, layout=lambda x: x) -> torch.Tensor:
+def training_batch(x_uint8: torch.Tensor, input_size: int, augment: Augment, generator: torch.Generator,
+                   share: tuple | None = None, layout=lambda x: x) -> torch.Tensor:
     """A training batch as the model takes it: uint8 images -> floats in [0, 1] at ``input_size``,
-    augmented, in the memory layout ``layout`` gives. When the augmentation only moves whole
-    pixels (flips, ``translate``) and no resize is needed, it is done on the uint8 pixels as one
-    gather: the same draws and bit-for-bit the same batch as ``augment_batch`` on floats, with a
-    quarter of the memory traffic."""
+    augmented, in the memory layout ``layout`` gives. ``share``, with several processes, is
+    ``(rows, total)``: the images are these rows of a global batch of ``total`` images, for which
+    the draws are made (``augment_batch``'s ``rows`` and ``total``). When the augmentation only
+    moves whole pixels (flips, ``translate``) and no resize is needed, it is done on the uint8
+    pixels as one gather: the same draws and bit-for-bit the same batch as ``augment_batch`` on
+    floats, with a quarter of the memory traffic."""
+    rows, total = share if share is not None else (None, None)
     resized = x_uint8.shape[-1] != input_size or x_uint8.shape[-2] != input_size
     if resized or augment.rotation or augment.zoom or augment.shift or is_identity(augment):
         return layout(augment_batch(unit_floats(x_uint8), augment, generator, rows, total, size=input_size))

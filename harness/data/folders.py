@@ -15,6 +15,7 @@ import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -175,8 +176,8 @@ def read_tree(path: Path, size: int | None, *, seed: int = 0, allocate=in_memory
             for name in found.files.get((group, cls), []):
                 names.append(found.prefix + name)
                 labels.append(label)
-        arrays[group] = _decode_all(tree, names, np.asarray(labels, dtype=np.int64), size, allocate,
-                                    f"{group}_x", skipped)
+        arrays[group] = _decode_all(tree, names, np.asarray(labels, dtype=np.int64), size,
+                                    partial(allocate, f"{group}_x"), skipped)
     _check_each_class_read(path, found, arrays, skipped)
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
@@ -206,14 +207,15 @@ def _check_each_class_read(path: Path, found, arrays: dict, skipped: list) -> No
                            f"training images")
 
 
-def _decode_all(tree: Tree, names: list, labels: np.ndarray, size: int | None, allocate, name: str, skipped: list):
-    """``names`` decoded into one allocated (N, 3, H, W) array by a thread per core (PIL decodes and
-    resizes without the interpreter lock), unreadable files dropped and appended to ``skipped``."""
+def _decode_all(tree: Tree, names: list, labels: np.ndarray, size: int | None, allocate, skipped: list):
+    """``names`` decoded into one (N, 3, H, W) array that ``allocate(shape, dtype)`` gives, by a
+    thread per core (PIL decodes and resizes without the interpreter lock), unreadable files dropped
+    and appended to ``skipped``."""
     first = next((image for image in (decode(tree.read(n), size) for n in names) if image is not None), None)
     if first is None:
         skipped.extend(names)
         return np.zeros((0, 3, 1, 1), np.uint8), np.zeros(0, np.int64)
-    out = allocate(name, (len(names), *first.shape), np.uint8)
+    out = allocate((len(names), *first.shape), np.uint8)
     ok = np.zeros(len(names), dtype=bool)
     shapes = {first.shape}
     read = _thread_reader(tree)

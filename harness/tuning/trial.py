@@ -60,11 +60,9 @@ def run_trial(job, context) -> Outcome:
 
 
 def train_trial(job, context) -> dict:
-    from harness.compute import TrainingCost
     from harness.cores import Meter, any_busy
-    from harness.freezing import Parts
-    from harness.model_run import build, initialise
-    from harness.train import Trainer
+    from harness.model_run import build, initialise, training_setup
+    from harness.train import Trainer, Watch
 
     info, config, spec = job.config["trial"], job.config, job.spec
     started, started_at = time.perf_counter(), time.time()
@@ -78,10 +76,8 @@ def train_trial(job, context) -> dict:
         if pruning.ended:
             raise TrialEnds(pruning.ended)
 
-    trainer = Trainer(built.model, built.splits, built.recipe, input_size=config["input_size"], seed=config["seed"],
-                      parts=Parts.of(built.model, spec.head, spec.blocks), label=f"{spec.name} trial {info['number']}",
-                      on_stage_end=stage_ended, accel=built.accel, callbacks=callbacks,
-                      cost=TrainingCost(built.macs_by_module, spec.head))
+    watch = Watch(callbacks=callbacks, label=f"{spec.name} trial {info['number']}", on_stage_end=stage_ended)
+    trainer = Trainer(built.model, built.splits, built.recipe, training_setup(job, built), watch)
     state = "complete"
     with Meter() as meter:  # whether other processes took cores from the trial: its seconds say so
         try:

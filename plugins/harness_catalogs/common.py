@@ -2,6 +2,7 @@
 with pretrained weights, the from-scratch recipe without, and names close to an unknown one."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 
 from harness import ModelSpec
@@ -20,15 +21,15 @@ def profile_sizes(native: int, smallest: int = SMOKE_SIZE, fixed: bool = False) 
     return {"smoke": min(smoke, native), "quick": max(min(QUICK_SIZE, native), min(smoke, native)), "full": native}
 
 
-def catalog_spec(name: str, *, build, sizes: dict, head: str, weights, description: str,
-                 depthwise: bool) -> ModelSpec:
-    """A catalog architecture as a full ModelSpec: with ``weights``, the study's transfer recipe and
-    the from-scratch one for --no-pretrained; without, from scratch only."""
+def catalog_spec(architecture: ModelSpec, depthwise: bool) -> ModelSpec:
+    """A catalog's architecture (its name, builder, sizes, head, weights and description) with the
+    study's recipes: with weights, the transfer recipe and the from-scratch one for
+    --no-pretrained; without, from scratch only."""
     scratch, scratch_profiles = scratch_recipe()
-    recipe, profiles = transfer_recipe() if weights is not None else (scratch, scratch_profiles)
-    return ModelSpec(
-        name=name, family="transfer" if weights is not None else "scratch", input_size=sizes, build=build,
-        head=head, weights=weights, recipe=recipe, profiles=profiles, description=description,
+    pretrained = architecture.weights is not None
+    recipe, profiles = transfer_recipe() if pretrained else (scratch, scratch_profiles)
+    return dataclasses.replace(
+        architecture, family="transfer" if pretrained else "scratch", recipe=recipe, profiles=profiles,
         scratch_recipe=scratch, scratch_profiles=scratch_profiles,
         # depthwise convolutions train slower in bf16 on a CPU (MobileNetV3-Small 0.67x)
         cpu_bf16=("eval",) if depthwise else ("train", "eval"),

@@ -2,7 +2,7 @@
 weights from ``<architecture>.<tag>.safetensors`` (or ``.pth``) in the weights folder, or timm's hub."""
 from __future__ import annotations
 
-from harness import Weights
+from harness import ModelSpec, Weights
 from harness_catalogs.common import catalog_spec, has_depthwise, profile_sizes, unknown_architecture
 
 DESCRIPTION = "every architecture timm builds (timm.list_models()), ImageNet weights where timm has them"
@@ -35,11 +35,11 @@ def spec(arch: str):
     weights = None
     if config is not None and (config.hf_hub_id or config.url):
         weights = Weights(arch=arch, hub_tag=f"{base}.{config.tag}" if config.tag else base)
-    return catalog_spec(
-        f"timm:{arch}", build=_builder(base), head=f"net.{classifier}", weights=weights,
-        sizes=profile_sizes(native, smallest, fixed=bool(getattr(config, "fixed_input_size", False))),
+    return catalog_spec(ModelSpec(
+        name=f"timm:{arch}", build=_builder(base), head=f"net.{classifier}", weights=weights,
+        input_size=profile_sizes(native, smallest, fixed=bool(getattr(config, "fixed_input_size", False))),
         description=f"timm {arch}" + (f" ({config.tag} weights)" if weights else " (no pretrained weights)"),
-        depthwise=has_depthwise(net))
+    ), depthwise=has_depthwise(net))
 
 
 def _builder(base: str):

@@ -8,7 +8,7 @@ import fnmatch
 from pathlib import Path
 from urllib.parse import urlparse
 
-from harness import Weights
+from harness import ModelSpec, Weights
 from harness_catalogs.common import catalog_spec, has_depthwise, profile_sizes, unknown_architecture
 
 DESCRIPTION = "torchvision's classification models (torchvision.models.list_models()), ImageNet weights"
@@ -40,9 +40,11 @@ def spec(name: str):
     file = Path(urlparse(default.url).path).name
     weights = Weights(arch=file.rsplit(".", 1)[0], locate=lambda: _hub_cache(file), load=_loader(head),
                       hint=f"{file} (torchvision's download of {default})")
-    return catalog_spec(f"tv:{name}", build=build, head=f"net.{head}", weights=weights,
-                        sizes=profile_sizes(native, 75 if name == "inception_v3" else 0, name.startswith(FIXED_SIZE)),
-                        description=f"torchvision {name} ({default})", depthwise=has_depthwise(net))
+    return catalog_spec(ModelSpec(
+        name=f"tv:{name}", build=build, head=f"net.{head}", weights=weights,
+        input_size=profile_sizes(native, 75 if name == "inception_v3" else 0, name.startswith(FIXED_SIZE)),
+        description=f"torchvision {name} ({default})",
+    ), depthwise=has_depthwise(net))
 
 
 def _builder(name: str, mean, std, size: dict):

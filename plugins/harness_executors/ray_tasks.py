@@ -26,8 +26,8 @@ from pathlib import Path
 
 from harness.toolkit import HarnessError, one_line
 from harness.executors import (CHECKPOINT, METRICS, JobContext, Outcome, Status, choose_evaluators, installed_registry,
-                               job_label, log, open_entry, outcome_words, rebuild_job, resume_command, run_job,
-                               write_bytes)
+                               job_label, log, open_entry, outcome_words, plain_job, rebuild_job, resume_command,
+                               run_job, write_bytes)
 
 RETRIES = 1  # a worker that dies (killed, out of memory) gets one more try
 SCRATCH_PREFIX = "harness-ray-"  # a run's tasks' scratch folders: <temp>/harness-ray-<run>/job-*
@@ -243,8 +243,7 @@ def payload(job, context: JobContext) -> dict:
     checkpoint = job.folder / CHECKPOINT
     if checkpoint.is_file():  # an interrupted run's: the task resumes from it
         files[CHECKPOINT] = checkpoint.read_bytes()
-    return {"model": job.spec.name, "config": job.config, "name": job.name,
-            "folder": str(job.folder.relative_to(request.out)),
+    return {**plain_job(job), "folder": str(job.folder.relative_to(request.out)),
             "request": dataclasses.replace(request, out=Path("."), executor="local", executor_options={},
                                            results_dir=Path(request.out).resolve()),
             "weights": job.weights, "files": files, "dataset": context.dataset}
@@ -266,7 +265,7 @@ def train_job(task: dict, shipped: dict, threads: int, weights_bytes=None) -> di
         request = dataclasses.replace(task["request"], out=scratch)
         registry = installed_registry()
         source = local_weights(task["weights"], weights_bytes, scratch)
-        job = rebuild_job(registry, request, task["model"], task["config"], task["name"], folder, source)
+        job = rebuild_job(registry, request, task, folder, source)
         evaluators = choose_evaluators(registry, request.evaluators, request.eval_options)
         context = JobContext(request, registry, evaluators, images_for=lambda size: receive(shipped),
                              dataset=task["dataset"], options={}, finished=None)
