@@ -12,7 +12,7 @@ from harness.log import warn
 
 def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
     """Whether ``value`` beats ``best`` by more than ``min_delta``, in ``mode`` ``max`` (higher is
-    better) or ``min`` (a monitor's settings name theirs: ``settings.direction``)."""
+    better) or ``min`` (a monitor's settings name theirs: ``settings.mode``)."""
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be max or min, got {mode!r}")
     if best is None:

@@ -28,14 +28,17 @@ def resolve(spec: ModelSpec, profile: str, overrides: dict, seed: int = 0) -> di
         "data": dataclasses.asdict(DataConfig()),
         **dataclasses.asdict(copy.deepcopy(spec.recipe)),
     }
+    _leave_own_modes_out(config)  # a monitor changed below brings its own mode
     for layer in (PROFILES[profile], spec.profiles.get(profile, {}), overrides):
         for key, value in layer.items():
             set_value(config, key, value)
     if config["data"]["split_seed"] is None:
         config["data"]["split_seed"] = seed
-    to_recipe(config)  # validates the whole thing
-    for stage, name in _monitors(config):  # each monitor names the way it improves
-        stage[name]["mode"] = stage[name].get("mode") or MONITOR_MODES[stage[name]["monitor"]]
+    recipe = to_recipe(config)  # validates the whole thing; each monitor's mode is filled in there
+    for raw, typed in zip(config["stages"], recipe.stages):
+        for name in MONITORED:
+            if raw.get(name):
+                raw[name]["mode"] = getattr(typed, name).mode
     return config
 
 
@@ -44,13 +47,22 @@ def _monitors(config: dict):
     return [(stage, name) for stage in config["stages"] for name in MONITORED if stage.get(name)]
 
 
+def _leave_own_modes_out(config: dict) -> None:
+    """A monitor's mode that is the monitor's own, left out (None): it trains the same as naming
+    none, and a monitor set later brings its own."""
+    for stage, name in _monitors(config):
+        if stage[name].get("mode") == MONITOR_MODES.get(stage[name]["monitor"]):
+            stage[name]["mode"] = None
+
+
 def fingerprinted(config: dict) -> dict:
     """``config`` as a checkpoint's fingerprint reads it: a mode that is its monitor's own is left out,
     since it trains the same as a config that names none (which then resumes the checkpoint)."""
     config = copy.deepcopy(config)
+    _leave_own_modes_out(config)
     for stage, name in _monitors(config):
-        if stage[name].get("mode") == MONITOR_MODES.get(stage[name]["monitor"]):
-            del stage[name]["mode"]
+        if stage[name].get("mode") is None:
+            stage[name].pop("mode", None)
     return config
 
 

@@ -23,7 +23,7 @@ class BestEpoch(Callback):
     def on_stage_start(self, stage, control) -> None:
         settings = stage.early_stopping
         self.monitor = settings.monitor if settings else "val_acc"
-        self.mode = settings.direction if settings else "max"
+        self.mode = settings.mode if settings else "max"
         self.min_delta = settings.min_delta if settings else 0.0
         self.value, self.epoch = None, 0
 

@@ -86,6 +86,13 @@ def set_value(config: dict, key: str, value) -> None:
 
 
 
+def _defaults(nested) -> dict:
+    """A block's default settings as a config holds them before it is resolved: a monitor's mode
+    left to the monitor (None), so that a monitor set after it brings its own."""
+    values = dataclasses.asdict(nested())
+    return {**values, "mode": None} if "mode" in values else values
+
+
 def _assign(target: dict, types: dict, parts: list, value, key: str) -> None:
     """Set ``parts`` (a dotted key's words) in ``target``, whose fields have ``types``."""
     name, rest = parts[0], parts[1:]
@@ -98,12 +105,12 @@ def _assign(target: dict, types: dict, parts: list, value, key: str) -> None:
             if parsed is None and name in MONITORED:
                 target[name] = None
             elif parsed == "default":
-                target[name] = dataclasses.asdict(nested())
+                target[name] = _defaults(nested)
             else:
                 raise HarnessError(f"--set {key}={value}: set a field such as {key}.{next(iter(_fields(nested)))}, or 'none'")
             return
         if target.get(name) is None:  # turning a callback on: start from its defaults
-            target[name] = dataclasses.asdict(nested())
+            target[name] = _defaults(nested)
         _assign(target[name], _fields(nested), rest, value, key)
         return
     if rest:

@@ -8,18 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional, Union
 
-# the values a callback may monitor, and the direction each improves in: a monitor's mode when its
-# settings name none
+# the values a callback may monitor, and the way each improves: a monitor's mode when its settings
+# name none
 MONITOR_MODES = {"val_acc": "max", "val_loss": "min"}
 
 
 class Monitored:
-    """What early stopping and ReduceLROnPlateau share: a monitored value and the way it improves."""
+    """What early stopping and ReduceLROnPlateau share: a monitored value and its ``mode``, the way
+    it improves (``max`` or ``min``), which is the monitor's own unless the settings name one."""
 
-    @property
-    def direction(self) -> str:
-        """``max`` or ``min``: the settings' mode, else the monitor's own."""
-        return self.mode or MONITOR_MODES[self.monitor]
+    def __post_init__(self):
+        if self.mode is None:  # an unknown monitor keeps None: the config's check names it
+            self.mode = MONITOR_MODES.get(self.monitor)
 
 
 @dataclass

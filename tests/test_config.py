@@ -75,6 +75,8 @@ def test_monitors_name_their_mode_and_it_is_obeyed(baseline):
     for stage in unnamed["stages"]:
         del stage["early_stopping"]["mode"], stage["reduce_lr"]["mode"]
     assert fingerprint(config) == fingerprint(unnamed) != fingerprint(named)
+    # one name, filled in once: settings made by hand carry their monitor's mode too
+    assert EarlyStopping(monitor="val_loss").mode == "min" and EarlyStopping().mode == "max"
     # mode min on val_acc: a falling accuracy is the improvement
     stopper = EarlyStopper(EarlyStopping(monitor="val_acc", patience=1, mode="min"))
     model = nn.Linear(1, 1)
@@ -91,3 +93,22 @@ def test_a_translation_of_half_the_image_or_more_is_refused_before_anything_trai
     assert resolve(spec, "smoke", {"augment.translate": "15"})["augment"]["translate"] == 15
     with pytest.raises(HarnessError, match="augment.translate must be between 0 and half the input size"):
         resolve(spec, "smoke", {"augment.translate": "16"})
+
+
+def test_a_monitor_changed_by_set_brings_its_own_mode():
+    """A model's recipe monitoring val_loss (its settings filled in with mode min) and --set
+    switching it to val_acc: the mode is val_acc's, not the one filled in for val_loss; a callback
+    switched on by --set and then given a monitor does the same."""
+    import dataclasses
+
+    from harness.specs import EarlyStopping
+
+    spec = plugin_registry.load(report=False).models["baseline_cnn"].spec
+    stages = [dataclasses.replace(stage, early_stopping=EarlyStopping(monitor="val_loss"), reduce_lr=None)
+              for stage in spec.recipe.stages]
+    on_loss = dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, stages=stages), profiles={})
+    assert resolve(on_loss, "full", {})["stages"][0]["early_stopping"]["mode"] == "min"
+    switched = resolve(on_loss, "full", parse_overrides(["early_stopping.monitor=val_acc"]))
+    assert switched["stages"][0]["early_stopping"]["mode"] == "max"
+    turned_on = resolve(on_loss, "full", parse_overrides(["reduce_lr.patience=2", "reduce_lr.monitor=val_loss"]))
+    assert turned_on["stages"][0]["reduce_lr"]["mode"] == "min"

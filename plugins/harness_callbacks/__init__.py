@@ -18,7 +18,7 @@ class EarlyStopper:
 
     def update(self, epoch: int, logs: dict, model) -> bool:
         """Record an epoch; True when training should stop."""
-        if improved(logs[self.settings.monitor], self.best, self.settings.direction, self.settings.min_delta):
+        if improved(logs[self.settings.monitor], self.best, self.settings.mode, self.settings.min_delta):
             self.best, self.best_epoch, self.wait = logs[self.settings.monitor], epoch, 0
             if self.settings.restore_best_weights:
                 self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -85,7 +85,7 @@ class ReduceLROnPlateau(Callback):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        if improved(logs[settings.monitor], self.best, settings.direction, settings.min_delta):
+        if improved(logs[settings.monitor], self.best, settings.mode, settings.min_delta):
             self.best, self.wait = logs[settings.monitor], 0
         elif self.cooldown_counter == 0:
             self.wait += 1
