@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds this folder, from the repository root at the commit named in README.md:
-#   DATA=path/to/cifar10-jpeg.zip sh results/reference/tuned/build.sh [OUT]
+#   DATA=path/to/cifar10-jpeg.zip [WEIGHTS=path/to/weights] sh results/reference/tuned/build.sh [OUT]
 # Every step continues where a killed or finished earlier one left off (a study goes on to its
 # trials; runs resume), so the script is run again until it ends.
 set -eu
@@ -22,3 +22,9 @@ done
 RESNET="--model timm:resnet10t --no-pretrained --set input_size=32"
 harness run $RESNET $RUN --tuned "$OUT/tuning"
 harness run $RESNET $RUN --variant recipe
+# mobilenetv3 from the shared ImageNet weights, on the same terms at its own quick size (160 px):
+# the costliest by far, so last (its trials and runs take several times the 32 px models' time)
+WEIGHTS=${WEIGHTS:-../shared/weights}
+harness tune --model mobilenetv3 --weights-dir "$WEIGHTS" $PROXY --out "$OUT/tuning"
+harness run --model mobilenetv3 --weights-dir "$WEIGHTS" $RUN --tuned "$OUT/tuning"
+harness run --model mobilenetv3 --weights-dir "$WEIGHTS" $RUN --variant recipe
