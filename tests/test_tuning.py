@@ -263,3 +263,23 @@ def test_the_report_names_the_terms_of_each_model_when_they_differ(tmp_path):
     text = tuning_markdown(tmp_path, files.studies_in(tmp_path))
     assert "**The models had different terms**: a 3 trials of 2 epochs each" in text
     assert "; b 3 trials of 2 epochs, pruner none, settings input_size=32." in text
+
+
+def test_a_study_goes_on_only_under_the_terms_it_began_with(tmp_path, capsys):
+    """Run again with more trials, a study goes on and keeps the command that began it; with another
+    budget it is refused in one line naming what differs, and nothing is added to it."""
+    from harness.tuning import files
+
+    out = tmp_path / "t"
+    first = ["tune", "--model", "baseline_cnn", "--profile", "smoke", "--budget-epochs", "1", "--pruner", "none",
+             "--out", str(out)]
+    assert main([*first, "--trials", "1"]) == 0
+    began = files.read_space(out / "baseline_cnn" / "tuning")["command"]
+    assert main(["tune", "--trials", "2", *first[1:]]) == 0
+    terms = files.read_space(out / "baseline_cnn" / "tuning")
+    assert terms["command"] == began and terms["trials"] == 2 and len(load(out, "baseline_cnn").trials) == 2
+    capsys.readouterr()
+    changed = [word if word != "1" else "2" for word in first]  # --budget-epochs 2
+    assert main([*changed, "--trials", "3"]) == 2
+    assert "made on other terms (they differ in budget)" in capsys.readouterr().err
+    assert len(load(out, "baseline_cnn").trials) == 2

@@ -82,7 +82,8 @@ def tune(registry, request: TuneRequest) -> int:
         images = images_for(model.base["input_size"])
         settle_budget(model, request, images)
         model.study = studies.open_study(model.folder, model.spec.name, request.seed, model.pruner)
-        files.write_space(model.folder, model.spec.name, model.space, request, model.fixed)
+        files.write_space(model.folder, model.spec.name, model.space, request, model.fixed,
+                          started=bool(model.study.trials))
         run_study(registry, request, model, executor, JobContext(
             trial_request(run), registry, [], images_for, dataset.name, options, finished=None), width)
     write_overview(run.out)

@@ -9,19 +9,31 @@ import io
 import json
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.fileio import write_json, write_text
 from harness.tuning.space import Choice, Range, describe, edges
 
 SPACE, TRIALS, BEST = "space.json", "trials.csv", "best.json"
+# what makes two tunings comparable: a study goes on only under the terms it began with
+TERMS = ("budget", "pruner", "sampler", "seed", "profile", "set", "space")
 COSTS = ("epochs", "train_flop", "train_time_s", "busy")
 
 
-def write_space(folder: Path, model: str, space: dict, request, fixed: dict) -> None:
-    write_json(folder / SPACE, {
-        "model": model, "trials": request.trials, "budget": {**request.budget.as_dict(), "set": fixed},
-        "budget_text": request.budget.describe(), "pruner": request.pruner, "sampler": f"TPE, seed {request.seed}",
-        "seed": request.seed, "profile": request.run.profile, "set": request.run.overrides, "space": describe(space),
-        "command": request.run.command})
+def write_space(folder: Path, model: str, space: dict, request, fixed: dict, started: bool) -> None:
+    """The study's terms; a study that ``started`` (has trials) goes on only under the terms it
+    began with, and keeps the command that began it."""
+    terms = {"model": model, "trials": request.trials, "budget": {**request.budget.as_dict(), "set": fixed},
+             "budget_text": request.budget.describe(), "pruner": request.pruner, "sampler": f"TPE, seed {request.seed}",
+             "seed": request.seed, "profile": request.run.profile, "set": request.run.overrides,
+             "space": describe(space), "command": request.run.command}
+    if started and (folder / SPACE).is_file():
+        before = read_space(folder)
+        differ = [key for key in TERMS if json.loads(json.dumps(terms[key])) != before.get(key)]
+        if differ:
+            raise HarnessError(f"{model}: the study in '{folder}' was made on other terms (they differ in "
+                               f"{', '.join(differ)}); tune with its own terms, or into another --out")
+        terms["command"] = before.get("command", terms["command"])
+    write_json(folder / SPACE, terms)
 
 
 def read_space(folder: Path) -> dict:
