@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 from harness.fileio import remove_stale_temps, save_torch, write_json, write_text
 from harness.jobs import (CHECKPOINT, CONFIG, HISTORY, METRICS, Job, JobContext, RunRequest, fingerprint, identity, log,
                           stage_weights)
+from harness.log import warn
 from harness.status import Status
 
 INIT_IMAGES = 5000  # training images handed to a model's init_from_data (airbench whitens on 5,000)
@@ -94,13 +95,27 @@ def build(job: Job, images, request: RunRequest, with_test: bool = True) -> Buil
     weights.load_into(model, job.weights or weights.Source("scratch"), spec)
     check_output_width(model, config["input_size"], len(splits.classes))
     if recipe.dropout is not None:
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.dropout._DropoutNd):
-                module.p = recipe.dropout
+        set_dropout(model, recipe.dropout, spec.name)
     if request.sync_bn and distributed.current().active:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameter names
     params = sum(p.numel() for p in model.parameters())
     return Built(model, splits, recipe, accel, params, macs_by_module(model, config["input_size"]))
+
+
+def set_dropout(model, rate: float, name: str) -> None:
+    """Every dropout of the model at ``rate``: its dropout modules, and the dropout timm's models
+    apply as a function of their ``drop_rate`` before the classifier. A model with neither trains
+    as it is, with a warning."""
+    import torch
+
+    found = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p, found = rate, found + 1
+        elif isinstance(getattr(module, "drop_rate", None), float):
+            module.drop_rate, found = rate, found + 1
+    if not found:
+        warn(f"{name}: dropout={rate} is not applied: the model has no dropout to set")
 
 
 def restore_or_initialise(spec, config: dict, built: Built, folder: Path, main: bool) -> dict | None:

@@ -106,8 +106,8 @@ class Recipe:
     # also average over the image moved this many pixels up-left and down-right (edges reflected),
     # weighted 1/4 each against 1/2 for the image itself: airbench's test-time augmentation
     tta_translate: int = 0
-    # the rate of every dropout module of the model (None: the model's own), like timm's drop_rate:
-    # a short budget may want less dropout than the architecture's default
+    # the rate of every dropout of the model, its modules' and timm's drop_rate (None: the model's
+    # own): a short budget may want less dropout than the architecture's default
     dropout: Optional[float] = None
 
 

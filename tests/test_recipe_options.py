@@ -210,6 +210,22 @@ def test_recipe_dropout_sets_every_dropout_module_and_none_keeps_the_models(tmp_
         resolve(spec, "quick", {"dropout": 1.0})
 
 
+def test_recipe_dropout_reaches_timms_functional_dropout_and_says_when_there_is_none(capsys):
+    """timm's classifiers apply dropout as a function of ``drop_rate`` (no module to set): the recipe's
+    rate reaches it, and a model without any dropout says that the setting does nothing."""
+    from harness import plugin_registry
+    from harness.model_run import set_dropout
+
+    model = plugin_registry.load(report=False).model("timm:resnet10t").spec.build(10)
+    set_dropout(model, 0.9, "timm:resnet10t")
+    assert model.net.drop_rate == 0.9
+    model.train()
+    x = torch.rand(4, 3, 32, 32)
+    assert not torch.equal(model(x), model(x))  # dropped features differ call to call
+    set_dropout(nn.Sequential(nn.Flatten(), nn.Linear(3, 2)), 0.2, "linear")
+    assert "linear: dropout=0.2 is not applied: the model has no dropout to set" in capsys.readouterr().err
+
+
 def test_an_unknown_optimizer_is_an_error_not_adam():
     from harness.errors import HarnessError
 
