@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
@@ -157,8 +158,13 @@ def _leaderboard_command(commands) -> None:
     board.add_argument("--columns", metavar="A,B,...", help="the columns to show, from leaderboard.csv's "
                        "(e.g. model,stage,accuracy,ece); default: the readable table (md) or every column")
 
+# torchrun's agent stops its processes with SIGTERM, among other times when it loses the
+# rendezvous another node was hosting: say so, since the run's own processes cannot tell
+STOPPED_BY_TORCHRUN = "torchrun stopped this process (SIGTERM), as it does when another node of the run is lost"
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt(STOPPED_BY_TORCHRUN if "TORCHELASTIC_RUN_ID" in os.environ else "")
 
 
 def main(argv=None) -> int:

@@ -231,16 +231,21 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
     assert board(killed) == board(tmp_path / "whole")
 
 
-@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
-def test_ctrl_c_or_kill_stops_cleanly_and_says_how_to_resume(tmp_path, stop):
+@pytest.mark.parametrize("stop, launcher", [("SIGINT", {}), ("SIGTERM", {}),
+                                            ("SIGTERM", {"TORCHELASTIC_RUN_ID": "r"})], ids=["ctrl-c", "kill", "torchrun"])
+def test_ctrl_c_or_kill_stops_cleanly_and_says_how_to_resume(tmp_path, stop, launcher):
+    """Under torchrun (its agent's variables set), a SIGTERM says that torchrun stopped the process,
+    as its agent does when another node is lost."""
     import os
     import signal
     import time
 
+    from harness.cli import STOPPED_BY_TORCHRUN
+
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "harness", "run", "--model", "baseline_cnn", "--profile", "smoke",
             "--set", "epochs=50", "--set", "early_stopping=none", "--out", str(out)]
-    env = {**os.environ, "HARNESS_ALLOCATOR": "system"}
+    env = {**os.environ, "HARNESS_ALLOCATOR": "system", **launcher}
     # a shell that starts jobs in the background ignores SIGINT in them, and Python then never turns
     # it into KeyboardInterrupt: give the child the default disposition, as a terminal would
     process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True,
@@ -254,6 +259,7 @@ def test_ctrl_c_or_kill_stops_cleanly_and_says_how_to_resume(tmp_path, stop):
     assert process.returncode == 130
     assert "Resume with: harness run --model baseline_cnn" in err and " --resume" in err
     assert "Traceback" not in err
+    assert (f"harness: interrupted: {STOPPED_BY_TORCHRUN}" in err) == bool(launcher), err[-500:]
     assert checkpoint.exists()
     assert not list(out.rglob("*.tmp"))  # no half-written file
 

@@ -1,6 +1,7 @@
 """Inside a loopback-only namespace: two torchrun agents, each a "node" of one process
 (``--nnodes 2``, a c10d rendezvous on 127.0.0.1), running ``harness ARGS``; with ``--kill-after
-LINE`` the second agent and its process are killed once the first agent prints LINE. Prints each
+LINE`` the second agent and its process are killed once the first agent prints LINE (the first
+hosts the rendezvous store: it is started alone until the store listens). Prints each
 agent's exit code and output as JSON. Used by tests/test_distributed.py."""
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(port: int, seconds: float = 120) -> None:
+    """Until something listens on ``port`` (the first agent's rendezvous store)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
 
 
 def process_tree(root: int) -> list:
@@ -54,6 +66,8 @@ def main(argv: list) -> None:
     env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", HARNESS_ALLOCATOR="system", OMP_NUM_THREADS="1")
     agents, logs = [], []
     for node in range(2):
+        if node == 1:
+            wait_for(port)  # the first node hosts the rendezvous store: the second is the one lost
         logs.append(open(f"{argv[-1]}.node{node}.log", "w+"))
         command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
                    "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=harness-test",
