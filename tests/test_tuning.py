@@ -55,6 +55,8 @@ def test_a_killed_tuning_continues_to_its_trials_without_counting_the_interrupte
     assert states(load(out, "baseline_cnn")) == ["COMPLETE", "COMPLETE", "RUNNING"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    # the line to train with what it found names the profile the trials had
+    assert f"harness run --model baseline_cnn deep_cnn --profile smoke --tuned {out}" in done.stderr
     baseline, deep = load(out, "baseline_cnn"), load(out, "deep_cnn")
     # the interrupted trial is a failed one that says why, and four others ran: the study has its 4
     assert states(baseline) == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
@@ -283,3 +285,13 @@ def test_a_study_goes_on_only_under_the_terms_it_began_with(tmp_path, capsys):
     assert main([*changed, "--trials", "3"]) == 2
     assert "made on other terms (they differ in budget)" in capsys.readouterr().err
     assert len(load(out, "baseline_cnn").trials) == 2
+
+
+def test_the_line_to_train_with_the_best_settings_names_the_data_and_weights_the_trials_had():
+    from harness.jobs import RunRequest
+    from harness.tuning.driver import same_source
+
+    request = RunRequest(models=["mobilenetv3"], profile="full", data="my data/cifar.zip", weights_dir=Path("w"))
+    assert same_source(request) == " --profile full --data 'my data/cifar.zip' --weights-dir w"
+    assert same_source(RunRequest(models=["deep_cnn"], pretrained=False)) == " --no-pretrained"
+    assert same_source(RunRequest(models=["deep_cnn"], dataset="cifar10")) == " --dataset cifar10"

@@ -7,6 +7,7 @@ left behind: ``<out>/<model>/tuning/`` (``study.db``, ``trials.csv``, ``best.jso
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +89,20 @@ def tune(registry, request: TuneRequest) -> int:
             trial_request(run), registry, [], images_for, dataset.name, options, finished=None), width)
     write_overview(run.out)
     log(f"tuning: {run.out / 'report.md'}; train with the best settings: harness run --model "
-        f"{' '.join(m.spec.name for m in prepared)} --tuned {run.out}")
+        f"{' '.join(m.spec.name for m in prepared)}{same_source(run)} --tuned {run.out}")
     return 0 if all(files.best_trial(m.study) is not None for m in prepared) else 1
+
+
+def same_source(run: RunRequest) -> str:
+    """The options of ``run`` that a training with its best settings needs too: the profile, the data
+    and the pretrained weights the trials had (the tuning's own --set pairs, such as a proxy's smaller
+    training set, are left to the user)."""
+    parts = [] if run.profile == RunRequest.profile else [f"--profile {run.profile}"]
+    parts += [f"--data {shlex.quote(run.data)}"] if run.data else []
+    parts += [f"--dataset {run.dataset}"] if run.dataset and not run.data else []
+    parts += [f"--weights-dir {shlex.quote(str(run.weights_dir))}"] if run.weights_dir and run.pretrained else []
+    parts += [] if run.pretrained else ["--no-pretrained"]
+    return "".join(" " + part for part in parts)
 
 
 def trial_request(run: RunRequest) -> RunRequest:
