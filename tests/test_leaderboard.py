@@ -205,6 +205,15 @@ def test_a_variant_is_tested_against_its_base_only_when_nothing_else_differs(tmp
     report = markdown.write_report(tmp_path, plugin_registry.installed()).read_text()
     assert "not comparable: profile full against quick" in report and "-12.00" not in report
 
+    # the same variant trained in float32 against a base in bf16 (another machine's --amp auto)
+    cpu = {"device": "cpu", "channels_last": True, "compile": False}
+    write_metrics(tmp_path / "m", **result("m", 0.82, data=data, test_fingerprint="sha256:t"), accel={**cpu, "amp": True})
+    write_metrics(tmp_path / "m@n5000", **result("m", 0.61, data={**data, "train": 5000}, test_fingerprint="sha256:t",
+                                                 variant="n5000"), accel={**cpu, "amp": False})
+    frame = leaderboard.table(leaderboard.read_results(tmp_path)).set_index("model")
+    assert frame.loc["m@n5000", "not_comparable"] == "training precision float32 against mixed"
+    assert pd.isna(frame.loc["m@n5000", "p_vs_base"])
+
 
 def test_a_seed_counts_once_in_the_accuracy_against_size_table(tmp_path):
     data = {"train": 45000, "val": 5000, "test": 10000}

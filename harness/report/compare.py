@@ -177,12 +177,19 @@ def against_base(row: dict, base: dict | None) -> None:
 
 def differences(row: dict, base: dict) -> list:
     """What differs between a variant and its base besides what a variant sets: the profile (its
-    epochs, input size and recipe), the dataset, the test images."""
+    epochs, input size and recipe), the dataset, the training precision (``--amp auto`` chooses it
+    per machine), the test images."""
     data, base_data = row.get("data") or {}, base.get("data") or {}
     found = [f"{name} {a} against {b}" for name, a, b in (
-        ("profile", row.get("profile"), base.get("profile")), ("dataset", data.get("dataset"), base_data.get("dataset")))
+        ("profile", row.get("profile"), base.get("profile")), ("dataset", data.get("dataset"), base_data.get("dataset")),
+        ("training precision", _training_precision(row), _training_precision(base)))
         if a is not None and b is not None and a != b]  # unknown (an older result) is not a difference
     fingerprints = row.get("test_fingerprint"), base.get("test_fingerprint")
     if (all(fingerprints) and fingerprints[0] != fingerprints[1]) or data.get("test") != base_data.get("test"):
         found.append("other test images")
     return found
+
+
+def _training_precision(row: dict) -> str | None:
+    amp = (row.get("accel") or {}).get("amp")
+    return None if amp is None else ("mixed" if amp else "float32")
