@@ -289,9 +289,12 @@ def test_a_study_goes_on_only_under_the_terms_it_began_with(tmp_path, capsys):
 
 def test_the_line_to_train_with_the_best_settings_names_the_data_and_weights_the_trials_had():
     from harness.jobs import RunRequest
-    from harness.tuning.driver import same_source
+    from harness.tuning.driver import best_settings_command
 
-    request = RunRequest(models=["mobilenetv3"], profile="full", data="my data/cifar.zip", weights_dir=Path("w"))
-    assert same_source(request) == " --profile full --data 'my data/cifar.zip' --weights-dir w"
-    assert same_source(RunRequest(models=["deep_cnn"], pretrained=False)) == " --no-pretrained"
-    assert same_source(RunRequest(models=["deep_cnn"], dataset="cifar10")) == " --dataset cifar10"
+    def command(**asked) -> str:
+        return best_settings_command(RunRequest(models=["m"], out=Path("t"), **asked), ["m"])
+
+    assert command(profile="full", data="my data/cifar.zip", weights_dir=Path("w")) == \
+        "harness run --model m --profile full --data 'my data/cifar.zip' --weights-dir w --tuned t"
+    assert command(pretrained=False) == "harness run --model m --no-pretrained --tuned t"
+    assert command(dataset="cifar10") == "harness run --model m --dataset cifar10 --tuned t"

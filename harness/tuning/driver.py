@@ -14,6 +14,7 @@ from pathlib import Path
 from harness import config as configuration
 from harness.errors import HarnessError
 from harness.jobs import Job, JobContext, Outcome, RunRequest, log
+from harness.run_options import RunOptions, argv_of
 from harness.status import Status
 from harness.tuning import budget as budgets
 from harness.tuning import files, study as studies
@@ -88,21 +89,19 @@ def tune(registry, request: TuneRequest) -> int:
         run_study(registry, request, model, executor, JobContext(
             trial_request(run), registry, [], images_for, dataset.name, options, finished=None), width)
     write_overview(run.out)
-    log(f"tuning: {run.out / 'report.md'}; train with the best settings: harness run --model "
-        f"{' '.join(m.spec.name for m in prepared)}{same_source(run)} --tuned {run.out}")
+    log(f"tuning: {run.out / 'report.md'}; train with the best settings: "
+        f"{best_settings_command(run, [m.spec.name for m in prepared])}")
     return 0 if all(files.best_trial(m.study) is not None for m in prepared) else 1
 
 
-def same_source(run: RunRequest) -> str:
-    """The options of ``run`` that a training with its best settings needs too: the profile, the data
-    and the pretrained weights the trials had (the tuning's own --set pairs, such as a proxy's smaller
-    training set, are left to the user)."""
-    parts = [] if run.profile == RunRequest.profile else [f"--profile {run.profile}"]
-    parts += [f"--data {shlex.quote(run.data)}"] if run.data else []
-    parts += [f"--dataset {run.dataset}"] if run.dataset and not run.data else []
-    parts += [f"--weights-dir {shlex.quote(str(run.weights_dir))}"] if run.weights_dir and run.pretrained else []
-    parts += [] if run.pretrained else ["--no-pretrained"]
-    return "".join(" " + part for part in parts)
+def best_settings_command(run: RunRequest, models: list) -> str:
+    """The ``harness run`` that trains ``models`` with their best settings on what the trials had:
+    the profile, the data and the pretrained weights (the tuning's own --set pairs, such as a proxy's
+    smaller training set, are left to the user)."""
+    options = RunOptions(models=models, profile=run.profile, data=run.data, dataset=None if run.data else run.dataset,
+                         weights_dir=run.weights_dir if run.pretrained else None, no_pretrained=not run.pretrained,
+                         tuned=run.out)
+    return "harness " + shlex.join(argv_of(options))
 
 
 def trial_request(run: RunRequest) -> RunRequest:
