@@ -67,6 +67,9 @@ def run_model(job: Job, context: JobContext, images) -> dict:
         f"train {len(splits.train_y)} / val {len(splits.val_y)} / test {len(splits.test_y)}")
     fit = train_stages(job, context, built, callbacks, resume)
     metrics = results(job, built, fit, context.dataset, callbacks=used["callbacks"], started=started)
+    # training and cores carry over from the checkpoint, the wall clock does not: say so
+    metrics["resumed_from"] = None if resume is None else {
+        "stage": built.recipe.stages[resume["stage_index"]].name, "epoch": resume["epoch"]}
     if main:
         write_folder(folder, spec, built, fit, metrics)
     callbacks.call("on_run_end", metrics)

@@ -224,6 +224,12 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
         return history, {k: metrics[k] for k in ("accuracy", "precision", "recall", "f1", "confusion", "best_epoch")}
 
     assert numbers(killed) == numbers(tmp_path / "whole")
+    # the wall clock does not carry over a kill, so the results say the run was resumed
+    resumed_from = {"stage": "train", "epoch": done}
+    assert json.loads((killed / "baseline_cnn" / "metrics.json").read_text())["resumed_from"] == resumed_from
+    assert json.loads((tmp_path / "whole" / "baseline_cnn" / "metrics.json").read_text())["resumed_from"] is None
+    assert f"Resumed from its checkpoint after stage 'train' epoch {done}" in \
+        (killed / "baseline_cnn" / "README.md").read_text()
 
     def board(folder):  # the leaderboard, less the columns that measure speed
         return [without_timings(row) for row in csv.DictReader((folder / "leaderboard.csv").open())]

@@ -68,7 +68,7 @@ def killed_after(args: list, trigger: str, delay: float) -> bool:
 def numbers(out: Path) -> tuple:
     folder = out / "baseline_cnn"
     metrics = without_timings(json.loads((folder / "metrics.json").read_text()))
-    for key in ("stages", "environment", "machine", "accel"):
+    for key in ("stages", "environment", "machine", "accel", "resumed_from"):  # how it ran, not what it found
         metrics.pop(key, None)
     with (folder / "history.csv").open() as rows:
         history = [without_timings(row) for row in csv.DictReader(rows)]
