@@ -169,10 +169,12 @@ class ModelSpec:
     published_by: str = ""
 
     def from_scratch(self) -> "ModelSpec":
-        """This model as it trains without pretrained weights."""
+        """This model as it trains without pretrained weights: no longer transfer learning, so the
+        report does not set it against the CNNs as a transfer model."""
+        family = "scratch" if self.family == "transfer" else self.family
         if self.scratch_recipe is None:
-            return self
-        return replace(self, recipe=self.scratch_recipe, profiles=self.scratch_profiles)
+            return replace(self, family=family)
+        return replace(self, family=family, recipe=self.scratch_recipe, profiles=self.scratch_profiles)
 
     def size_for(self, profile: str) -> int:
         if isinstance(self.input_size, dict):

@@ -39,6 +39,7 @@ def test_a_timm_name_resolves_to_a_full_transfer_spec():
     assert model.mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406])
     scratch = spec.from_scratch()
     assert [s.name for s in scratch.recipe.stages] == ["train"] and scratch.recipe.stages[0].trainable == "all"
+    assert (spec.family, scratch.family) == ("transfer", "scratch")  # random weights: no transfer learning
     assert "timm:resnet10t" not in registry.models  # --all stays the registered zoo
 
 
@@ -97,6 +98,7 @@ def test_timm_and_torchvision_models_train_from_scratch_onto_the_leaderboard(tmp
         assert [s["name"] for s in metrics["stages"]] == ["train"]
     report = (out / "report.md").read_text()
     assert "](./timm:resnet10t/README.md)" in report  # not a URL scheme to a Markdown viewer
+    assert "Only the scratch family ran here" in report  # neither is set against CNNs as transfer learning
     # the saved model is evaluated and predicts by its catalog name
     assert main(["evaluate", "--model-dir", str(out / "timm:resnet10t"), "--data", str(data)]) == 0
 

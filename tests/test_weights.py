@@ -112,6 +112,7 @@ def test_no_pretrained_trains_from_scratch_and_says_so(tmp_path):
                  "--set", "epochs=1", "--set", "data.train_size=100"]) == 0
     metrics = json.loads((out / "resnet50" / "metrics.json").read_text())
     assert metrics["weights"] == "scratch" and [s["name"] for s in metrics["stages"]] == ["frozen", "finetune"]
+    assert metrics["family"] == "scratch"  # not transfer learning, whatever the model's usual recipe
     assert "scratch" in (out / "leaderboard.md").read_text()
 
 
