@@ -68,8 +68,7 @@ def run_model(job: Job, context: JobContext, images) -> dict:
     fit = train_stages(job, context, built, callbacks, resume)
     metrics = results(job, built, fit, context.dataset, callbacks=used["callbacks"], started=started)
     # training and cores carry over from the checkpoint, the wall clock does not: say so
-    metrics["resumed_from"] = None if resume is None else {
-        "stage": built.recipe.stages[resume["stage_index"]].name, "epoch": resume["epoch"]}
+    metrics["resumed_from"] = resume_point(built.recipe, resume)
     if main:
         write_folder(folder, spec, built, fit, metrics)
     callbacks.call("on_run_end", metrics)
@@ -130,11 +129,17 @@ def restore_or_initialise(spec, config: dict, built: Built, folder: Path, main: 
     checkpoint = folder / CHECKPOINT
     if checkpoint.exists():
         resume = read_checkpoint(checkpoint, config)
-        log(f"{spec.name}: resuming from stage '{built.recipe.stages[resume['stage_index']].name}' "
-            f"epoch {resume['epoch']}")
+        point = resume_point(built.recipe, resume)
+        log(f"{spec.name}: resuming from stage '{point['stage']}' epoch {point['epoch']}")
         return resume
     initialise(spec, config, built)  # a resumed run loads the state this made
     return None
+
+
+def resume_point(recipe, resume: dict | None) -> dict | None:
+    """Where a run went on from its checkpoint: the stage's name and its last finished epoch (None
+    for a run started from nothing)."""
+    return None if resume is None else {"stage": recipe.stages[resume["stage_index"]].name, "epoch": resume["epoch"]}
 
 
 def initialise(spec, config: dict, built: Built) -> None:

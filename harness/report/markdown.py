@@ -436,10 +436,10 @@ def models_section(folder: Path, results: list) -> str:
 def model_readme(title: str, where: Path, result: dict) -> str:
     machine = (result.get("machine") or {}).get("label") or "not recorded"
     busy = " (other processes used the cores: its times are no speed figure)" if result.get("busy") is True else ""
-    resumed = result.get("resumed_from")
-    resumed = (f" Resumed from its checkpoint after stage '{resumed['stage']}' epoch {resumed['epoch']}: the "
+    point = result.get("resumed_from")
+    resumed = (f" Resumed from its checkpoint after stage '{point['stage']}' epoch {point['epoch']}: the "
                f"training time counts every epoch, the wall time (`wall_time_s`) only the resumed part."
-               if isinstance(resumed, dict) else "")
+               if isinstance(point, dict) else "")
     return (f"# {title}\n\nTest accuracy {_text(result.get('accuracy'))} ({result.get('stage')}), machine: "
             f"{machine}{busy}.{resumed}\n\n" + provenance(where, result) + "\n"
             + _link(where, where / "confusion.png", f"{title} confusion matrix") + "\n\n"
