@@ -99,7 +99,7 @@ def test_comparison_in_words(tmp_path):
     write_metrics(tmp_path / "cnn", **result("cnn", 0.70))
     write_metrics(tmp_path / "tl", **{**result("tl", 0.91, family="transfer"), "train_time_s": 30.0, "macs": 8000})
     text = markdown.comparison(leaderboard.ranked_rows(leaderboard.read_results(tmp_path)))
-    assert "best transfer model, tl (train), reached 0.9100 test accuracy against 0.7000 for the best cnn" in text
+    assert "best transfer model, tl (train), reached 0.9100 test accuracy against 0.7000 for the best CNN, cnn" in text
     # no test-set size, no predictions: nothing to test; machines not recorded: no time ratio
     assert "no paired comparison could be made" in text and "4.0x the MACs" in text and "the time" not in text
     for name in ("cnn", "tl"):
@@ -109,6 +109,22 @@ def test_comparison_in_words(tmp_path):
     text = markdown.comparison(leaderboard.ranked_rows(leaderboard.read_results(tmp_path)))
     assert "+21.0 points, 95% interval" in text and "unpaired two-proportion test" in text
     assert "30 s of training against 10 s on the same machine (3.0x the time)" in text
+
+
+def test_a_transfer_architecture_from_scratch_is_named_as_one(tmp_path):
+    """deep_cnn against timm:resnet10t --no-pretrained is a CNN against another network from scratch,
+    not against a "scratch model"."""
+    write_metrics(tmp_path / "deep", **result("deep", 0.90))
+    write_metrics(tmp_path / "resnet", **result("resnet", 0.85, family="scratch"))
+    text = markdown.comparison(leaderboard.ranked_rows(leaderboard.read_results(tmp_path)))
+    assert text.startswith("The best CNN, deep (train), reached 0.9000 test accuracy against 0.8500 for the best "
+                           "transfer architecture trained from scratch, resnet (train)")
+    write_metrics(tmp_path / "resnet", **result("resnet", 0.85, family="mine"))  # a plugin's own family
+    text = markdown.comparison(leaderboard.ranked_rows(leaderboard.read_results(tmp_path)))
+    assert "for the best mine model, resnet (train)" in text
+    write_metrics(tmp_path / "alone" / "tl", **result("tl", 0.9, family="transfer"))
+    text = markdown.comparison(leaderboard.ranked_rows(leaderboard.read_results(tmp_path / "alone")))
+    assert "Only the transfer family ran here" in text and "Run a CNN as well to compare the two" in text
 
 
 def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):

@@ -76,6 +76,15 @@ def difference_words(a: dict, b: dict) -> str:
     return words
 
 
+# what a family is, in the report's words: "scratch" is an architecture made for transfer learning
+# trained with --no-pretrained, a CNN from scratch as much as the "cnn" family is
+FAMILY_WORDS = {"cnn": "CNN", "transfer": "transfer model", "scratch": "transfer architecture trained from scratch"}
+
+
+def family_words(family) -> str:
+    return FAMILY_WORDS.get(family, f"{family} model")
+
+
 def comparison(rows: list) -> str:
     """Which family won, by how much (with the paired test), at what cost: words from the numbers."""
     best = {}
@@ -86,12 +95,13 @@ def comparison(rows: list) -> str:
     if len(best) == 1:
         (family, row), = best.items()
         return (f"Only the {family} family ran here; its best row is {row['model']} ({row['stage']}) at "
-                f"{_text(row['accuracy'])} test accuracy. Run transfer models as well to compare the two.\n")
+                f"{_text(row['accuracy'])} test accuracy. Run {'a CNN' if family == 'transfer' else 'transfer models'} "
+                "as well to compare the two.\n")
     ranked = sorted(best.items(), key=lambda item: -item[1]["accuracy"])
     (win_family, win), (lose_family, lose) = ranked[0], ranked[1]
-    text = (f"The best {win_family} model, {win['model']} ({win['stage']}), reached {_text(win['accuracy'])} test "
-            f"accuracy against {_text(lose['accuracy'])} for the best {lose_family} model, {lose['model']} "
-            f"({lose['stage']}): {difference_words(win, lose)}.")
+    text = (f"The best {family_words(win_family)}, {win['model']} ({win['stage']}), reached {_text(win['accuracy'])} "
+            f"test accuracy against {_text(lose['accuracy'])} for the best {family_words(lose_family)}, "
+            f"{lose['model']} ({lose['stage']}): {difference_words(win, lose)}.")
     return text + cost_words(win, lose) + "\n"
 
 
