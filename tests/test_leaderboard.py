@@ -140,6 +140,18 @@ def test_data_efficiency_plot_from_runs_with_several_train_sizes(tmp_path):
     assert "Without ReduceLROnPlateau, cnn" in report and "reached 0.1000 test accuracy against 0.8000" in report
 
 
+def test_the_size_section_names_the_family_a_transfer_model_is_set_against(tmp_path):
+    """At each training-set size a transfer model is set against the best of the other families: a
+    network from scratch is named as one, not as "the best CNN"."""
+    for size, accuracy in ((1000, 0.5), (5000, 0.7)):
+        write_metrics(tmp_path / f"tl@n{size}", **result("tl", accuracy + 0.2, family="transfer", data={"train": size}))
+        write_metrics(tmp_path / f"resnet@n{size}", **result("resnet", accuracy, family="scratch", data={"train": size}))
+    report = " ".join(markdown.write_report(tmp_path, plugin_registry.installed()).read_text().split())
+    assert ("With 1,000 training images the best transfer model, tl@n1000, reached 0.7000 against 0.5000 for "
+            "the best transfer architecture trained from scratch, resnet@n1000") in report
+    assert "for the best CNN" not in report
+
+
 def test_report_names_the_weights_file_and_its_full_sha256(tmp_path):
     sha = "ab" * 32
     write_metrics(tmp_path / "tl", **result("tl", 0.9, family="transfer", weights="file:w.safetensors sha256:abab",

@@ -256,15 +256,20 @@ def test_the_report_names_the_terms_of_each_model_when_they_differ(tmp_path):
     from harness.tuning import files
     from harness.tuning.report import tuning_markdown
 
+    command = "harness tune --model b --no-pretrained --set input_size=32 --trials 3 --out t"
     for model, settings in (("a", {}), ("b", {"input_size": "32"})):
         folder = tmp_path / model / "tuning"
         folder.mkdir(parents=True)
         (folder / files.SPACE).write_text(json.dumps({
             "model": model, "trials": 3, "budget_text": "2 epochs", "budget": {"set": {"epochs": 2}}, "pruner": "none",
-            "sampler": "TPE, seed 0", "profile": "smoke", "set": settings, "space": {}}))
+            "sampler": "TPE, seed 0", "profile": "smoke", "set": settings, "space": {},
+            **({"command": command} if model == "b" else {})}))  # a's terms from before commands were kept
     text = tuning_markdown(tmp_path, files.studies_in(tmp_path))
     assert "**The models had different terms**: a 3 trials of 2 epochs each" in text
     assert "; b 3 trials of 2 epochs, pruner none, settings input_size=32." in text
+    # what the closing line cannot say (b's --no-pretrained and input size) is in b's own command
+    assert f"- b: `{command}`" in text and "- a: `" not in text
+    assert f"--tuned {tmp_path}`, with the profile, data, weights and `--set` pairs of each model's command" in text
 
 
 def test_a_study_goes_on_only_under_the_terms_it_began_with(tmp_path, capsys):

@@ -82,6 +82,8 @@ FAMILY_WORDS = {"cnn": "CNN", "transfer": "transfer model", "scratch": "transfer
 
 
 def family_words(family) -> str:
+    if not family:  # a result written before families were recorded
+        return "model"
     return FAMILY_WORDS.get(family, f"{family} model")
 
 
@@ -288,7 +290,7 @@ def _runs_cell(accuracies: list) -> str:
 
 def data_efficiency(folder: Path, results: list, rows: list) -> str:
     """The study's third question: accuracy against training-set size, per model and profile; the
-    plot and, where a transfer model and CNNs share sizes, the paired gap between them in words."""
+    plot and, where a transfer model and another family share sizes, the gap between them in words."""
     ablated = _ablated()
     points: dict = {}
     for result in _ok(results):
@@ -316,12 +318,12 @@ def data_efficiency(folder: Path, results: list, rows: list) -> str:
     for size in sizes:
         at = [r for r in final if _train_images(r) == size and r.get("final", True)]
         transfer = [r for r in at if r.get("family") == "transfer"]
-        cnn = [r for r in at if r.get("family") != "transfer"]
-        if transfer and cnn:
-            t, c = max(transfer, key=lambda r: r["accuracy"]), max(cnn, key=lambda r: r["accuracy"])
+        others = [r for r in at if r.get("family") != "transfer"]  # CNNs, architectures from scratch, plugins'
+        if transfer and others:
+            t, c = max(transfer, key=lambda r: r["accuracy"]), max(others, key=lambda r: r["accuracy"])
             lines.append(f"With {size:,} training images the best transfer model, {t['model']}, reached "
-                         f"{_text(t['accuracy'])} against {_text(c['accuracy'])} for the best CNN, {c['model']}: "
-                         f"{difference_words(t, c)}.")
+                         f"{_text(t['accuracy'])} against {_text(c['accuracy'])} for the best "
+                         f"{family_words(c.get('family'))}, {c['model']}: {difference_words(t, c)}.")
     sized = [r for r in rows if r["section"] == "variant" and r.get("status") == Status.OK and variant_kind(r, rows) == "size"]
     return ("## Accuracy against training-set size (the study's third question)\n\n"
             "Test accuracy of the same recipe trained on stratified subsets of the training set "

@@ -49,8 +49,13 @@ def tuning_markdown(out: Path, folders: list) -> str:
     for m in models:
         space = "; ".join(f"{key}: {d['text']}" for key, d in m["terms"]["space"].items())
         lines.append(f"- {m['model']} ({m['terms']['budget_text']}: {_pairs(m['terms']['budget']['set'])}): {space}")
+    commands = [f"- {m['model']}: `{m['terms']['command']}`" for m in models if m["terms"].get("command")]
+    if commands:
+        lines += ["", "The command that began each study:", "", *commands]
     lines += ["", f"Train with the best settings: `harness run --model {' '.join(m['model'] for m in models)} "
-              f"--tuned {out}`", ""]
+              f"--tuned {out}`" + (", with the profile, data, weights and `--set` pairs of each model's command "
+                                   "that should hold at full scale (a proxy's `data.train_size` should not)"
+                                   if commands else ""), ""]
     return "\n".join(lines)
 
 
