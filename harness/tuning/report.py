@@ -54,7 +54,7 @@ def tuning_markdown(out: Path, folders: list) -> str:
         lines += ["", "The command that began each study:", "", *commands]
     lines += ["", f"Train with the best settings: `harness run --model {' '.join(m['model'] for m in models)} "
               f"--tuned {out}`" + (", with the profile, data, weights and `--set` pairs of each model's command "
-                                   "that should hold at full scale (a proxy's `data.train_size` should not)"
+                                   "that should hold at full scale (a proxy's `data.train_size` should not)."
                                    if commands else ""), ""]
     return "\n".join(lines)
 
