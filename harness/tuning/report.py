@@ -52,11 +52,12 @@ def tuning_markdown(out: Path, folders: list) -> str:
     commands = [f"- {m['model']}: `{m['terms']['command']}`" for m in models if m["terms"].get("command")]
     if commands:
         lines += ["", "The command that began each study:", "", *commands]
-    lines += ["", f"Train with the best settings: `harness run --model {' '.join(m['model'] for m in models)} "
-              f"--tuned {out}`" + (", with the profile, data, weights and `--set` pairs of each model's command "
-                                   "that should hold at full scale (a proxy's `data.train_size` should not)."
-                                   if commands else ""), ""]
-    return "\n".join(lines)
+    names = " ".join(m["model"] for m in models)
+    closing = f"Train with the best settings: `harness run --model {names} --tuned {out}`"
+    if commands:  # --tuned reads best.json's settings only: the rest is in each study's command
+        closing += (", with the profile, data, weights and `--set` pairs of each model's command that should hold at "
+                    "full scale (a proxy's `data.train_size` should not).")
+    return "\n".join(lines + ["", closing, ""])
 
 
 def _terms_text(terms: dict) -> str:
